@@ -1,0 +1,67 @@
+"""Every exception the package raises on purpose, in one place.
+
+The consumer sorts failures by class: ``InvalidMessage`` is bad input (one counter, one DLQ
+entry, never a retry), ``TransientError`` is worth a retry with backoff, and everything else is
+a bug.
+"""
+
+from __future__ import annotations
+
+# The documented set of InvalidMessage reason codes (README "Reason codes" lists them too).
+# Keep this the single source: metrics use it as the bounded label set.
+REASONS: dict[str, str] = {
+    "empty_payload": "the message carries no bytes or no fields at all",
+    "payload_too_large": "the raw message exceeds the configured size limit",
+    "invalid_utf8": "text that is not valid UTF-8",
+    "malformed_json": "a JSON payload that does not parse (or nests too deep)",
+    "wrong_type": "a field of the wrong type (a list where a number belongs, a non-object payload)",
+    "missing_field": "a required field is absent, empty or the literal 'None'",
+    "unknown_kind": "the message is not a price tick, trade, order book or sentiment score",
+    "invalid_symbol": "the symbol or keyword is empty, too long or has characters outside A-Z 0-9 . _",
+    "non_finite": "a number that is NaN, infinite or overflows a float",
+    "non_positive_price": "a price of zero or below",
+    "price_out_of_range": "a price above the configured ceiling",
+    "negative_volume": "a negative volume, amount or size",
+    "volume_out_of_range": "a volume above the configured ceiling",
+    "invalid_side": "a trade side other than buy or sell",
+    "score_out_of_range": "a sentiment score outside [-1, 1]",
+    "timestamp_out_of_range": "a timestamp before 2000-01-01 or too far in the future",
+    "crossed_book": "an order book whose best bid is at or above its best ask",
+    "too_many_levels": "an order book with more levels than the configured limit",
+    "delivery_limit": "delivered more times than allowed without being processed",
+}
+
+
+class DataFeedsError(Exception):
+    """Base class of the package's own errors."""
+
+
+class InvalidMessage(DataFeedsError):
+    """A message that can never become a valid record. ``reason`` is a code from ``REASONS``."""
+
+    __slots__ = ("detail", "field", "reason")
+
+    def __init__(self, reason: str, detail: str = "", field: str | None = None) -> None:
+        if reason not in REASONS:
+            raise ValueError(f"unknown InvalidMessage reason {reason!r}")
+        self.reason = reason
+        self.detail = detail
+        self.field = field
+        where = f" (field {field!r})" if field else ""
+        super().__init__(f"{reason}{where}: {detail}" if detail else f"{reason}{where}")
+
+
+class TransientError(DataFeedsError):
+    """A failure that may pass (Redis unreachable, a timeout): retry with backoff."""
+
+
+class ConfigError(DataFeedsError, ValueError):
+    """A setting that is missing or malformed; the message names the variable and the value."""
+
+
+class CheckpointRejected(DataFeedsError):
+    """A stored model or state blob whose signature is missing or does not verify."""
+
+
+class InsufficientData(DataFeedsError):
+    """Too little history to build a dataset or train a model."""

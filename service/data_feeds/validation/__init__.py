@@ -1,0 +1,1 @@
+"""The stage that decides what a valid, clean message is."""
