@@ -1,0 +1,347 @@
+"""DBConnector: store records in their streams and read history back.
+
+``DBConnector`` is synchronous (scripts, notebooks, the learning layer); ``AsyncDBConnector`` is
+the asyncio twin the service uses. Both share the key scheme (``cache.keys``), the codec
+(``cache.codec``) and the validation of everything going in and coming out.
+
+With no URL (argument, ``DATA_FEEDS_REDIS_URL`` or ``REDIS_URL``), both start or join the bundled
+Redis under the data directory (``cache.embedded``). ``redis://user:password@host:port/db``
+(ACL) and ``rediss://`` (TLS) URLs are passed to redis-py as they are.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any, Final, NamedTuple
+
+import redis
+import redis.asyncio as aredis
+import structlog
+
+from data_feeds.cache import keys
+from data_feeds.cache.codec import encode_fields
+from data_feeds.cache.embedded import EmbeddedRedis, client_name
+from data_feeds.errors import InvalidMessage
+from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
+from data_feeds.settings import Settings
+from data_feeds.validation.schema_validator import SchemaValidator
+
+log = structlog.get_logger(__name__)
+
+RECORD_TYPES: Final = (Tick, Trade, BookSnapshot, BookDelta, Sentiment)
+PAGE_SIZE: Final = 1000
+SOCKET_TIMEOUT_S: Final = 30.0
+CONNECT_TIMEOUT_S: Final = 5.0
+
+Storable = Record | Mapping[str, Any] | bytes | str
+TimeBound = float | int | datetime | str | None
+
+
+class Entry(NamedTuple):
+    """One stored record with where it lives."""
+
+    stream: str
+    entry_id: str
+    record: Record
+
+
+def resolve_redis_url(url: str | None, settings: Settings) -> tuple[str, EmbeddedRedis | None]:
+    """The URL to connect to, starting the bundled server when none is configured."""
+    url = url or settings.redis_url
+    if url:
+        return url, None
+    embedded = EmbeddedRedis(settings.data_dir / "redis")
+    return embedded.ensure_running(), embedded
+
+
+def client_options() -> dict[str, Any]:
+    """Connection options every client of the package uses."""
+    return {
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "health_check_interval": 30,
+        "client_name": client_name(),
+    }
+
+
+def _to_epoch_s(bound: TimeBound, name: str) -> float | None:
+    if bound is None:
+        return None
+    if isinstance(bound, bool):
+        raise TypeError(f"{name} must be epoch seconds, a datetime or an ISO-8601 string")
+    if isinstance(bound, int | float):
+        return float(bound)
+    if isinstance(bound, str):
+        try:
+            bound = datetime.fromisoformat(bound.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name}={bound!r} is not an ISO-8601 time") from None
+    if isinstance(bound, datetime):
+        if bound.tzinfo is None:
+            raise ValueError(f"{name}={bound!r} has no time zone; say UTC explicitly")
+        return bound.timestamp()
+    raise TypeError(f"{name} must be epoch seconds, a datetime or an ISO-8601 string")
+
+
+class _Codec:
+    """What both connectors share: validation in, stream and fields out, decoding back."""
+
+    def __init__(self, settings: Settings, validator: SchemaValidator | None) -> None:
+        self.settings = settings
+        self.validator = validator or SchemaValidator(
+            asset_classes=settings.asset_classes,
+            default_asset_class=settings.default_asset_class,
+        )
+        self.maxlen = settings.stream_maxlen
+        self.rejected: collections.Counter[str] = collections.Counter()
+        """Entries skipped by the last backfill, by reason."""
+
+    def prepare(self, item: Storable) -> tuple[str, dict[str, bytes]]:
+        """Validate anything storable; the stream key and the fields to XADD."""
+        raw = item.to_dict() if isinstance(item, RECORD_TYPES) else item
+        record = self.validator.validate(raw)
+        return keys.record_stream(record), encode_fields(record)
+
+    def decode_page(
+        self,
+        stream: str,
+        page: list[tuple[bytes, dict[bytes, bytes]]],
+        lo: float | None,
+        hi: float | None,
+        out: list[Entry],
+    ) -> None:
+        for raw_id, fields in page:
+            try:
+                record = self.validator.validate(fields, stream=stream)
+            except InvalidMessage as exc:
+                self.rejected[exc.reason] += 1
+                continue
+            ts = record.timestamp
+            if (lo is None or ts >= lo) and (hi is None or ts <= hi):
+                out.append(Entry(stream, raw_id.decode(), record))
+
+    @staticmethod
+    def is_input_stream(key: bytes | str) -> str | None:
+        name = key.decode() if isinstance(key, bytes) else key
+        return name if keys.parse_stream_key(name) is not None else None
+
+    def finish(self, entries: list[Entry], pattern: str, limit: int | None) -> list[Entry]:
+        entries.sort(key=_time_order)
+        if self.rejected:
+            log.warning("backfill_entries_rejected", pattern=pattern, reasons=dict(self.rejected))
+        return entries if limit is None else entries[:limit]
+
+
+def _time_order(entry: Entry) -> tuple[float, str, int, int]:
+    ms, _, seq = entry.entry_id.partition("-")
+    return (entry.record.timestamp, entry.stream, int(ms), int(seq or 0))
+
+
+def _check_limit(limit: int | None) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a whole number >= 0, got {limit!r}")
+
+
+class DBConnector:
+    """Synchronous store and history reader.
+
+    >>> db = DBConnector()                       # bundled Redis, or DATA_FEEDS_REDIS_URL
+    >>> db.store({"symbol": "BTCUSDT", "price": 50000.0, "volume": 10.0,
+    ...           "timestamp": 1234567890.0})   # -> entry id in crypto_price:BTCUSDT
+    >>> db.backfill("crypto_price:*")             # -> [Tick(symbol='BTCUSDT', ...)]
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        validator: SchemaValidator | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.url, self.embedded = resolve_redis_url(url, self.settings)
+        self.redis: redis.Redis = redis.Redis.from_url(self.url, **client_options())
+        self._codec = _Codec(self.settings, validator)
+
+    @property
+    def validator(self) -> SchemaValidator:
+        return self._codec.validator
+
+    def store(self, record: Storable) -> str:
+        """Validate and append one record to its stream; the new entry id.
+
+        Raises ``InvalidMessage`` (with ``.reason``) for anything that is not a valid record.
+        """
+        stream, fields = self._codec.prepare(record)
+        entry_id = self.redis.xadd(stream, fields, maxlen=self._codec.maxlen, approximate=True)  # type: ignore[arg-type]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def store_many(self, records: Iterable[Storable]) -> list[str]:
+        """Validate every record first (nothing is written if one is invalid), then one pipeline."""
+        prepared = [self._codec.prepare(r) for r in records]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for stream, fields in prepared:
+                pipe.xadd(stream, fields, maxlen=self._codec.maxlen, approximate=True)  # type: ignore[arg-type]
+            ids = pipe.execute()
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    def streams(self, pattern: str = "*") -> list[str]:
+        """Input streams whose key matches the glob ``pattern`` (SCAN, never KEYS), sorted."""
+        found = {
+            name
+            for key in self.redis.scan_iter(match=pattern, count=1000, _type="stream")
+            if (name := self._codec.is_input_stream(key)) is not None
+        }
+        return sorted(found)
+
+    def backfill_entries(
+        self,
+        pattern: str = "*",
+        start: TimeBound = None,
+        end: TimeBound = None,
+        limit: int | None = None,
+    ) -> list[Entry]:
+        """Like ``backfill`` but each record comes with its stream and entry id."""
+        _check_limit(limit)
+        lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+        self._codec.rejected.clear()
+        out: list[Entry] = []
+        for stream in self.streams(pattern):
+            cursor = "-"
+            while True:
+                page = self.redis.xrange(stream, min=cursor, max="+", count=PAGE_SIZE)
+                self._codec.decode_page(stream, page, lo, hi, out)  # type: ignore[arg-type]
+                if len(page) < PAGE_SIZE:
+                    break
+                cursor = "(" + page[-1][0].decode()
+        return self._codec.finish(out, pattern, limit)
+
+    def backfill(
+        self,
+        pattern: str = "*",
+        start: TimeBound = None,
+        end: TimeBound = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        """Every record in the input streams matching ``pattern``, in event-time order.
+
+        ``start``/``end`` bound the event time (epoch seconds, aware datetime or ISO-8601),
+        inclusive; ``limit`` keeps the earliest N. Entries that do not validate are skipped and
+        counted by reason in ``last_backfill_rejects``.
+        """
+        return [e.record for e in self.backfill_entries(pattern, start, end, limit)]
+
+    @property
+    def last_backfill_rejects(self) -> dict[str, int]:
+        return dict(self._codec.rejected)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def __enter__(self) -> DBConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncDBConnector:
+    """The asyncio twin of ``DBConnector`` for the service (same keys, codec and checks)."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        validator: SchemaValidator | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        # Starting the bundled server is a short blocking step, done once at start-up.
+        self.url, self.embedded = resolve_redis_url(url, self.settings)
+        self.redis: aredis.Redis = aredis.Redis.from_url(self.url, **client_options())
+        self._codec = _Codec(self.settings, validator)
+
+    @property
+    def validator(self) -> SchemaValidator:
+        return self._codec.validator
+
+    async def store(self, record: Storable) -> str:
+        """Validate and append one record to its stream; the new entry id."""
+        stream, fields = self._codec.prepare(record)
+        entry_id = await self.redis.xadd(
+            stream,
+            fields,  # type: ignore[arg-type]
+            maxlen=self._codec.maxlen,
+            approximate=True,
+        )
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def store_many(self, records: Iterable[Storable]) -> list[str]:
+        """Validate every record first (nothing is written if one is invalid), then one pipeline."""
+        prepared = [self._codec.prepare(r) for r in records]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for stream, fields in prepared:
+                pipe.xadd(stream, fields, maxlen=self._codec.maxlen, approximate=True)  # type: ignore[arg-type]
+            ids = await pipe.execute()
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    async def streams(self, pattern: str = "*") -> list[str]:
+        """Input streams whose key matches the glob ``pattern`` (SCAN, never KEYS), sorted."""
+        found: set[str] = set()
+        async for key in self.redis.scan_iter(match=pattern, count=1000, _type="stream"):
+            if (name := self._codec.is_input_stream(key)) is not None:
+                found.add(name)
+        return sorted(found)
+
+    async def backfill_entries(
+        self,
+        pattern: str = "*",
+        start: TimeBound = None,
+        end: TimeBound = None,
+        limit: int | None = None,
+    ) -> list[Entry]:
+        """Like ``backfill`` but each record comes with its stream and entry id."""
+        _check_limit(limit)
+        lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+        self._codec.rejected.clear()
+        out: list[Entry] = []
+        for stream in await self.streams(pattern):
+            cursor = "-"
+            while True:
+                page = await self.redis.xrange(stream, min=cursor, max="+", count=PAGE_SIZE)
+                self._codec.decode_page(stream, page, lo, hi, out)
+                if len(page) < PAGE_SIZE:
+                    break
+                cursor = "(" + page[-1][0].decode()
+        return self._codec.finish(out, pattern, limit)
+
+    async def backfill(
+        self,
+        pattern: str = "*",
+        start: TimeBound = None,
+        end: TimeBound = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        """Every record in the input streams matching ``pattern``, in event-time order."""
+        return [e.record for e in await self.backfill_entries(pattern, start, end, limit)]
+
+    @property
+    def last_backfill_rejects(self) -> dict[str, int]:
+        return dict(self._codec.rejected)
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+    async def __aenter__(self) -> AsyncDBConnector:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -1,0 +1,59 @@
+"""Settings: read once from the environment, bad values named with their variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from data_feeds.errors import ConfigError
+from data_feeds.settings import Settings
+
+
+def test_defaults_without_environment() -> None:
+    """With nothing set, no Redis URL (bundled server) and the XDG data directory."""
+    s = Settings.from_env({"HOME": "/home/u"})
+    assert s.redis_url is None
+    assert s.data_dir == Path("/home/u/.local/share/data-feeds")
+    assert s.default_asset_class == "crypto"
+
+
+def test_data_feeds_url_wins_over_redis_url() -> None:
+    """DATA_FEEDS_REDIS_URL takes precedence; REDIS_URL is the fallback."""
+    both = {"DATA_FEEDS_REDIS_URL": "redis://a:6379/1", "REDIS_URL": "redis://b:6379/0"}
+    assert Settings.from_env(both).redis_url == "redis://a:6379/1"
+    assert Settings.from_env({"REDIS_URL": "rediss://u:p@b:6380/0"}).redis_url == (
+        "rediss://u:p@b:6380/0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"DATA_FEEDS_REDIS_URL": "http://x"}, "DATA_FEEDS_REDIS_URL: scheme 'http'"),
+        ({"REDIS_URL": "redis://"}, "REDIS_URL: no host"),
+        ({"DATA_FEEDS_STREAM_MAXLEN": "ten"}, "DATA_FEEDS_STREAM_MAXLEN='ten'"),
+        ({"DATA_FEEDS_STREAM_MAXLEN": "-5"}, "must be greater than 0"),
+        ({"DATA_FEEDS_ASSET_CLASSES": "AAPL"}, "DATA_FEEDS_ASSET_CLASSES='AAPL'"),
+        ({"DATA_FEEDS_LOG_LEVEL": "loud"}, "DATA_FEEDS_LOG_LEVEL='loud'"),
+        ({"DATA_FEEDS_HMAC_KEY": "short"}, "DATA_FEEDS_HMAC_KEY: must be at least 16"),
+    ],
+)
+def test_bad_values_name_the_variable_and_value(env: dict[str, str], needle: str) -> None:
+    """Every malformed setting raises ConfigError quoting the variable (and value, not secrets)."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert needle in str(info.value)
+
+
+def test_password_is_never_echoed() -> None:
+    """A bad URL's error does not repeat its password."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"REDIS_URL": "ftp://user:s3cret@host"})
+    assert "s3cret" not in str(info.value)
+
+
+def test_asset_class_mapping_parsed() -> None:
+    """SYMBOL=class pairs become an upper-cased symbol mapping."""
+    s = Settings.from_env({"DATA_FEEDS_ASSET_CLASSES": "aapl=equity, EURUSD=fx"})
+    assert s.asset_classes == {"AAPL": "equity", "EURUSD": "fx"}
