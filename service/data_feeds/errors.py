@@ -17,7 +17,7 @@ REASONS: dict[str, str] = {
     "wrong_type": "a field of the wrong type (a list where a number belongs, a non-object payload)",
     "missing_field": "a required field is absent, empty or the literal 'None'",
     "unknown_kind": "the message is not a price tick, trade, order book or sentiment score",
-    "invalid_symbol": "the symbol or keyword is empty, too long or has characters outside A-Z 0-9 . _",
+    "invalid_symbol": "an empty or too long symbol or keyword, or one outside A-Z 0-9 .",
     "non_finite": "a number that is NaN, infinite or overflows a float",
     "non_positive_price": "a price of zero or below",
     "price_out_of_range": "a price above the configured ceiling",
@@ -28,6 +28,8 @@ REASONS: dict[str, str] = {
     "timestamp_out_of_range": "a timestamp before 2000-01-01 or too far in the future",
     "crossed_book": "an order book whose best bid is at or above its best ask",
     "too_many_levels": "an order book with more levels than the configured limit",
+    "stream_mismatch": "the payload's symbol, kind or asset class disagrees with its stream key",
+    "invalid_asset_class": "an asset class that is not 1-32 characters of a-z 0-9 _ (letter first)",
     "delivery_limit": "delivered more times than allowed without being processed",
 }
 

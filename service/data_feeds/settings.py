@@ -124,8 +124,8 @@ def _parse_name(name: str, raw: str) -> str:
 def _parse_asset_classes(name: str, raw: str) -> dict[str, str]:
     """``AAPL=equity,EURUSD=fx``."""
     out: dict[str, str] = {}
-    for item in raw.split(","):
-        item = item.strip()
+    for part in raw.split(","):
+        item = part.strip()
         if not item:
             continue
         symbol, eq, asset_class = item.partition("=")

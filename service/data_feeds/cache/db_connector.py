@@ -105,13 +105,9 @@ class _Codec:
         return keys.record_stream(record), encode_fields(record)
 
     def decode_page(
-        self,
-        stream: str,
-        page: list[tuple[bytes, dict[bytes, bytes]]],
-        lo: float | None,
-        hi: float | None,
-        out: list[Entry],
-    ) -> None:
+        self, stream: str, page: Any, lo: float | None, hi: float | None, out: list[Entry]
+    ) -> str | None:
+        """Decode one XRANGE page into ``out``; the cursor of the next page, or ``None``."""
         for raw_id, fields in page:
             try:
                 record = self.validator.validate(fields, stream=stream)
@@ -121,6 +117,10 @@ class _Codec:
             ts = record.timestamp
             if (lo is None or ts >= lo) and (hi is None or ts <= hi):
                 out.append(Entry(stream, raw_id.decode(), record))
+        if len(page) < PAGE_SIZE:
+            return None
+        last_id: bytes = page[-1][0]
+        return "(" + last_id.decode()
 
     @staticmethod
     def is_input_stream(key: bytes | str) -> str | None:
@@ -209,13 +209,10 @@ class DBConnector:
         self._codec.rejected.clear()
         out: list[Entry] = []
         for stream in self.streams(pattern):
-            cursor = "-"
-            while True:
+            cursor: str | None = "-"
+            while cursor is not None:
                 page = self.redis.xrange(stream, min=cursor, max="+", count=PAGE_SIZE)
-                self._codec.decode_page(stream, page, lo, hi, out)  # type: ignore[arg-type]
-                if len(page) < PAGE_SIZE:
-                    break
-                cursor = "(" + page[-1][0].decode()
+                cursor = self._codec.decode_page(stream, page, lo, hi, out)
         return self._codec.finish(out, pattern, limit)
 
     def backfill(
@@ -311,13 +308,10 @@ class AsyncDBConnector:
         self._codec.rejected.clear()
         out: list[Entry] = []
         for stream in await self.streams(pattern):
-            cursor = "-"
-            while True:
+            cursor: str | None = "-"
+            while cursor is not None:
                 page = await self.redis.xrange(stream, min=cursor, max="+", count=PAGE_SIZE)
-                self._codec.decode_page(stream, page, lo, hi, out)
-                if len(page) < PAGE_SIZE:
-                    break
-                cursor = "(" + page[-1][0].decode()
+                cursor = self._codec.decode_page(stream, page, lo, hi, out)
         return self._codec.finish(out, pattern, limit)
 
     async def backfill(

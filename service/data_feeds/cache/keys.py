@@ -118,14 +118,14 @@ def parse_stream_key(key: str) -> StreamInfo | None:
             return None
         return StreamInfo(kind=kind, symbol=tail, asset_class=asset_class, layout="native")
     channel, dash, rest = key.partition("-")
-    kind = CRYPTOFEED_CHANNELS.get(channel)
-    if not dash or kind is None:
+    cf_kind = CRYPTOFEED_CHANNELS.get(channel)
+    if not dash or cf_kind is None:
         return None
     exchange, dash, symbol = rest.partition("-")
     if not dash or not exchange or not symbol:
         return None
     return StreamInfo(
-        kind=kind,
+        kind=cf_kind,
         symbol=normalize_symbol(symbol),
         asset_class=None,
         layout="cryptofeed",

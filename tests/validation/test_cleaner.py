@@ -1,0 +1,857 @@
+"""DataCleaner: synthetic checks of every decision, then planted anomalies in real trade series."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import json
+import math
+import pickle
+import random
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
+from data_feeds.validation.cleaner import (
+    ACCEPT,
+    CLEAN_ACTIONS,
+    DROP_DUPLICATE,
+    DUPLICATE,
+    FEED_EVENT_TYPES,
+    GAP,
+    LATE,
+    LEVEL_SHIFT,
+    OUT_OF_ORDER,
+    QUARANTINE,
+    REJECT_LATE,
+    SPIKE,
+    CleanResult,
+    DataCleaner,
+    FeedEvent,
+)
+from tests.shared_data import shared_data_path
+
+T0 = 1_700_000_000.0
+Decision = tuple[str, tuple[str, ...]]
+QUIET: Decision = (ACCEPT, ())
+
+
+def decision(result: CleanResult) -> Decision:
+    return result.action, tuple(event.type for event in result.events)
+
+
+def walk(n: int, *, seed: int = 7, sigma: float = 1e-3, start: float = 100.0) -> list[float]:
+    """A geometric random walk: small, normal log returns."""
+    rng = random.Random(seed)
+    prices = [start]
+    for _ in range(n - 1):
+        prices.append(prices[-1] * math.exp(rng.gauss(0.0, sigma)))
+    return prices
+
+
+def ticks(
+    prices: list[float], *, t0: float = T0, step_s: float = 1.0, symbol: str = "BTCUSDT"
+) -> list[Tick]:
+    return [
+        Tick(symbol=symbol, price=p, volume=1.0, timestamp=t0 + i * step_s)
+        for i, p in enumerate(prices)
+    ]
+
+
+def run(cleaner: DataCleaner, records: list[Any]) -> list[CleanResult]:
+    return [cleaner.clean(record) for record in records]
+
+
+def warmed(n: int = 60, **config: Any) -> tuple[DataCleaner, list[Tick]]:
+    """A cleaner that has seen ``n`` ordinary one-second ticks, and those ticks."""
+    cleaner = DataCleaner(**config)
+    history = ticks(walk(n))
+    assert [decision(r) for r in run(cleaner, history)] == [QUIET] * n
+    return cleaner, history
+
+
+def next_tick(history: list[Tick], factor: float = 1.0, dt_s: float = 1.0) -> Tick:
+    last = history[-1]
+    tick = Tick(last.symbol, last.price * factor, 1.0, last.timestamp + dt_s)
+    history.append(tick)
+    return tick
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_keys", 0),
+        ("max_keys", True),
+        ("max_keys", 2.5),
+        ("dedupe_window", 0),
+        ("reorder_tolerance_s", -1.0),
+        ("reorder_tolerance_s", math.nan),
+        ("gap_factor", 0.0),
+        ("gap_factor", "10"),
+        ("min_gap_s", -0.5),
+        ("min_gap_s", math.inf),
+        ("cadence_window", 0),
+        ("cadence_min_count", 0),
+        ("cadence_quantile", 1.5),
+        ("cadence_quantile", -0.1),
+        ("spike_z", 0.0),
+        ("spike_z", math.nan),
+        ("spike_window", 1),
+        ("spike_min_count", 0),
+        ("min_mad", 0.0),
+        ("min_mad", math.inf),
+        ("level_shift_ticks", 1),
+        ("refresh_every", 0),
+    ],
+)
+def test_invalid_configuration_raises_value_error_naming_the_parameter(
+    name: str, value: object
+) -> None:
+    """Every out-of-range or wrongly typed setting is refused with its name in the message."""
+    kwargs: dict[str, Any] = {name: value}
+    with pytest.raises(ValueError, match=name):
+        DataCleaner(**kwargs)
+
+
+def test_infinite_spike_z_turns_spike_detection_off() -> None:
+    """spike_z=inf is allowed and lets a tenfold jump through."""
+    cleaner, history = warmed(spike_z=math.inf)
+    assert decision(cleaner.clean(next_tick(history, 10.0))) == QUIET
+
+
+# -- the common case -----------------------------------------------------------------------------
+
+
+def test_in_order_ticks_are_accepted_with_one_shared_empty_events_tuple() -> None:
+    """Ordinary ticks are accepted, and accepted results share one empty events tuple."""
+    cleaner = DataCleaner()
+    results = run(cleaner, ticks(walk(200)))
+    assert all(r.action == ACCEPT and r.accepted for r in results)
+    assert all(r.events is results[0].events == () for r in results)
+    assert len({id(r) for r in results}) == len(results)  # results are not recycled
+    assert cleaner.counts[ACCEPT] == 200
+    assert sum(cleaner.counts.values()) == 200
+
+
+def test_counts_have_a_fixed_key_set_covering_every_action_and_event() -> None:
+    """counts holds exactly the actions and event types, and every record counts one action."""
+    cleaner, history = warmed()
+    extra = [
+        history[-1],  # duplicate
+        Tick("BTCUSDT", history[-1].price, 2.0, history[-1].timestamp - 0.5),  # out of order
+        Tick("BTCUSDT", history[-1].price, 3.0, history[-1].timestamp - 60.0),  # late
+        next_tick(history, 1.2),  # spike
+        Tick("ETHUSDT", 2000.0, 1.0, T0),  # another feed
+    ]
+    run(cleaner, extra)
+    assert set(cleaner.counts) == set(CLEAN_ACTIONS) | set(FEED_EVENT_TYPES)
+    assert sum(cleaner.counts[a] for a in CLEAN_ACTIONS) == len(history) - 1 + len(extra)
+    assert cleaner.counts[DUPLICATE] == cleaner.counts[DROP_DUPLICATE] == 1
+    assert cleaner.counts[OUT_OF_ORDER] == 1
+    assert cleaner.counts[LATE] == cleaner.counts[REJECT_LATE] == 1
+    assert cleaner.counts[SPIKE] == cleaner.counts[QUARANTINE] == 1
+
+
+# -- duplicates ----------------------------------------------------------------------------------
+
+
+def test_trade_with_a_seen_trade_id_is_dropped_even_if_its_content_differs() -> None:
+    """A trade id seen before on the same exchange is a duplicate, whatever the other fields."""
+    cleaner = DataCleaner()
+    first = Trade("BTCUSDT", 100.0, 1.0, "buy", T0, trade_id="42", exchange="BINANCE")
+    again = Trade("BTCUSDT", 100.5, 2.0, "sell", T0 + 1, trade_id="42", exchange="BINANCE")
+    assert decision(cleaner.clean(first)) == QUIET
+    result = cleaner.clean(again)
+    assert decision(result) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert result.record is again
+    event = result.events[0]
+    assert (event.symbol, event.kind, event.timestamp) == ("BTCUSDT", "trade", T0 + 1)
+
+
+def test_same_trade_id_on_another_exchange_is_not_a_duplicate() -> None:
+    """Trade ids are per exchange: the same id from two venues is two trades."""
+    cleaner = DataCleaner()
+    a = Trade("BTCUSDT", 100.0, 1.0, "buy", T0, trade_id="42", exchange="BINANCE")
+    b = Trade("BTCUSDT", 100.0, 1.0, "buy", T0, trade_id="42", exchange="KRAKEN")
+    assert [decision(r) for r in run(cleaner, [a, b])] == [QUIET, QUIET]
+
+
+def test_records_without_ids_are_duplicates_when_their_content_is_equal() -> None:
+    """A tick, an id-less trade and a sentiment score repeated verbatim are dropped."""
+    cleaner = DataCleaner()
+    records: list[Record] = [
+        Tick("BTCUSDT", 100.0, 1.0, T0, bid=99.9, ask=100.1),
+        Trade("BTCUSDT", 100.0, 1.0, "buy", T0),
+        Sentiment("BTC", 0.25, T0, source="twitter"),
+    ]
+    first = run(cleaner, records)
+    second = run(cleaner, [replace(r) for r in records])  # equal, not the same objects
+    assert [decision(r) for r in first] == [QUIET] * 3
+    assert [decision(r) for r in second] == [(DROP_DUPLICATE, (DUPLICATE,))] * 3
+    first_tick = records[0]
+    assert isinstance(first_tick, Tick)
+    changed = replace(first_tick, volume=2.0)
+    assert decision(cleaner.clean(changed)) == QUIET
+
+
+def test_fingerprints_are_remembered_for_a_bounded_window_only() -> None:
+    """After dedupe_window newer records, an old record is no longer recognised as a copy."""
+    cleaner = DataCleaner(dedupe_window=8, reorder_tolerance_s=1000.0)
+    history = ticks(walk(20))
+    run(cleaner, history)
+    assert decision(cleaner.clean(replace(history[12]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(cleaner.clean(replace(history[11]))) == (ACCEPT, (OUT_OF_ORDER,))
+    state = cleaner._feeds[("price", "BTCUSDT")]
+    assert len(state.fingerprints) == len(state.fingerprint_ring) == 8
+
+
+def test_a_redelivered_quarantined_record_is_dropped_not_quarantined_twice() -> None:
+    """Quarantined records are remembered, so their redelivery is a duplicate."""
+    cleaner, history = warmed()
+    bad = next_tick(history, 1.5)
+    assert cleaner.clean(bad).action == QUARANTINE
+    assert decision(cleaner.clean(replace(bad))) == (DROP_DUPLICATE, (DUPLICATE,))
+
+
+# -- ordering ------------------------------------------------------------------------------------
+
+
+def test_slightly_old_record_is_accepted_as_out_of_order() -> None:
+    """A record behind the newest by no more than reorder_tolerance_s is accepted and flagged."""
+    cleaner = DataCleaner(reorder_tolerance_s=2.0)
+    run(cleaner, ticks([100.0, 100.1, 100.2], step_s=1.0))  # newest at T0 + 2
+    result = cleaner.clean(Tick("BTCUSDT", 100.05, 1.0, T0 + 0.5))
+    assert decision(result) == (ACCEPT, (OUT_OF_ORDER,))
+    event = result.events[0]
+    assert event.previous_timestamp == T0 + 2
+    assert event.lag_s == pytest.approx(1.5)
+
+
+def test_record_older_than_the_tolerance_is_rejected_as_late() -> None:
+    """A record further behind the newest than reorder_tolerance_s is rejected with a late event."""
+    cleaner = DataCleaner(reorder_tolerance_s=2.0)
+    run(cleaner, ticks([100.0, 100.1, 100.2, 100.3], step_s=1.0))  # newest at T0 + 3
+    result = cleaner.clean(Tick("BTCUSDT", 100.0, 5.0, T0 + 0.5))
+    assert decision(result) == (REJECT_LATE, (LATE,))
+    assert result.events[0].lag_s == pytest.approx(2.5)
+    assert result.events[0].previous_timestamp == T0 + 3
+
+
+def test_equal_timestamps_are_in_order() -> None:
+    """Several distinct trades in the same millisecond are all plainly accepted."""
+    cleaner = DataCleaner()
+    trades = [Trade("BTCUSDT", 100.0, 1.0, "buy", T0, trade_id=str(i)) for i in range(5)]
+    assert [decision(r) for r in run(cleaner, trades)] == [QUIET] * 5
+
+
+def test_an_out_of_order_record_moves_neither_the_newest_time_nor_the_reference() -> None:
+    """After an out-of-order record, lateness and returns are still judged from the newest one."""
+    cleaner, history = warmed()
+    newest = history[-1]
+    old = Tick("BTCUSDT", newest.price * 0.999, 1.0, newest.timestamp - 1.5)
+    assert decision(cleaner.clean(old)) == (ACCEPT, (OUT_OF_ORDER,))
+    state = cleaner._feeds[("price", "BTCUSDT")]
+    assert state.newest_ts == newest.timestamp
+    assert state.ref_price == newest.price
+
+
+def test_an_out_of_order_spike_is_quarantined() -> None:
+    """A reordered record is still checked against the reference price."""
+    cleaner, history = warmed()
+    newest = history[-1]
+    result = cleaner.clean(Tick("BTCUSDT", newest.price * 1.3, 1.0, newest.timestamp - 0.5))
+    assert decision(result) == (QUARANTINE, (OUT_OF_ORDER, SPIKE))
+
+
+# -- gaps ----------------------------------------------------------------------------------------
+
+
+def test_silence_much_longer_than_the_cadence_is_reported_as_a_gap() -> None:
+    """After regular one-second ticks, a 30 s silence is a gap event on an accepted record."""
+    cleaner, history = warmed(60)
+    last_ts = history[-1].timestamp
+    result = cleaner.clean(next_tick(history, dt_s=30.0))
+    assert decision(result) == (ACCEPT, (GAP,))
+    event = result.events[0]
+    assert event.previous_timestamp == last_ts
+    assert event.timestamp == last_ts + 30.0
+    assert event.gap_s == pytest.approx(30.0)
+    assert decision(cleaner.clean(next_tick(history, dt_s=1.0))) == QUIET
+
+
+def test_a_silence_within_gap_factor_cadences_is_not_a_gap() -> None:
+    """A silence of nine cadences is not a gap at gap_factor 10."""
+    cleaner, history = warmed(60)
+    assert decision(cleaner.clean(next_tick(history, dt_s=9.0))) == QUIET
+
+
+def test_no_gap_is_reported_before_the_cadence_is_known() -> None:
+    """Fewer than cadence_min_count intervals: even a long silence is not a gap yet."""
+    cleaner = DataCleaner(cadence_min_count=20)
+    history = ticks(walk(15))
+    run(cleaner, history)
+    assert decision(cleaner.clean(next_tick(history, dt_s=600.0))) == QUIET
+
+
+def test_min_gap_s_floors_the_gap_threshold() -> None:
+    """A fast feed's gap must also exceed min_gap_s."""
+    cleaner = DataCleaner(min_gap_s=1.0)
+    history = ticks(walk(60), step_s=0.01)
+    run(cleaner, history)
+    assert decision(cleaner.clean(next_tick(history, dt_s=0.5))) == QUIET  # 50 cadences
+    assert decision(cleaner.clean(next_tick(history, dt_s=1.5))) == (ACCEPT, (GAP,))
+
+
+def test_the_cadence_is_a_high_quantile_so_bursty_feeds_do_not_gap_on_ordinary_pauses() -> None:
+    """Bursts of trades 10 ms apart every 5 s: the pauses are no gaps, a 5 minute one is."""
+    trades = [
+        Trade("XRPETH", 1.0, 1.0, "buy", T0 + 5.0 * burst + 0.01 * k, trade_id=f"{burst}-{k}")
+        for burst in range(40)
+        for k in range(4)
+    ]
+    cleaner = DataCleaner()
+    assert [decision(r) for r in run(cleaner, trades)] == [QUIET] * len(trades)
+    late_burst = Trade("XRPETH", 1.0, 1.0, "buy", trades[-1].timestamp + 300.0, trade_id="x")
+    assert decision(cleaner.clean(late_burst)) == (ACCEPT, (GAP,))
+    median_cleaner = DataCleaner(cadence_quantile=0.5)
+    pauses = [r for r in run(median_cleaner, trades) if r.events]
+    assert len(pauses) > 10  # with the median every pause would have been a gap
+
+
+def test_records_sharing_a_timestamp_do_not_shrink_the_cadence() -> None:
+    """A sweep of 100 fills in one millisecond does not turn the next 3 s pause into a gap."""
+    cleaner = DataCleaner()
+    trades = [Trade("BTCUSDT", 100.0, 1.0, "buy", T0 + i, trade_id=str(i)) for i in range(40)]
+    sweep_ts = trades[-1].timestamp + 1.0
+    trades += [Trade("BTCUSDT", 100.0, 1.0, "buy", sweep_ts, trade_id=f"s{i}") for i in range(100)]
+    trades.append(Trade("BTCUSDT", 100.0, 1.0, "buy", sweep_ts + 3.0, trade_id="after"))
+    assert [decision(r) for r in run(cleaner, trades)] == [QUIET] * len(trades)
+
+
+def test_sentiment_has_no_gaps_and_no_spikes() -> None:
+    """Sentiment scores are only deduplicated and ordered: long silences and jumps pass."""
+    cleaner = DataCleaner()
+    scores = [Sentiment("BTC", 0.01 * (i % 3), T0 + i) for i in range(60)]
+    scores += [Sentiment("BTC", -1.0, T0 + 3600.0), Sentiment("BTC", 1.0, T0 + 3601.0)]
+    assert [decision(r) for r in run(cleaner, scores)] == [QUIET] * len(scores)
+    assert decision(cleaner.clean(Sentiment("BTC", 0.5, T0))) == (REJECT_LATE, (LATE,))
+
+
+# -- spikes and level shifts ---------------------------------------------------------------------
+
+
+def test_a_price_spike_is_quarantined_and_does_not_move_the_reference() -> None:
+    """A +10 % tick is quarantined with its z-score, and the next ordinary tick is fine."""
+    cleaner, history = warmed()
+    reference = history[-1].price
+    result = cleaner.clean(next_tick(history, 1.10))
+    assert decision(result) == (QUARANTINE, (SPIKE,))
+    event = result.events[0]
+    assert event.z is not None
+    assert event.z > cleaner.spike_z
+    assert event.reference_price == reference
+    assert event.price == pytest.approx(reference * 1.10)
+    history.pop()
+    assert decision(cleaner.clean(next_tick(history, 1.0005))) == QUIET
+
+
+def test_a_downward_spike_is_quarantined_too() -> None:
+    """A -10 % tick is quarantined with a negative z-score."""
+    cleaner, history = warmed()
+    result = cleaner.clean(next_tick(history, 0.90))
+    assert decision(result) == (QUARANTINE, (SPIKE,))
+    assert result.events[0].z is not None
+    assert result.events[0].z < -cleaner.spike_z
+
+
+def test_no_spike_is_judged_before_spike_min_count_returns() -> None:
+    """During warm-up even a large move is accepted."""
+    cleaner = DataCleaner(spike_min_count=20)
+    history = ticks(walk(10))
+    run(cleaner, history)
+    assert decision(cleaner.clean(next_tick(history, 1.5))) == QUIET
+
+
+def test_a_flat_series_does_not_make_every_small_move_a_spike() -> None:
+    """After a perfectly flat series, a 0.3 % move is within the MAD floor."""
+    cleaner = DataCleaner()
+    history = ticks([100.0] * 60)
+    run(cleaner, history)
+    assert decision(cleaner.clean(next_tick(history, 1.003))) == QUIET
+    assert decision(cleaner.clean(next_tick(history, 1.05))) == (QUARANTINE, (SPIKE,))
+
+
+def test_mostly_unchanged_prices_do_not_collapse_the_scale() -> None:
+    """Returns equal to the median (repeated prices) are left out of the MAD."""
+    cleaner = DataCleaner()
+    prices = []
+    rng = random.Random(3)
+    price = 100.0
+    for i in range(64):
+        if i % 4 == 0:  # one move in four, about 1 % each: the MAD of all returns would be 0
+            price *= math.exp(rng.choice((-1, 1)) * rng.uniform(0.008, 0.012))
+        prices.append(price)
+    history = ticks(prices)
+    assert [decision(r) for r in run(cleaner, history)] == [QUIET] * len(history)
+    assert decision(cleaner.clean(next_tick(history, 1.012))) == QUIET
+
+
+def test_three_consistent_spikes_are_a_level_shift_and_the_first_two_stay_quarantined() -> None:
+    """At level_shift_ticks=3: quarantine, quarantine, then accept with a level_shift event."""
+    cleaner, history = warmed()
+    reference = history[-1].price
+    first = cleaner.clean(next_tick(history, 1.10))
+    second = cleaner.clean(next_tick(history, 1.0003))
+    third = cleaner.clean(next_tick(history, 0.9998))
+    assert [decision(r) for r in (first, second, third)] == [
+        (QUARANTINE, (SPIKE,)),
+        (QUARANTINE, (SPIKE,)),
+        (ACCEPT, (LEVEL_SHIFT,)),
+    ]
+    shift = third.events[0]
+    assert shift.count == 3
+    assert shift.reference_price == reference
+    assert shift.price == history[-1].price
+    after = [cleaner.clean(next_tick(history, f)) for f in (1.0004, 0.9995, 1.0002)]
+    assert [decision(r) for r in after] == [QUIET] * 3
+
+
+def test_level_shift_ticks_sets_the_run_length() -> None:
+    """At level_shift_ticks=5 the shift is accepted on the fifth record."""
+    cleaner, history = warmed(level_shift_ticks=5)
+    results = [cleaner.clean(next_tick(history, f)) for f in (0.8, 1.0, 1.0, 1.0, 1.0)]
+    assert [r.action for r in results] == [QUARANTINE] * 4 + [ACCEPT]
+    assert results[-1].events[0].count == 5
+
+
+def test_inconsistent_spikes_are_no_level_shift() -> None:
+    """Spikes that jump around (+10 %, -10 %, +10 %...) stay quarantined."""
+    cleaner, history = warmed()
+    base = history[-1]
+    spikes = [
+        Tick("BTCUSDT", base.price * f, 1.0, base.timestamp + i + 1)
+        for i, f in enumerate((1.1, 0.9, 1.1, 0.9, 1.1))
+    ]
+    assert [decision(r) for r in run(cleaner, spikes)] == [(QUARANTINE, (SPIKE,))] * 5
+
+
+def test_an_ordinary_record_in_between_resets_the_level_shift_run() -> None:
+    """Spike, normal, spike, spike: no three consecutive spikes, so no shift."""
+    cleaner, history = warmed()
+    base = history[-1]
+    prices = [base.price * 1.1, base.price, base.price * 1.1, base.price * 1.1, base.price * 1.1]
+    records = [Tick("BTCUSDT", p, float(i), base.timestamp + i + 1) for i, p in enumerate(prices)]
+    assert [r.action for r in run(cleaner, records)] == [
+        QUARANTINE,
+        ACCEPT,
+        QUARANTINE,
+        QUARANTINE,
+        ACCEPT,
+    ]
+
+
+def test_a_spike_after_a_gap_carries_both_events() -> None:
+    """A record after a long silence that is also a spike is quarantined with gap and spike."""
+    cleaner, history = warmed()
+    result = cleaner.clean(next_tick(history, 1.5, dt_s=120.0))
+    assert decision(result) == (QUARANTINE, (GAP, SPIKE))
+
+
+def test_book_snapshots_are_judged_by_their_mid() -> None:
+    """A full book whose mid jumps 20 % is quarantined; its spread alone does not matter."""
+    cleaner = DataCleaner()
+    books = [
+        BookSnapshot("BTCUSDT", T0 + i, bids=((p - 0.5, 1.0),), asks=((p + 0.5, 1.0),))
+        for i, p in enumerate(walk(60))
+    ]
+    assert [decision(r) for r in run(cleaner, books)] == [QUIET] * 60
+    mid = 0.5 * (books[-1].bids[0][0] + books[-1].asks[0][0])
+    wide = BookSnapshot("BTCUSDT", T0 + 60, bids=((mid - 5.0, 1.0),), asks=((mid + 5.0, 1.0),))
+    assert decision(cleaner.clean(wide)) == QUIET
+    jump = BookSnapshot("BTCUSDT", T0 + 61, bids=((mid * 1.2, 1.0),), asks=((mid * 1.2 + 1, 1.0),))
+    result = cleaner.clean(jump)
+    assert decision(result) == (QUARANTINE, (SPIKE,))
+    assert result.events[0].price == pytest.approx(mid * 1.2 + 0.5)
+
+
+def test_book_deltas_are_never_spikes_but_are_deduplicated_and_ordered() -> None:
+    """Deltas carry no touch price: only duplicates, ordering and gaps apply."""
+    cleaner = DataCleaner()
+    deltas = [BookDelta("BTCUSDT", T0 + i, bids=((100.0 + i, 1.0),), asks=()) for i in range(30)]
+    assert [decision(r) for r in run(cleaner, deltas)] == [QUIET] * 30
+    assert decision(cleaner.clean(replace(deltas[-1]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(cleaner.clean(replace(deltas[0], bids=()))) == (REJECT_LATE, (LATE,))
+
+
+def calm_then_volatile() -> tuple[int, list[Tick]]:
+    """60 ticks at 0.01 % volatility, then 200 at 2 %: the index of the change, and the ticks."""
+    calm = walk(60, sigma=1e-4, seed=1)
+    volatile = walk(200, sigma=2e-2, seed=2, start=calm[-1])
+    return len(calm), ticks(calm + volatile[1:])
+
+
+def test_a_rise_in_volatility_is_learned_within_half_a_window() -> None:
+    """Spikes count in the window, so moves stop being spikes once they are the majority."""
+    change, records = calm_then_volatile()
+    flagged = [i for i, r in enumerate(run(DataCleaner(), records)) if r.events]
+    assert flagged
+    assert flagged[0] == change
+    assert flagged[-1] < change + 64 // 2 + 8
+
+
+def test_lazily_refreshed_statistics_never_flag_what_fresh_ones_would_not() -> None:
+    """Stale statistics are brought up to date before a spike is called."""
+    _, records = calm_then_volatile()
+    lazy = [decision(r) for r in run(DataCleaner(refresh_every=1000), records)]
+    fresh = [decision(r) for r in run(DataCleaner(refresh_every=1), records)]
+    assert lazy == fresh
+
+
+# -- feeds and memory ----------------------------------------------------------------------------
+
+
+def test_feeds_are_separate_per_symbol_and_kind() -> None:
+    """A trade and a tick of one symbol, or ticks of two symbols, never judge each other."""
+    cleaner, history = warmed()
+    last = history[-1]
+    others: list[Record] = [
+        Tick("ETHUSDT", last.price * 30, 1.0, last.timestamp - 100.0),  # new feed: not late
+        Trade("BTCUSDT", last.price * 2, 1.0, "buy", last.timestamp - 100.0),  # new feed
+        Tick("ETHUSDT", last.price * 30, 1.0, last.timestamp - 99.0),
+    ]
+    assert [decision(r) for r in run(cleaner, others)] == [QUIET] * 3
+    assert cleaner.tracked_feeds == 3
+
+
+def test_least_recently_seen_feed_is_forgotten_beyond_max_keys() -> None:
+    """With max_keys=2, a third feed evicts the least recently seen one, whose history is lost."""
+    cleaner = DataCleaner(max_keys=2)
+    a = Tick("AAA", 1.0, 1.0, T0)
+    b = Tick("BBB", 1.0, 1.0, T0)
+    c = Tick("CCC", 1.0, 1.0, T0)
+    run(cleaner, [a, b, replace(a, timestamp=T0 + 1), c])  # b is the least recently seen
+    assert cleaner.tracked_feeds == 2
+    assert cleaner.evicted_feeds == 1
+    assert decision(cleaner.clean(replace(a))) == (DROP_DUPLICATE, (DUPLICATE,))  # a kept
+    assert decision(cleaner.clean(replace(b))) == QUIET  # b forgotten: not a duplicate
+    assert cleaner.tracked_feeds == 2
+    assert cleaner.evicted_feeds == 2  # c went to make room
+
+
+def test_per_feed_windows_are_bounded() -> None:
+    """However long a feed runs, its windows hold at most their configured sizes."""
+    cleaner = DataCleaner(dedupe_window=50, cadence_window=16, spike_window=24)
+    run(cleaner, ticks(walk(500)))
+    state = cleaner._feeds[("price", "BTCUSDT")]
+    assert len(state.fingerprint_ring) == len(state.fingerprints) == 50
+    assert len(state.intervals) == 16
+    assert len(state.returns) == 24
+
+
+# -- events and pickling -------------------------------------------------------------------------
+
+
+def test_event_to_dict_has_flat_fields_and_leaves_out_what_does_not_apply() -> None:
+    """to_dict gives the type, feed, timestamp and only the detail fields that are set."""
+    gap = FeedEvent(GAP, "BTCUSDT", "price", T0 + 30, previous_timestamp=T0, gap_s=30.0)
+    assert gap.to_dict() == {
+        "type": "gap",
+        "symbol": "BTCUSDT",
+        "kind": "price",
+        "timestamp": T0 + 30,
+        "previous_timestamp": T0,
+        "gap_s": 30.0,
+    }
+    shift = FeedEvent(LEVEL_SHIFT, "X", "trade", T0, z=9.5, price=2.0, reference_price=1.0, count=3)
+    assert shift.to_dict() == {
+        "type": "level_shift",
+        "symbol": "X",
+        "kind": "trade",
+        "timestamp": T0,
+        "z": 9.5,
+        "price": 2.0,
+        "reference_price": 1.0,
+        "count": 3,
+    }
+
+
+def mixed_series() -> list[Record]:
+    """Two symbols, sentiment, and every kind of anomaly, in one interleaved stream."""
+    records: list[Record] = []
+    a = ticks(walk(300, seed=11), symbol="AAA")
+    b = ticks(walk(300, seed=12, start=5.0), step_s=0.5, symbol="BBB")
+    for i in range(300):
+        records.append(a[i])
+        records.append(b[i])
+        if i % 10 == 0:
+            records.append(Sentiment("AAA", (i % 7) / 7.0, T0 + i))
+        if i == 80:
+            records.append(replace(a[75]))  # duplicate
+        if i == 90:
+            records.append(replace(a[88], volume=9.0))  # out of order
+        if i == 100:
+            records.append(replace(a[50], volume=9.0))  # late
+        if i == 120:
+            records.append(replace(a[i], price=a[i].price * 1.3, volume=9.0))  # spike
+    for i in range(200, 300):  # a gap and a level shift on BBB
+        b[i].timestamp += 600.0
+        b[i].price *= 1.25
+    return records
+
+
+def test_pickle_round_trip_continues_identically() -> None:
+    """A cleaner restored from a pickle mid-stream decides exactly as the original."""
+    records = mixed_series()
+    original = DataCleaner()
+    head = run(original, records[:400])
+    assert {r.action for r in head} >= {ACCEPT, DROP_DUPLICATE, REJECT_LATE, QUARANTINE}
+    restored = pickle.loads(pickle.dumps(original))
+    assert restored.counts == original.counts
+    tail_original = run(original, records[400:])
+    tail_restored = run(restored, records[400:])
+    assert tail_restored == tail_original
+    assert restored.counts == original.counts
+    kinds = Counter(e.type for r in head + tail_original for e in r.events)
+    assert set(kinds) == set(FEED_EVENT_TYPES)
+
+
+# -- real data -----------------------------------------------------------------------------------
+
+TOLERANCE_S = 2.0  # the default reorder_tolerance_s
+GAP_SHIFT_S = 3600.0
+SPIKE_FACTOR = 1.05
+
+
+@functools.cache
+def btcusdt_trades() -> tuple[Trade, ...]:
+    """Binance BTC/USDT trades; timestamps are ISO 8601 strings in UTC, ms resolution."""
+    path = shared_data_path("nautilus_trader", "binance", "btcusdt-trades.csv")
+    with path.open(newline="") as f:
+        return tuple(
+            Trade(
+                symbol="BTCUSDT",
+                price=float(row["price"]),
+                volume=float(row["quantity"]),
+                side="sell" if row["buyer_maker"] == "True" else "buy",  # maker buyer: seller hit
+                timestamp=datetime.fromisoformat(row["timestamp"]).timestamp(),
+                trade_id=row["trade_id"],
+                exchange="BINANCE",
+            )
+            for row in csv.DictReader(f)
+        )
+
+
+@functools.cache
+def xrpeth_trades() -> tuple[Trade, ...]:
+    """Binance XRP/ETH trades from freqtrade: [ts_ms, id, type, side, price, amount, cost]."""
+    path = shared_data_path("freqtrade", "XRP_ETH-trades.json.gz")
+    with gzip.open(path) as f:
+        rows = json.load(f)
+    return tuple(
+        Trade(
+            symbol="XRPETH",
+            price=float(price),
+            volume=float(amount),
+            side=side,
+            timestamp=ts_ms / 1000.0,
+            trade_id=str(trade_id),
+            exchange="BINANCE",
+        )
+        for ts_ms, trade_id, _type, side, price, amount, _cost in rows
+    )
+
+
+REAL_SERIES = {"btcusdt": btcusdt_trades, "xrpeth": xrpeth_trades}
+
+
+@pytest.mark.shared_data
+def test_real_series_are_read_with_the_right_time_unit() -> None:
+    """The CSV's ISO stamps and the JSON's milliseconds both become epoch seconds."""
+    btc = btcusdt_trades()
+    assert btc[0].timestamp == datetime(2021, 1, 8, 0, 0, 0, 278000, tzinfo=UTC).timestamp()
+    assert 40.0 < btc[-1].timestamp - btc[0].timestamp < 50.0  # 2001 trades in 46 s
+    xrp = xrpeth_trades()
+    assert xrp[0].timestamp == pytest.approx(1570752011.620)
+    assert datetime.fromtimestamp(xrp[-1].timestamp, UTC).date().isoformat() == "2019-10-13"
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("series", sorted(REAL_SERIES))
+def test_unplanted_real_trades_are_accepted_without_duplicates_or_spikes(series: str) -> None:
+    """Real trades with their ids: no duplicate, reordering or spike, and few gaps."""
+    records = REAL_SERIES[series]()
+    cleaner = DataCleaner()
+    results = run(cleaner, list(records))
+    assert all(r.action == ACCEPT for r in results)
+    flagged = Counter(e.type for r in results for e in r.events)
+    assert set(flagged) <= {GAP}
+    assert flagged[GAP] <= len(records) // 200  # thin XRP/ETH pauses now and then; BTC never
+    for r in results:
+        for e in r.events:  # ten times even a busy cadence is a long silence
+            assert e.gap_s is not None
+            assert e.gap_s > 10 * cleaner.min_gap_s
+
+
+@dataclass
+class Item:
+    """A record of a planted series: where it came from, and what it must produce if planted."""
+
+    record: Trade
+    origin: int | None  # index in the real series; None for an inserted copy
+    expected: Decision | None = None  # None: whatever the unplanted series produced
+
+
+def is_quiet(baseline: list[Decision], first: int, last: int) -> bool:
+    """Whether the real series left records first-5 .. last+5 unflagged."""
+    return all(d == QUIET for d in baseline[max(0, first - 5) : last + 6])
+
+
+def quiet_index(baseline: list[Decision], start: int) -> int:
+    """The first index from ``start`` whose neighbourhood the real series left unflagged."""
+    return next(i for i in range(start, len(baseline) - 10) if is_quiet(baseline, i, i))
+
+
+def plant(
+    records: tuple[Trade, ...], baseline: list[Decision], anomalies: set[str]
+) -> tuple[list[Item], dict[str, int]]:
+    """Plant the named anomalies in a copy of a real series, at quiet places far apart.
+
+    Returns the planted items and the change each count must show against the baseline.
+    """
+    n = len(records)
+    ts = [r.timestamp for r in records]
+    items = [Item(r, i) for i, r in enumerate(records)]
+    diff: Counter[str] = Counter()
+
+    def position(origin: int) -> int:
+        return next(p for p, item in enumerate(items) if item.origin == origin)
+
+    # Value changes first, addressed by index in the real series.
+    if "spike" in anomalies:  # one bad print, 5 % off
+        s = quiet_index(baseline, n * 15 // 100)
+        items[s].record = replace(records[s], price=records[s].price * SPIKE_FACTOR)
+        items[s].expected = (QUARANTINE, (SPIKE,))
+        diff.update({QUARANTINE: 1, SPIKE: 1, ACCEPT: -1})
+    if "level_shift" in anomalies:  # every price from here on 5 % higher
+        lvl = quiet_index(baseline, n * 25 // 100)
+        for item in items[lvl:]:
+            item.record = replace(item.record, price=item.record.price * SPIKE_FACTOR)
+        items[lvl].expected = items[lvl + 1].expected = (QUARANTINE, (SPIKE,))
+        items[lvl + 2].expected = (ACCEPT, (LEVEL_SHIFT,))
+        diff.update({QUARANTINE: 2, SPIKE: 2, LEVEL_SHIFT: 1, ACCEPT: -2})
+    if "gap" in anomalies:  # the feed falls silent for an hour
+        g = quiet_index(baseline, n * 80 // 100)
+        for item in items[g:]:
+            item.record = replace(item.record, timestamp=item.record.timestamp + GAP_SHIFT_S)
+        items[g].expected = (ACCEPT, (GAP,))
+        diff.update({GAP: 1})
+    # Then moves and copies.
+    if "reorder" in anomalies:  # one trade delivered two trades late, within the tolerance
+        j = quiet_index(baseline, n * 50 // 100)
+        while not ts[j] < ts[j + 2] <= ts[j] + TOLERANCE_S / 2:
+            j = quiet_index(baseline, j + 1)
+        moved = items.pop(position(j))
+        items.insert(position(j + 2) + 1, moved)
+        moved.expected = (ACCEPT, (OUT_OF_ORDER,))
+        diff.update({OUT_OF_ORDER: 1})
+    if "late" in anomalies:  # one trade delivered more than the tolerance late
+        m = quiet_index(baseline, n * 60 // 100)
+        while True:  # it arrives after trade k, the first more than the tolerance newer
+            k = next(i for i in range(m, n) if ts[i] > ts[m] + TOLERANCE_S + 1.0)
+            if is_quiet(baseline, m, k):
+                break
+            m = quiet_index(baseline, m + 1)
+        moved = items.pop(position(m))
+        items.insert(position(k) + 1, moved)
+        moved.expected = (REJECT_LATE, (LATE,))
+        diff.update({REJECT_LATE: 1, LATE: 1, ACCEPT: -1})
+    if "duplicate" in anomalies:  # one redelivered at once, one three trades later
+        for start, delay in ((n * 35 // 100, 0), (n * 40 // 100, 3)):
+            d = quiet_index(baseline, start)
+            copy = Item(replace(items[position(d)].record), None, (DROP_DUPLICATE, (DUPLICATE,)))
+            items.insert(position(d + delay) + 1, copy)
+            diff.update({DROP_DUPLICATE: 1, DUPLICATE: 1})
+    return items, {k: v for k, v in diff.items() if v}
+
+
+ANOMALY_SETS = {
+    "duplicate": {"duplicate"},
+    "reorder": {"reorder"},
+    "late": {"late"},
+    "gap": {"gap"},
+    "spike": {"spike"},
+    "level_shift": {"level_shift"},
+    "all": {"duplicate", "reorder", "late", "gap", "spike", "level_shift"},
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("anomalies", sorted(ANOMALY_SETS))
+@pytest.mark.parametrize("series", sorted(REAL_SERIES))
+def test_anomalies_planted_in_real_trades_are_each_caught_exactly(
+    series: str, anomalies: str
+) -> None:
+    """Each planted anomaly is caught at its position; every other record decides as unplanted."""
+    records = REAL_SERIES[series]()
+    base_cleaner = DataCleaner()
+    baseline = [decision(r) for r in run(base_cleaner, list(records))]
+    items, expected_diff = plant(records, baseline, ANOMALY_SETS[anomalies])
+
+    cleaner = DataCleaner()
+    results = run(cleaner, [item.record for item in items])
+
+    wrong = []
+    for position, (item, result) in enumerate(zip(items, results, strict=True)):
+        if item.expected is not None:
+            want = item.expected
+        else:
+            assert item.origin is not None
+            want = baseline[item.origin]
+        if decision(result) != want:
+            wrong.append((position, item.origin, decision(result), want))
+    assert wrong == []
+    diff = {
+        key: cleaner.counts[key] - base_cleaner.counts[key]
+        for key in cleaner.counts
+        if cleaner.counts[key] != base_cleaner.counts[key]
+    }
+    assert diff == expected_diff
+
+    # The events carry the planted quantities.
+    for item, result in zip(items, results, strict=True):
+        if item.expected is None:
+            continue
+        event = result.events[-1]
+        if event.type == GAP:
+            assert item.origin is not None
+            real_gap = records[item.origin].timestamp - records[item.origin - 1].timestamp
+            assert event.gap_s == pytest.approx(GAP_SHIFT_S + real_gap)
+        elif event.type == SPIKE and anomalies == "spike":
+            assert item.origin is not None
+            assert event.reference_price == records[item.origin - 1].price
+            assert event.price == pytest.approx(records[item.origin].price * SPIKE_FACTOR)
+        elif event.type in (OUT_OF_ORDER, LATE):
+            assert event.lag_s is not None
+            assert event.previous_timestamp is not None
+            assert event.lag_s == pytest.approx(event.previous_timestamp - item.record.timestamp)
+            assert (event.lag_s <= TOLERANCE_S) == (event.type == OUT_OF_ORDER)
+
+
+@pytest.mark.shared_data
+def test_real_trades_survive_a_pickle_round_trip_mid_series() -> None:
+    """Checkpointing halfway through the real XRP/ETH trades changes no decision."""
+    records = list(xrpeth_trades())
+    half = len(records) // 2
+    original = DataCleaner()
+    run(original, records[:half])
+    restored = pickle.loads(pickle.dumps(original))
+    assert run(restored, records[half:]) == run(original, records[half:])
+    assert restored.counts == original.counts
