@@ -1,0 +1,243 @@
+"""Every indicator of one symbol, fed by one ``update(record)``."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from data_feeds.indicators.bands import BollingerBands
+from data_feeds.indicators.book import BPS, OrderBook
+from data_feeds.indicators.flow import TradeFlowImbalance
+from data_feeds.indicators.momentum import MACD, RSI
+from data_feeds.indicators.moving_average import EMA
+from data_feeds.indicators.sentiment import SentimentAsOf
+from data_feeds.indicators.volatility import ATR, RealizedVolatility
+from data_feeds.indicators.volume import ANCHORS, VWAP, VolumeZScore
+from data_feeds.records import Record, Sentiment, Tick, Trade
+
+QUOTE_ASSETS = (
+    "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP", "JPY", "TRY",
+    "BRL", "AUD", "BTC", "ETH", "BNB",
+)  # fmt: skip
+"""Quote currencies recognised at the end of a symbol, tried longest first."""
+
+
+def base_asset(symbol: str) -> str:
+    """The traded asset of a pair symbol: ``BTCUSDT`` -> ``BTC``, ``ETHBTC`` -> ``ETH``.
+
+    A symbol that ends with no known quote currency (``AAPL``) is its own base asset.
+    """
+    upper = symbol.upper()
+    for quote in sorted(QUOTE_ASSETS, key=len, reverse=True):
+        if upper.endswith(quote) and len(upper) > len(quote):
+            return upper[: -len(quote)]
+    return upper
+
+
+@dataclass(frozen=True, slots=True)
+class IndicatorConfig:
+    """What the per-symbol bundle computes, and over which windows.
+
+    Periods and windows count observations (ticks, or bars for ATR); ``*_s`` are seconds.
+    """
+
+    ema_fast_period: int = 12
+    ema_slow_period: int = 26
+    rsi_period: int = 14
+    macd_fast: int = 12
+    macd_slow: int = 26
+    macd_signal: int = 9
+    bbands_period: int = 20
+    bbands_k: float = 2.0
+    atr_period: int = 14
+    bar_s: float = 60.0
+    """Length of the time bars ATR is computed on, built from ticks."""
+    vwap_anchor: str | None = "D"
+    """``"D"``: VWAP restarts every UTC day; ``None``: cumulative."""
+    volatility_window: int = 60
+    volume_window: int = 60
+    price_history: int = 64
+    """Latest prices kept for the log returns over several lags."""
+    book_imbalance_levels: int = 5
+    book_max_levels: int = 1000
+    slippage_notional: float = 10_000.0
+    """Size of the market order walked through the book, in quote currency."""
+    trade_flow_window_s: float = 60.0
+    trade_flow_max_trades: int = 100_000
+    sentiment_half_life_s: float = 3600.0
+    sentiment_stale_after_s: float = 6 * 3600.0
+    keywords: tuple[str, ...] | None = None
+    """Sentiment keywords that belong to the symbol; ``None``: its base asset and itself."""
+
+    def __post_init__(self) -> None:
+        if not self.bar_s > 0.0:
+            raise ValueError(f"bar_s must be > 0, got {self.bar_s}")
+        if self.vwap_anchor not in ANCHORS:
+            raise ValueError(f"vwap_anchor must be None or 'D', got {self.vwap_anchor!r}")
+        if self.price_history < 2:
+            raise ValueError(f"price_history must be >= 2, got {self.price_history}")
+        if isinstance(self.keywords, str):
+            raise TypeError("keywords must be a tuple of strings, not one string")
+        # Periods and windows are checked by the indicator each configures, when the bundle
+        # is built.
+
+    def keywords_for(self, symbol: str) -> frozenset[str]:
+        """The upper-cased sentiment keywords of ``symbol``."""
+        if self.keywords is not None:
+            return frozenset(k.upper() for k in self.keywords)
+        return frozenset((base_asset(symbol), symbol.upper()))
+
+
+class Indicators:
+    """The indicators of one symbol, kept current by :meth:`update`.
+
+    Ticks feed the price indicators (EMAs, RSI, MACD, Bollinger Bands, VWAP, realized
+    volatility, volume z-score, the recent price history) and the time bars ATR runs on:
+    ticks are bucketed into ``bar_s``-second bars (aligned on the epoch), a bar is folded into
+    ATR when the first tick of a later bar arrives, bars without ticks are skipped, and a late
+    tick for an already closed bar does not amend it. Trades feed the trade-flow imbalance,
+    book snapshots and deltas the local order book, sentiment records whose keyword belongs to
+    the symbol (case-insensitive) the decayed sentiment. Records about another symbol raise
+    ``ValueError``.
+    """
+
+    __slots__ = (
+        "_bar",
+        "_bar_close",
+        "_bar_high",
+        "_bar_low",
+        "_bar_s",
+        "atr",
+        "bbands",
+        "book",
+        "config",
+        "ema_fast",
+        "ema_slow",
+        "keywords",
+        "macd",
+        "price",
+        "prices",
+        "quote_spread_bps",
+        "rsi",
+        "sentiment",
+        "symbol",
+        "ticks",
+        "timestamp",
+        "trade_flow",
+        "volatility",
+        "volume_zscore",
+        "vwap",
+    )
+
+    symbol: str
+    config: IndicatorConfig
+    keywords: frozenset[str]
+    price: float | None
+    """The latest tick's price."""
+    timestamp: float | None
+    """The latest time seen on a tick, trade or book record (epoch seconds)."""
+    quote_spread_bps: float | None
+    """Spread of the latest tick carrying both bid and ask, in bps of their mid."""
+    ticks: int
+    prices: deque[float]
+    """The latest ``price_history`` tick prices, oldest first."""
+
+    def __init__(self, symbol: str, config: IndicatorConfig | None = None) -> None:
+        cfg = IndicatorConfig() if config is None else config
+        self.symbol = symbol
+        self.config = cfg
+        self.keywords = cfg.keywords_for(symbol)
+        self.ema_fast = EMA(cfg.ema_fast_period)
+        self.ema_slow = EMA(cfg.ema_slow_period)
+        self.rsi = RSI(cfg.rsi_period)
+        self.macd = MACD(cfg.macd_fast, cfg.macd_slow, cfg.macd_signal)
+        self.bbands = BollingerBands(cfg.bbands_period, cfg.bbands_k)
+        self.atr = ATR(cfg.atr_period)
+        self.vwap = VWAP(cfg.vwap_anchor)
+        self.volatility = RealizedVolatility(cfg.volatility_window)
+        self.volume_zscore = VolumeZScore(cfg.volume_window)
+        self.book = OrderBook(cfg.book_imbalance_levels, cfg.slippage_notional, cfg.book_max_levels)
+        self.trade_flow = TradeFlowImbalance(cfg.trade_flow_window_s, cfg.trade_flow_max_trades)
+        self.sentiment = SentimentAsOf(cfg.sentiment_half_life_s, cfg.sentiment_stale_after_s)
+        self.prices = deque(maxlen=cfg.price_history)
+        self.price = None
+        self.timestamp = None
+        self.quote_spread_bps = None
+        self.ticks = 0
+        self._bar_s = cfg.bar_s
+        self._bar: float | None = None
+        self._bar_high = 0.0
+        self._bar_low = 0.0
+        self._bar_close = 0.0
+
+    def update(self, record: Record) -> None:
+        """Fold one record into the indicators it concerns."""
+        if isinstance(record, Tick):
+            self._check_symbol(record.symbol)
+            self._on_tick(record)
+        elif isinstance(record, Sentiment):
+            keyword = record.keyword.upper()
+            if keyword in self.keywords:
+                self.sentiment.update(keyword, record.score, record.timestamp)
+        else:
+            self._check_symbol(record.symbol)
+            self._advance(record.timestamp)
+            if isinstance(record, Trade):
+                self.trade_flow.update(record.volume, record.side, record.timestamp)
+            else:
+                self.book.update(record.bids, record.asks, is_delta=record.is_delta)
+
+    def _check_symbol(self, symbol: str) -> None:
+        if symbol != self.symbol:
+            raise ValueError(f"record for {symbol!r} fed to the indicators of {self.symbol!r}")
+
+    def _advance(self, timestamp: float) -> None:
+        if self.timestamp is None or timestamp > self.timestamp:
+            self.timestamp = timestamp
+
+    def _on_tick(self, tick: Tick) -> None:
+        price = tick.price
+        timestamp = tick.timestamp
+        self.ema_fast.update(price)
+        self.ema_slow.update(price)
+        self.rsi.update(price)
+        self.macd.update(price)
+        self.bbands.update(price)
+        self.vwap.update(price, tick.volume, timestamp)
+        self.volatility.update(price)
+        self.volume_zscore.update(tick.volume)
+        self.prices.append(price)
+        self.price = price
+        self.ticks += 1
+        if self.timestamp is None or timestamp > self.timestamp:
+            self.timestamp = timestamp
+        self.trade_flow.expire(timestamp)
+        if tick.bid is not None and tick.ask is not None:
+            mid = (tick.bid + tick.ask) * 0.5
+            self.quote_spread_bps = (tick.ask - tick.bid) / mid * BPS if mid > 0.0 else None
+        # Time bars for ATR.
+        bar = timestamp // self._bar_s
+        current = self._bar
+        if bar == current:
+            if price > self._bar_high:
+                self._bar_high = price
+            elif price < self._bar_low:
+                self._bar_low = price
+            self._bar_close = price
+        elif current is None or bar > current:
+            if current is not None:
+                self.atr.update(self._bar_high, self._bar_low, self._bar_close)
+            self._bar = bar
+            self._bar_high = self._bar_low = self._bar_close = price
+
+    @property
+    def spread_bps(self) -> float | None:
+        """The book's spread, or the latest tick's bid/ask spread without a book."""
+        spread = self.book.spread_bps
+        return self.quote_spread_bps if spread is None else spread
+
+    def sentiment_now(self) -> float | None:
+        """The symbol's decayed sentiment as of its latest tick, trade or book time."""
+        if self.timestamp is None:
+            return self.sentiment.value
+        return self.sentiment.value_at(self.timestamp)

@@ -1,0 +1,1 @@
+"""From one symbol's indicators to a trading signal: features, the generator, delayed labels."""

@@ -1,0 +1,138 @@
+"""The model's inputs: one flat dict of floats per tick, computed from a symbol's indicators.
+
+The same function runs live, in replay and when the training module builds a dataset from
+history, so the model always sees the same features computed the same way. Every name in
+:data:`FEATURE_NAMES` is always present, in that order; a value whose indicator is not warmed
+up (or whose feed has not been seen) is 0.0, the neutral value of each feature. Prices are
+validated positive upstream, so every value is finite.
+"""
+
+from __future__ import annotations
+
+from math import log
+from typing import Final
+
+from data_feeds.indicators import Indicators
+
+RETURN_LAGS: Final = (1, 5, 15, 60)
+"""Lags, in ticks, of the log returns ``ln(p_t / p_{t-lag})``."""
+
+FEATURE_NAMES: Final = (
+    "log_return_1",
+    "log_return_5",
+    "log_return_15",
+    "log_return_60",
+    "rsi_centered",
+    "macd_hist_rel",
+    "ema_fast_dist",
+    "ema_slow_dist",
+    "vwap_dist",
+    "bb_upper_dist",
+    "bb_lower_dist",
+    "bb_width",
+    "volatility",
+    "atr_rel",
+    "volume_zscore",
+    "spread_bps",
+    "book_imbalance",
+    "slippage_bps",
+    "trade_flow_imbalance",
+    "sentiment",
+)
+"""Feature names, stable across versions of the service (a model is trained on these keys).
+
+- ``log_return_<lag>``: ``ln(price / price lag ticks ago)``;
+- ``rsi_centered``: ``(RSI - 50) / 50``, in [-1, 1];
+- ``macd_hist_rel``: MACD histogram / price;
+- ``ema_fast_dist``, ``ema_slow_dist``, ``vwap_dist``: ``(price - x) / x``;
+- ``bb_upper_dist``, ``bb_lower_dist``: ``(price - band) / price``; ``bb_width``:
+  ``(upper - lower) / middle``;
+- ``volatility``: realized volatility of per-tick log returns; ``atr_rel``: ATR / price;
+- ``volume_zscore``: the latest tick volume's z-score over its window;
+- ``spread_bps``: book spread (or the ticks' bid/ask spread without a book), in bps of mid;
+- ``book_imbalance``: top-N bid/ask size imbalance, in [-1, 1];
+- ``slippage_bps``: mean of buy and sell slippage of the configured notional vs mid, in bps;
+- ``trade_flow_imbalance``: buy/sell aggressor volume imbalance over the window, in [-1, 1];
+- ``sentiment``: decayed mean sentiment of the symbol's keywords, in [-1, 1].
+"""
+
+_MAX_LAG: Final = max(RETURN_LAGS)
+
+
+def features(ind: Indicators) -> dict[str, float]:
+    """The feature dict of ``ind`` as it stands (keys exactly :data:`FEATURE_NAMES`)."""
+    price = ind.price
+    r1 = r5 = r15 = r60 = 0.0
+    ema_fast_dist = ema_slow_dist = vwap_dist = macd_hist_rel = atr_rel = 0.0
+    bb_upper_dist = bb_lower_dist = bb_width = 0.0
+    if price is not None:
+        prices = ind.prices
+        n = len(prices)
+        if n > _MAX_LAG:
+            r1 = log(price / prices[-2])
+            r5 = log(price / prices[-6])
+            r15 = log(price / prices[-16])
+            r60 = log(price / prices[-61])
+        elif n > 1:
+            r1 = log(price / prices[-2])
+            if n > 5:
+                r5 = log(price / prices[-6])
+                if n > 15:
+                    r15 = log(price / prices[-16])
+        x = ind.ema_fast.value
+        if x is not None:
+            ema_fast_dist = price / x - 1.0
+        x = ind.ema_slow.value
+        if x is not None:
+            ema_slow_dist = price / x - 1.0
+        x = ind.vwap.value
+        if x is not None:
+            vwap_dist = price / x - 1.0
+        x = ind.macd.histogram
+        if x is not None:
+            macd_hist_rel = x / price
+        x = ind.atr.value
+        if x is not None:
+            atr_rel = x / price
+        bands = ind.bbands
+        upper = bands.upper
+        if upper is not None:
+            lower = bands.lower
+            middle = bands.middle
+            if lower is not None and middle is not None:
+                bb_upper_dist = (price - upper) / price
+                bb_lower_dist = (price - lower) / price
+                bb_width = (upper - lower) / middle
+    rsi = ind.rsi.value
+    volatility = ind.volatility.value
+    volume_zscore = ind.volume_zscore.value
+    book = ind.book
+    spread_bps = book.spread_bps
+    if spread_bps is None:
+        spread_bps = ind.quote_spread_bps
+    imbalance = book.imbalance
+    slippage_bps = book.slippage_bps
+    flow = ind.trade_flow.value
+    sentiment = ind.sentiment_now()
+    return {
+        "log_return_1": r1,
+        "log_return_5": r5,
+        "log_return_15": r15,
+        "log_return_60": r60,
+        "rsi_centered": 0.0 if rsi is None else rsi * 0.02 - 1.0,
+        "macd_hist_rel": macd_hist_rel,
+        "ema_fast_dist": ema_fast_dist,
+        "ema_slow_dist": ema_slow_dist,
+        "vwap_dist": vwap_dist,
+        "bb_upper_dist": bb_upper_dist,
+        "bb_lower_dist": bb_lower_dist,
+        "bb_width": bb_width,
+        "volatility": 0.0 if volatility is None else volatility,
+        "atr_rel": atr_rel,
+        "volume_zscore": 0.0 if volume_zscore is None else volume_zscore,
+        "spread_bps": 0.0 if spread_bps is None else spread_bps,
+        "book_imbalance": 0.0 if imbalance is None else imbalance,
+        "slippage_bps": 0.0 if slippage_bps is None else slippage_bps,
+        "trade_flow_imbalance": 0.0 if flow is None else flow,
+        "sentiment": 0.0 if sentiment is None else sentiment,
+    }
