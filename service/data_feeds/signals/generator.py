@@ -1,0 +1,219 @@
+"""SignalGenerator: one online river model, a signal per price tick, learning from outcomes.
+
+Per price tick: update the symbol's indicators, build the feature dict (``signals.features``,
+the same code the training module uses), predict the probability of an up-move over
+``horizon_s``, emit BUY / SELL / HOLD with a margin around 0.5, and park the prediction in the
+symbol's ``OutcomeBuffer``. When a later tick of that symbol shows the horizon has passed in
+event time, the parked prediction is labelled by the realized move and learned, exactly once.
+Trades, books and sentiment only update indicators.
+
+Plain synchronous code with no I/O: the service, replays and the tests drive the same object.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Final
+
+from river import base, linear_model, preprocessing
+
+from data_feeds.errors import InvalidMessage
+from data_feeds.indicators import IndicatorConfig, Indicators
+from data_feeds.records import BUY, HOLD, SELL, Record, Sentiment, Signal, Tick
+from data_feeds.signals.features import features
+from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
+from data_feeds.signals.scoring import Scorecard
+
+DEFAULT_MODEL: Final = "default"
+
+
+def build_model(name: str = DEFAULT_MODEL, params: Mapping[str, Any] | None = None) -> Any:
+    """A fresh river classifier behind a StandardScaler.
+
+    ``name`` is ``default`` (logistic regression) or a dotted path to any river classifier,
+    with or without the ``river.`` prefix: ``tree.HoeffdingTreeClassifier``,
+    ``river.forest.ARFClassifier``...; ``params`` go to its constructor.
+    """
+    if name == DEFAULT_MODEL:
+        if params:
+            return preprocessing.StandardScaler() | linear_model.LogisticRegression(**params)
+        return preprocessing.StandardScaler() | linear_model.LogisticRegression()
+    path = name if name.startswith("river.") else f"river.{name}"
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError):
+        raise ValueError(f"model {name!r}: no such river class") from None
+    if not (isinstance(cls, type) and issubclass(cls, base.Classifier)):
+        raise ValueError(f"model {name!r} is not a river classifier")
+    try:
+        model = cls(**(params or {}))
+    except TypeError as exc:
+        raise ValueError(f"model {name!r}: bad parameters ({exc})") from None
+    return preprocessing.StandardScaler() | model
+
+
+class _SymbolState:
+    __slots__ = ("indicators", "outcomes")
+
+    def __init__(self, indicators: Indicators, outcomes: OutcomeBuffer) -> None:
+        self.indicators = indicators
+        self.outcomes = outcomes
+
+
+class SignalGenerator:
+    """Online signals for every symbol it sees; picklable as a whole (the service checkpoints it).
+
+    ``margin``: BUY when P(up) > 0.5 + margin, SELL when P(up) < 0.5 - margin, else HOLD.
+    ``dead_band_bps``: moves smaller than this are neither up nor down and are not learned.
+    """
+
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        model_version: str = "v0",
+        margin: float = 0.05,
+        horizon_s: float = 60.0,
+        dead_band_bps: float = 0.0,
+        max_pending: int = 10_000,
+        max_symbols: int = 10_000,
+        indicator_config: IndicatorConfig | None = None,
+    ) -> None:
+        if not 0.0 <= margin < 0.5:
+            raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
+        if not (dead_band_bps >= 0.0 and math.isfinite(dead_band_bps)):
+            raise ValueError(f"dead_band_bps must be a finite number >= 0, got {dead_band_bps!r}")
+        if max_symbols < 1:
+            raise ValueError(f"max_symbols must be >= 1, got {max_symbols!r}")
+        OutcomeBuffer(horizon_s, max_pending)  # validates both
+        self.model = build_model() if model is None else model
+        self.model_version = model_version
+        self.margin = margin
+        self._buy_above = 0.5 + margin
+        self._sell_below = 0.5 - margin
+        self.horizon_s = horizon_s
+        self.dead_band_bps = dead_band_bps
+        self.max_pending = max_pending
+        self.max_symbols = max_symbols
+        self.indicator_config = indicator_config or IndicatorConfig()
+        self._symbols: OrderedDict[str, _SymbolState] = OrderedDict()
+        self.scorecards: dict[str, Scorecard] = {}
+        """Live scores per model version (of the predictions that version made)."""
+        self.learned = 0
+        self.unlabelled = 0
+        """Matured predictions inside the dead band (not learned)."""
+        self.nonfinite_features = 0
+        """Ticks whose feature dict had a NaN or infinite value (replaced by 0 before the model)."""
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _state(self, symbol: str) -> _SymbolState:
+        state = self._symbols.get(symbol)
+        if state is None:
+            if len(self._symbols) >= self.max_symbols:
+                self._symbols.popitem(last=False)
+            state = _SymbolState(
+                Indicators(symbol, self.indicator_config),
+                OutcomeBuffer(self.horizon_s, self.max_pending),
+            )
+            self._symbols[symbol] = state
+        return state
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self._symbols)
+
+    def indicators(self, symbol: str) -> Indicators | None:
+        state = self._symbols.get(symbol)
+        return state.indicators if state else None
+
+    def pending(self, symbol: str) -> int:
+        state = self._symbols.get(symbol)
+        return len(state.outcomes) if state else 0
+
+    def swap_model(self, model: Any, version: str) -> None:
+        """Serve a new model from the next tick on; parked predictions keep their version."""
+        self.model = model
+        self.model_version = version
+
+    # -- the per-record step -----------------------------------------------------------------
+
+    def process(self, record: Record, entry_id: str = "", stream: str = "") -> Signal | None:
+        """Feed one clean record; a ``Signal`` for a price tick, else ``None``.
+
+        A tick whose price is not a finite positive number raises ``InvalidMessage`` before it
+        touches any state (the SchemaValidator upstream normally stops those).
+        """
+        if isinstance(record, Tick):
+            return self._on_tick(record, entry_id, stream)
+        if isinstance(record, Sentiment):
+            for state in self._symbols.values():
+                state.indicators.update(record)
+            return None
+        self._state(record.symbol).indicators.update(record)
+        return None
+
+    def _on_tick(self, tick: Tick, entry_id: str, stream: str) -> Signal:
+        price = tick.price
+        if not 0.0 < price < math.inf:  # also False for NaN
+            raise InvalidMessage("non_positive_price" if price <= 0.0 else "non_finite",
+                                 repr(price), "price")  # fmt: skip
+        state = self._state(tick.symbol)
+        for pending in state.outcomes.mature(tick.timestamp):
+            self._learn(pending, price)
+        state.indicators.update(tick)
+        x = features(state.indicators)
+        if not math.isfinite(sum(x.values())):
+            x = self._sanitize(x)
+        proba = self.model.predict_proba_one(x).get(True, 0.5)
+        if proba > self._buy_above:
+            action = BUY
+        elif proba < self._sell_below:
+            action = SELL
+        else:
+            action = HOLD
+        state.outcomes.push(Pending(tick.timestamp, price, x, proba, action, self.model_version))
+        return Signal(
+            symbol=tick.symbol,
+            action=action,
+            probability=proba,
+            model_version=self.model_version,
+            entry_id=entry_id,
+            signal_id=f"{stream}/{entry_id}",
+            timestamp=tick.timestamp,
+            price=price,
+        )
+
+    def _sanitize(self, x: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in x.items() if not math.isfinite(v)]
+        if not bad:  # finite values whose sum overflowed
+            return x
+        self.nonfinite_features += 1
+        clean = dict(x)
+        for k in bad:
+            clean[k] = 0.0
+        return clean
+
+    def _learn(self, pending: Pending, price_now: float) -> None:
+        y = label_move(pending.price, price_now, self.dead_band_bps)
+        if y is None:
+            self.unlabelled += 1
+            return
+        self.model.learn_one(pending.x, y == 1)
+        self.learned += 1
+        card = self.scorecards.get(pending.model_version)
+        if card is None:
+            card = self.scorecards[pending.model_version] = Scorecard()
+        card.update(pending.probability, y, pending.action)
+
+    @property
+    def scorecard(self) -> Scorecard:
+        """The live scorecard of the model being served now."""
+        card = self.scorecards.get(self.model_version)
+        if card is None:
+            card = self.scorecards[self.model_version] = Scorecard()
+        return card
