@@ -7,11 +7,13 @@ connectors' convenience constructors) and the result handed on. A malformed valu
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from data_feeds.errors import ConfigError
@@ -19,6 +21,7 @@ from data_feeds.records import DEFAULT_ASSET_CLASS
 
 PREFIX = "DATA_FEEDS_"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+MAX_BLOCK_MS: Final = 10_000
 
 T = TypeVar("T")
 
@@ -49,6 +52,51 @@ class Settings:
     log_format: str = "auto"
     """``json``, ``console`` or ``auto`` (console on a terminal, JSON otherwise)."""
 
+    # -- the streaming service (``data-feeds run``) --------------------------------------------
+    stream_patterns: tuple[str, ...] = ("*",)
+    """Glob patterns of the streams to consume; only input streams (our key scheme and
+    cryptofeed's ``trades-*``, ``ticker-*``, ``book-*``, ``candles-*``) are ever read."""
+    consumer_group: str = "data-feeds"
+    worker_index: int = 0
+    worker_count: int = 1
+    """Each symbol is owned by exactly one worker: ``crc32(symbol) % worker_count``."""
+    batch_size: int = 500
+    block_ms: int = 1000
+    """How long one XREADGROUP waits for new entries; kept well under the socket timeout."""
+    claim_idle_ms: int = 60_000
+    """Entries pending longer than this on another consumer are taken over (XAUTOCLAIM)."""
+    max_deliveries: int = 5
+    """An entry delivered more often than this goes to the DLQ (``delivery_limit``)."""
+    discover_interval_s: float = 5.0
+    checkpoint_interval_s: float = 30.0
+    grace_period_s: float = 10.0
+    horizon_s: float = 60.0
+    """Label horizon: a prediction is scored by the price move over this much event time."""
+    margin: float = 0.05
+    dead_band_bps: float = 0.0
+    model: str = "default"
+    model_params: Mapping[str, Any] = field(default_factory=dict)
+    signals_maxlen: int = 1_000_000
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = 9108
+    """0 picks a free port; -1 serves no metrics."""
+    retrain_interval_s: float = 0.0
+    """Run a retraining cycle this often in a separate process; 0 turns the schedule off."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.worker_index < self.worker_count:
+            raise ConfigError(
+                f"DATA_FEEDS_WORKER_INDEX={self.worker_index}: must be in "
+                f"[0, DATA_FEEDS_WORKER_COUNT={self.worker_count})"
+            )
+        if not 0 < self.block_ms <= MAX_BLOCK_MS:
+            raise ConfigError(
+                f"DATA_FEEDS_BLOCK_MS={self.block_ms}: must be in (0, {MAX_BLOCK_MS}] to stay "
+                "well under the Redis client's socket timeout"
+            )
+        if not 0.0 <= self.margin < 0.5:
+            raise ConfigError(f"DATA_FEEDS_MARGIN={self.margin}: must be in [0, 0.5)")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -72,6 +120,26 @@ class Settings:
             hmac_key=get("HMAC_KEY", _parse_hmac_key, None),
             log_level=get("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
             log_format=get("LOG_FORMAT", _choice("auto", "json", "console"), "auto"),
+            stream_patterns=get("STREAMS", _parse_patterns, ("*",)),
+            consumer_group=get("CONSUMER_GROUP", _parse_token, "data-feeds"),
+            worker_index=get("WORKER_INDEX", _non_negative_int, 0),
+            worker_count=get("WORKER_COUNT", _positive_int, 1),
+            batch_size=get("BATCH_SIZE", _positive_int, 500),
+            block_ms=get("BLOCK_MS", _positive_int, 1000),
+            claim_idle_ms=get("CLAIM_IDLE_MS", _positive_int, 60_000),
+            max_deliveries=get("MAX_DELIVERIES", _positive_int, 5),
+            discover_interval_s=get("DISCOVER_INTERVAL_S", _positive_float, 5.0),
+            checkpoint_interval_s=get("CHECKPOINT_INTERVAL_S", _positive_float, 30.0),
+            grace_period_s=get("GRACE_PERIOD_S", _positive_float, 10.0),
+            horizon_s=get("HORIZON_S", _positive_float, 60.0),
+            margin=get("MARGIN", _non_negative_float, 0.05),
+            dead_band_bps=get("DEAD_BAND_BPS", _non_negative_float, 0.0),
+            model=get("MODEL", _parse_token, "default"),
+            model_params=get("MODEL_PARAMS", _parse_json_object, {}),
+            signals_maxlen=get("SIGNALS_MAXLEN", _positive_int, 1_000_000),
+            metrics_host=get("METRICS_HOST", _parse_token, "0.0.0.0"),
+            metrics_port=get("METRICS_PORT", _parse_port, 9108),
+            retrain_interval_s=get("RETRAIN_INTERVAL_S", _non_negative_float, 0.0),
         )
 
 
@@ -112,6 +180,74 @@ def _positive_int(name: str, raw: str) -> int:
         raise _bad(name, raw, "expected a whole number") from None
     if value <= 0:
         raise _bad(name, raw, "must be greater than 0")
+    return value
+
+
+def _non_negative_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, raw, "expected a whole number") from None
+    if value < 0:
+        raise _bad(name, raw, "must be 0 or more")
+    return value
+
+
+def _parse_port(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, raw, "expected a port number") from None
+    if not -1 <= value <= 65535:
+        raise _bad(name, raw, "must be a port in 0..65535 (0: any free port, -1: none)")
+    return value
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(name, raw, "expected a number") from None
+    if not math.isfinite(value):
+        raise _bad(name, raw, "must be a finite number")
+    return value
+
+
+def _positive_float(name: str, raw: str) -> float:
+    value = _float(name, raw)
+    if value <= 0:
+        raise _bad(name, raw, "must be greater than 0")
+    return value
+
+
+def _non_negative_float(name: str, raw: str) -> float:
+    value = _float(name, raw)
+    if value < 0:
+        raise _bad(name, raw, "must be 0 or more")
+    return value
+
+
+def _parse_token(name: str, raw: str) -> str:
+    value = raw.strip()
+    if not value or any(c.isspace() for c in value) or len(value) > 200:
+        raise _bad(name, raw, "expected a non-empty name without spaces")
+    return value
+
+
+def _parse_patterns(name: str, raw: str) -> tuple[str, ...]:
+    patterns = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if not patterns:
+        raise _bad(name, raw, "expected comma-separated stream patterns such as crypto_*:*")
+    return patterns
+
+
+def _parse_json_object(name: str, raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise _bad(name, raw, "expected a JSON object such as {\"l2\": 0.01}") from None
+    if not isinstance(value, dict):
+        raise _bad(name, raw, "expected a JSON object")
     return value
 
 

@@ -16,7 +16,7 @@ import importlib
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from river import base, linear_model, preprocessing
 
@@ -62,6 +62,14 @@ class _SymbolState:
     def __init__(self, indicators: Indicators, outcomes: OutcomeBuffer) -> None:
         self.indicators = indicators
         self.outcomes = outcomes
+
+
+class Prepared(NamedTuple):
+    """A tick whose indicators are updated and whose features are ready for the model."""
+
+    tick: Tick
+    state: _SymbolState
+    x: dict[str, float]
 
 
 class SignalGenerator:
@@ -148,8 +156,26 @@ class SignalGenerator:
         A tick whose price is not a finite positive number raises ``InvalidMessage`` before it
         touches any state (the SchemaValidator upstream normally stops those).
         """
+        prepared = self.observe(record)
+        return None if prepared is None else self.decide(prepared, entry_id, stream)
+
+    def observe(self, record: Record) -> Prepared | None:
+        """The indicator half of ``process``: update state; for a tick, its features.
+
+        ``process(r) == decide(observe(r))``; the service runs the halves as two passes over a
+        batch so each stage is timed on its own. Ticks must be decided in the order observed.
+        """
         if isinstance(record, Tick):
-            return self._on_tick(record, entry_id, stream)
+            price = record.price
+            if not 0.0 < price < math.inf:  # also False for NaN
+                raise InvalidMessage("non_positive_price" if price <= 0.0 else "non_finite",
+                                     repr(price), "price")  # fmt: skip
+            state = self._state(record.symbol)
+            state.indicators.update(record)
+            x = features(state.indicators)
+            if not math.isfinite(sum(x.values())):
+                x = self._sanitize(x)
+            return Prepared(record, state, x)
         if isinstance(record, Sentiment):
             for state in self._symbols.values():
                 state.indicators.update(record)
@@ -157,18 +183,15 @@ class SignalGenerator:
         self._state(record.symbol).indicators.update(record)
         return None
 
-    def _on_tick(self, tick: Tick, entry_id: str, stream: str) -> Signal:
+    def decide(self, prepared: Prepared, entry_id: str = "", stream: str = "") -> Signal:
+        """The model half: learn what has matured, predict, park the prediction, emit."""
+        tick = prepared.tick
         price = tick.price
-        if not 0.0 < price < math.inf:  # also False for NaN
-            raise InvalidMessage("non_positive_price" if price <= 0.0 else "non_finite",
-                                 repr(price), "price")  # fmt: skip
-        state = self._state(tick.symbol)
-        for pending in state.outcomes.mature(tick.timestamp):
-            self._learn(pending, price)
-        state.indicators.update(tick)
-        x = features(state.indicators)
-        if not math.isfinite(sum(x.values())):
-            x = self._sanitize(x)
+        outcomes = prepared.state.outcomes
+        if outcomes.due(tick.timestamp):
+            for pending in outcomes.mature(tick.timestamp):
+                self._learn(pending, price)
+        x = prepared.x
         proba = self.model.predict_proba_one(x).get(True, 0.5)
         if proba > self._buy_above:
             action = BUY
@@ -176,12 +199,13 @@ class SignalGenerator:
             action = SELL
         else:
             action = HOLD
-        state.outcomes.push(Pending(tick.timestamp, price, x, proba, action, self.model_version))
+        version = self.model_version
+        outcomes.push(Pending(tick.timestamp, price, x, proba, action, version))
         return Signal(
             symbol=tick.symbol,
             action=action,
             probability=proba,
-            model_version=self.model_version,
+            model_version=version,
             entry_id=entry_id,
             signal_id=f"{stream}/{entry_id}",
             timestamp=tick.timestamp,

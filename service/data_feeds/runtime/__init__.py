@@ -1,0 +1,1 @@
+"""The long-running service: consumer, per-batch pipeline, scheduler, metrics and health."""

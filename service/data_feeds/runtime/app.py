@@ -1,0 +1,152 @@
+"""The service: ``data-feeds run``.
+
+Wires the pieces together and owns the process lifecycle: the Redis client (or the bundled
+server), the pipeline (validator, cleaner, signal generator), the consumer, the metrics and
+health endpoints, the heartbeat and, when configured, the retraining schedule. SIGTERM/SIGINT:
+stop reading, finish and acknowledge the batch in flight, checkpoint, exit 0 within the grace
+period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from typing import Any
+
+import redis
+import redis.asyncio as aredis
+import structlog
+
+from data_feeds import __version__
+from data_feeds.cache import signed
+from data_feeds.cache.db_connector import client_options, resolve_redis_url
+from data_feeds.runtime.consumer import REDIS_DOWN, StreamConsumer
+from data_feeds.runtime.health import HealthServer, Heartbeat
+from data_feeds.runtime.metrics import ServiceMetrics
+from data_feeds.runtime.pipeline import TickPipeline
+from data_feeds.settings import Settings
+from data_feeds.signals.generator import SignalGenerator, build_model
+from data_feeds.validation.cleaner import DataCleaner
+from data_feeds.validation.schema_validator import SchemaValidator
+
+log = structlog.get_logger(__name__)
+
+
+def build_pipeline(settings: Settings) -> TickPipeline:
+    """A fresh pipeline as the settings describe it (the checkpoint may replace its state)."""
+    validator = SchemaValidator(
+        asset_classes=settings.asset_classes, default_asset_class=settings.default_asset_class
+    )
+    generator = SignalGenerator(
+        build_model(settings.model, settings.model_params),
+        model_version="v0",
+        margin=settings.margin,
+        horizon_s=settings.horizon_s,
+        dead_band_bps=settings.dead_band_bps,
+    )
+    return TickPipeline(validator, DataCleaner(), generator)
+
+
+class Service:
+    """One worker of the streaming service."""
+
+    def __init__(self, settings: Settings, *, metrics: ServiceMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or ServiceMetrics()
+        self.stop_event = asyncio.Event()
+        self.consumer: StreamConsumer | None = None
+        self.health: HealthServer | None = None
+        self.url: str | None = None
+
+    def readiness(self) -> tuple[bool, str]:
+        consumer = self.consumer
+        if consumer is None or not consumer.running:
+            return False, "consumer not running"
+        if not consumer.redis_ok:
+            return False, "redis unreachable"
+        return True, "ready"
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT (or ``request_stop``); the exit code."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_stop)
+                installed.append(sig)
+        url, _embedded = await asyncio.to_thread(resolve_redis_url, None, s)
+        self.url = url
+        client: aredis.Redis = aredis.Redis.from_url(url, **client_options())
+        self.metrics.build_info.info({"version": __version__})
+        self.metrics.set_model_version("v0")
+        pipeline = build_pipeline(s)
+        consumer = StreamConsumer(
+            client, s, pipeline, hmac_key=signed.hmac_key(s), metrics=self.metrics
+        )
+        self.consumer = consumer
+        heartbeat = Heartbeat(self.metrics)
+        heartbeat.start()
+        if s.metrics_port >= 0:
+            self.health = HealthServer(
+                s.metrics_host, s.metrics_port, self.metrics, heartbeat, self.readiness
+            )
+            self.health.start()
+        log.info(
+            "service_started",
+            worker=f"{s.worker_index}/{s.worker_count}",
+            group=s.consumer_group,
+            metrics=self.health.url if self.health else None,
+            version=__version__,
+        )
+        task = asyncio.create_task(consumer.run(self.stop_event), name="consumer")
+        stopper = asyncio.create_task(self.stop_event.wait(), name="stop")
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            t0 = time.monotonic()
+            log.info("shutdown_started", grace_s=s.grace_period_s)
+            try:
+                await asyncio.wait_for(task, s.grace_period_s * 0.8)
+            except TimeoutError:
+                log.error("shutdown_forced", reason="consumer did not stop within the grace period")
+            remaining = max(0.1, s.grace_period_s * 0.95 - (time.monotonic() - t0))
+            try:
+                await asyncio.wait_for(consumer.checkpoint(), remaining)
+            except (TimeoutError, *REDIS_DOWN) as exc:
+                log.error("checkpoint_failed", error=str(exc) or type(exc).__name__)
+            log.info(
+                "service_stopped",
+                processed=consumer.processed,
+                signals=consumer.signals_written,
+                seconds=round(time.monotonic() - t0, 3),
+            )
+            return 0
+        finally:
+            stopper.cancel()
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            await heartbeat.stop()
+            if self.health:
+                self.health.stop()
+            with contextlib.suppress(redis.RedisError, OSError):
+                await client.aclose()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+
+def service_stats(service: Service) -> dict[str, Any]:
+    """A few live figures of a running service (for the demo's console view)."""
+    c = service.consumer
+    if c is None:
+        return {}
+    card = c.pipeline.generator.scorecard
+    return {"processed": c.processed, "signals": c.signals_written, **card.as_dict()}
