@@ -96,6 +96,8 @@ class StreamConsumer:
         self.last_ids: dict[str, str] = {}
         """Per stream, the newest entry applied to the in-memory state."""
         self.running = False
+        self.started = False
+        """True once state was restored and replayed: only then may a checkpoint be written."""
         self.redis_ok = False
         self.processed = 0
         self.signals_written = 0
@@ -161,6 +163,8 @@ class StreamConsumer:
 
     async def checkpoint(self) -> None:
         """Store the state as of the last written batch (never ahead of what Redis has)."""
+        if not self.started:
+            return
         if self._unwritten is not None:
             log.warning("checkpoint_skipped", reason="a batch is not written yet")
             return
@@ -316,6 +320,7 @@ class StreamConsumer:
         await self.discover()
         await self.restore()
         await self.replay()
+        self.started = True
         await self.drain_own_pending()
         now = time.monotonic()
         self._next_discover = now + self.settings.discover_interval_s
@@ -331,10 +336,10 @@ class StreamConsumer:
                 if not started:
                     await self.start()
                     started = True
-                self._set_redis(True)
                 self.running = True
-                attempt = 0
                 await self.step(stop)
+                self._set_redis(True)
+                attempt = 0
             except REDIS_DOWN as exc:
                 self._set_redis(False)
                 delay = backoff_s(attempt)
