@@ -1,0 +1,726 @@
+"""The ``data-feeds`` command line (also ``python -m data_feeds``).
+
+Every subcommand is a ``Command`` in ``COMMANDS``: its name, a one-line help, a function that
+adds its arguments to an ``argparse`` parser and a function that runs it and returns the exit
+code. Adding one is a ``register(Command(...))`` call (or the ``@command(...)`` decorator).
+
+Exit codes: 0 done (also after Ctrl-C / SIGTERM, which stop a run gracefully: the batch in
+flight is finished and the summary printed), 1 failed while running (Redis unreachable or
+refusing writes), 2 bad usage or unusable input (arguments, an unreadable or unknown file, a
+malformed setting). Errors are one clear line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, TextIO, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+import redis
+import redis.asyncio as aredis
+
+from data_feeds.errors import ConfigError, DataFeedsError
+from data_feeds.records import Record
+from data_feeds.settings import Settings
+
+PROG: Final = "data-feeds"
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+
+T = TypeVar("T")
+
+
+class UsageError(DataFeedsError):
+    """Bad input found after parsing (exit 2)."""
+
+
+class RunError(DataFeedsError):
+    """A failure while running (exit 1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One subcommand."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    description: str | None = None
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def register(cmd: Command) -> Command:
+    """Add a subcommand (names are unique)."""
+    if cmd.name in COMMANDS:
+        raise ValueError(f"command {cmd.name!r} is already registered")
+    COMMANDS[cmd.name] = cmd
+    return cmd
+
+
+def command(
+    name: str,
+    help: str,
+    configure: Callable[[argparse.ArgumentParser], None],
+    description: str | None = None,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Decorator form of ``register`` for a run function."""
+
+    def decorate(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        register(Command(name, help, configure, run, description))
+        return run
+
+    return decorate
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Streaming market-data service: feeds in, validated ticks and signals out.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(
+            cmd.name,
+            help=cmd.help,
+            description=cmd.description or cmd.help,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        cmd.configure(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed usage and the error (or the help)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    run: Callable[[argparse.Namespace], int] = args._run
+    try:
+        return run(args)
+    except (UsageError, ConfigError) as exc:
+        _error(args.command, str(exc))
+        return EXIT_USAGE
+    except (RunError, redis.RedisError, OSError) as exc:
+        _error(args.command, str(exc))
+        return EXIT_FAILED
+
+
+def _error(cmd: str, message: str) -> None:
+    print(f"{PROG} {cmd}: error: {message}", file=sys.stderr)
+
+
+# -- argument types ----------------------------------------------------------------------------
+
+
+def _number(
+    kind: Callable[[str], T], lo: float | None = None, hi: float | None = None
+) -> Callable[[str], T]:
+    def parse(raw: str) -> T:
+        try:
+            value = kind(raw)
+        except ValueError:
+            what = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"{raw!r} is not {what}") from None
+        v = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{raw!r} is not finite")
+        if lo is not None and v < lo:
+            raise argparse.ArgumentTypeError(f"{raw} is below {lo:g}")
+        if hi is not None and v > hi:
+            raise argparse.ArgumentTypeError(f"{raw} is above {hi:g}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _choices_list(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    def parse(raw: str) -> list[str]:
+        items = [item.strip().lower() for item in raw.split(",") if item.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("an empty list")
+        bad = [item for item in items if item not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(map(repr, bad))}; choose from {', '.join(allowed)}"
+            )
+        return list(dict.fromkeys(items))
+
+    return parse
+
+
+def _epoch(raw: str) -> float:
+    from data_feeds.simulation.replay import ReplayError, parse_timestamp  # noqa: PLC0415
+
+    try:
+        return parse_timestamp(raw)
+    except ReplayError:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not epoch seconds or an ISO-8601 time"
+        ) from None
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an invalid URL)"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}" if user else f"***@{netloc}"))
+
+
+# -- shared runtime pieces ---------------------------------------------------------------------
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop when it is installed, else on asyncio's loop."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None
+    try:
+        import uvloop  # noqa: PLC0415
+
+        factory = uvloop.new_event_loop
+    except ImportError:  # pragma: no cover - uvloop is a dependency except on Windows
+        factory = None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+@contextlib.contextmanager
+def graceful_stop(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set ``stop`` once; a second Ctrl-C interrupts as usual."""
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+
+    def handler(sig: signal.Signals) -> None:
+        stop.set()
+        loop.remove_signal_handler(sig)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handler, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, Windows
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+class ProgressLine:
+    """Progress on stderr: one updating line on a terminal, a line every ``every_s`` otherwise."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, every_s: float = 5.0) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.label = label
+        self.every_s = every_s
+        self._last = time.monotonic()
+        self._width = 0
+
+    @property
+    def interval_s(self) -> float:
+        return 0.25 if self.tty else 1.0
+
+    def __call__(self, p: Any) -> None:
+        line = (
+            f"{self.label}: {p.published:,} messages in {p.elapsed_s:.1f} s "
+            f"({p.rate_per_s:,.0f}/s), {p.faults:,} faults"
+        )
+        if self.tty:
+            pad = max(0, self._width - len(line))
+            self._width = len(line)
+            self.stream.write("\r" + line + " " * pad)
+            self.stream.flush()
+        elif time.monotonic() - self._last >= self.every_s:
+            self._last = time.monotonic()
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+async def _connect(url: str) -> aredis.Redis:
+    from data_feeds.cache.db_connector import client_options  # noqa: PLC0415
+
+    client: aredis.Redis = aredis.Redis.from_url(url, **client_options())
+    try:
+        await client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        await client.aclose()
+        raise RunError(f"cannot reach Redis at {_redacted(url)}: {exc}") from None
+    except redis.RedisError:
+        await client.aclose()
+        raise
+    return client
+
+
+def _redis_url(arg: str | None) -> tuple[str, Settings]:
+    from data_feeds.cache.db_connector import resolve_redis_url  # noqa: PLC0415
+    from data_feeds.settings import parse_redis_url  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    if arg is not None:
+        arg = parse_redis_url("--redis-url", arg)
+    url, _embedded = resolve_redis_url(arg, settings)  # the bundled server stops at exit
+    return url, settings
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool, lines: Iterable[str]) -> None:
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        for line in lines:
+            print(line)
+    sys.stdout.flush()
+
+
+def _kinds_line(by_kind: dict[str, int]) -> str:
+    order = ("price", "trade", "book", "sentiment")
+    known = [k for k in order if k in by_kind] + sorted(k for k in by_kind if k not in order)
+    return "  " + "  ".join(f"{k} {by_kind[k]:,}" for k in known) if known else "  (nothing)"
+
+
+# -- simulate ----------------------------------------------------------------------------------
+
+UNPACED_EVENTS_PER_SYMBOL: Final = 100.0
+"""With ``--rate 0``, simulated messages per second per symbol (simulated time)."""
+
+
+def _configure_simulate(p: argparse.ArgumentParser) -> None:
+    from data_feeds.simulation.edge_cases import FAULT_TYPES  # noqa: PLC0415
+    from data_feeds.simulation.feeds import ASSET_CLASSES  # noqa: PLC0415
+
+    p.add_argument(
+        "--symbols",
+        type=_number(int, 1, 10_000),
+        default=10,
+        metavar="N",
+        help="how many symbols (default 10); well-known ones first, then SYM001USDT...",
+    )
+    p.add_argument(
+        "--asset-classes",
+        type=_choices_list(ASSET_CLASSES),
+        default=["crypto"],
+        metavar="LIST",
+        help="comma-separated: crypto,equity,fx (default crypto)",
+    )
+    p.add_argument(
+        "--rate",
+        type=_number(float, 0),
+        default=2000.0,
+        metavar="MSG_PER_S",
+        help="messages per second in total (default 2000); simulated time then runs "
+        "with the wall clock from now. 0: as fast as possible, simulated time "
+        "starting a day ago",
+    )
+    p.add_argument(
+        "--duration",
+        type=_number(float, 0),
+        default=60.0,
+        metavar="SECONDS",
+        help="wall-clock run time (default 60); 0: until --count or Ctrl-C",
+    )
+    p.add_argument(
+        "--count", type=_number(int, 1), default=None, metavar="N", help="stop after N messages"
+    )
+    p.add_argument(
+        "--faults",
+        type=_number(float, 0, 1),
+        default=0.0,
+        metavar="FRACTION",
+        help="about this fraction of price/trade messages gets a labelled fault, "
+        "split evenly over --fault-types (default 0)",
+    )
+    p.add_argument(
+        "--fault-types",
+        type=_choices_list(FAULT_TYPES),
+        default=list(FAULT_TYPES),
+        metavar="LIST",
+        help="comma-separated subset of: " + ",".join(FAULT_TYPES),
+    )
+    p.add_argument(
+        "--seed",
+        type=_number(int, 0),
+        default=None,
+        help="random seed (default: a fresh one, printed in the summary)",
+    )
+    p.add_argument(
+        "--start",
+        type=_epoch,
+        default=None,
+        metavar="TIME",
+        help="simulated start, epoch seconds or ISO-8601 (default: see --rate)",
+    )
+    p.add_argument(
+        "--books",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="level-2 order books (default on)",
+    )
+    p.add_argument(
+        "--trades", action=argparse.BooleanOptionalAction, default=True, help="trades (default on)"
+    )
+    p.add_argument("--book-depth", type=_number(int, 1, 500), default=10, metavar="LEVELS")
+    p.add_argument(
+        "--sentiment",
+        action="store_true",
+        help="also publish TwitterSentiment and NewsScraper scores per keyword",
+    )
+    p.add_argument(
+        "--sentiment-lead",
+        type=_number(float, 0),
+        default=60.0,
+        metavar="SECONDS",
+        help="the tweets' lead over the price return (default 60; 0: none)",
+    )
+    p.add_argument(
+        "--maxlen",
+        type=_number(int, 1),
+        default=None,
+        help="approximate stream length cap (default DATA_FEEDS_STREAM_MAXLEN)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        metavar="URL",
+        help="Redis to publish to (default DATA_FEEDS_REDIS_URL, else the bundled one)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+@command(
+    "simulate",
+    "publish simulated ticks, trades, books (and sentiment, faults) to the input streams",
+    _configure_simulate,
+)
+def simulate(args: argparse.Namespace) -> int:
+    return run_async(_simulate(args))
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from data_feeds.simulation.edge_cases import (  # noqa: PLC0415
+        FAULTS_KEY,
+        FaultConfig,
+        FaultInjector,
+        Message,
+    )
+    from data_feeds.simulation.feeds import FeedConfig, MarketSimulator, make_symbols  # noqa: PLC0415
+    from data_feeds.simulation.publisher import StreamPublisher  # noqa: PLC0415
+    from data_feeds.simulation.sentiment import NewsScraper, TwitterSentiment  # noqa: PLC0415
+
+    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
+    now = time.time()
+    paced = args.rate > 0
+    start = args.start if args.start is not None else (now if paced else now - 86_400.0)
+    total_rate = args.rate if paced else UNPACED_EVENTS_PER_SYMBOL * args.symbols
+    try:
+        config = FeedConfig.for_rate(
+            total_rate,
+            args.symbols,
+            trades=args.trades,
+            books=args.books,
+            start_s=start,
+            book_depth=args.book_depth,
+        )
+        specs = make_symbols(args.symbols, args.asset_classes, seed=seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sim = MarketSimulator(specs, config, seed=seed)
+    extra: list[Iterator[Record]] = []
+    if args.sentiment:
+        extra.append(TwitterSentiment.for_market(sim, lead_s=args.sentiment_lead).records())
+        extra.append(NewsScraper.for_market(sim).records())
+    messages: Iterable[Message]
+    injector: FaultInjector | None = None
+    if args.faults > 0:
+        fault_config = FaultConfig.uniform(args.faults, args.fault_types)
+        injector = FaultInjector(sim.records(extra=extra), fault_config, seed=seed)
+        messages = injector
+    else:
+        messages = sim.records(extra=extra)
+
+    url, settings = _redis_url(args.redis_url)
+    client = await _connect(url)
+    progress = ProgressLine("simulate")
+    stop = asyncio.Event()
+    try:
+        publisher = StreamPublisher(
+            client,
+            maxlen=args.maxlen or settings.stream_maxlen,
+            manifest_key=FAULTS_KEY if injector is not None else None,
+        )
+        with graceful_stop(stop):
+            result = await publisher.publish(
+                messages,
+                speed=1.0 if paced else 0.0,
+                limit=args.count,
+                duration_s=args.duration or None,
+                faults=injector.faults if injector is not None else None,
+                stop=stop,
+                progress=progress,
+                progress_interval_s=progress.interval_s,
+            )
+    finally:
+        progress.close()
+        await client.aclose()
+
+    by_kind = result.by_kind()
+    faults = result.faults_by_type()
+    summary = {
+        "published": result.published,
+        "streams": len(result.streams),
+        "by_kind": by_kind,
+        "per_stream": result.streams,
+        "elapsed_s": round(result.elapsed_s, 3),
+        "rate_per_s": round(result.rate_per_s, 1),
+        "seed": seed,
+        "start_s": start,
+        "faults": faults,
+        "faults_total": len(result.faults),
+        "dropped_in_silences": injector.dropped if injector is not None else 0,
+        "fault_manifest_key": FAULTS_KEY if injector is not None else None,
+        "stopped": stop.is_set(),
+        "redis": _redacted(url),
+    }
+    lines = [
+        f"published {result.published:,} messages to {len(result.streams)} streams in "
+        f"{result.elapsed_s:.1f} s ({result.rate_per_s:,.0f}/s)"
+        + (" (stopped)" if stop.is_set() else ""),
+        _kinds_line(by_kind),
+    ]
+    if injector is not None:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(faults.items())) or "none"
+        lines.append(
+            f"faults: {len(result.faults):,} labelled ({kinds}); "
+            f"{injector.dropped:,} messages dropped in silences; manifest in {FAULTS_KEY}"
+        )
+    lines.append(f"seed {seed} (rerun with --seed {seed} --start {start!r})")
+    _print_summary(summary, args.json, lines)
+    return EXIT_OK
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+
+def _configure_replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", metavar="PATH", help="a recorded file (candles, trades, depth, quotes)")
+    p.add_argument(
+        "--symbol",
+        default=None,
+        help="symbol of the records (default: the file's column, else its name)",
+    )
+    p.add_argument("--asset-class", default="crypto", help="asset class (default crypto)")
+    p.add_argument(
+        "--speed",
+        type=_number(float, 0),
+        default=0.0,
+        metavar="X",
+        help="1: the recorded pace, 10: ten times faster, 0: as fast as possible (default)",
+    )
+    p.add_argument(
+        "--limit", type=_number(int, 1), default=None, metavar="N", help="stop after N messages"
+    )
+    p.add_argument(
+        "--maxlen",
+        type=_number(int, 1),
+        default=None,
+        help="approximate stream length cap (default DATA_FEEDS_STREAM_MAXLEN)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        metavar="URL",
+        help="Redis to publish to (default DATA_FEEDS_REDIS_URL, else the bundled one)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+@command(
+    "replay",
+    "publish a recorded market-data file to the input streams",
+    _configure_replay,
+)
+def replay(args: argparse.Namespace) -> int:
+    return run_async(_replay(args))
+
+
+async def _replay(args: argparse.Namespace) -> int:
+    from data_feeds.simulation.publisher import StreamPublisher  # noqa: PLC0415
+    from data_feeds.simulation.replay import ReplayError, detect_layout, read_records  # noqa: PLC0415
+
+    asset_class = args.asset_class.strip().lower()
+    if not asset_class.isidentifier() or not asset_class.isascii():
+        raise UsageError(f"--asset-class {args.asset_class!r}: expected a name such as crypto")
+    try:
+        layout = detect_layout(args.path)
+        records = read_records(args.path, args.symbol, asset_class)
+    except ReplayError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.path}: {exc.strerror or exc}") from None
+
+    url, settings = _redis_url(args.redis_url)
+    client = await _connect(url)
+    progress = ProgressLine("replay")
+    stop = asyncio.Event()
+    try:
+        publisher = StreamPublisher(client, maxlen=args.maxlen or settings.stream_maxlen)
+        with graceful_stop(stop):
+            result = await publisher.publish(
+                records,
+                speed=args.speed,
+                limit=args.limit,
+                stop=stop,
+                progress=progress,
+                progress_interval_s=progress.interval_s,
+            )
+    except ReplayError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        progress.close()
+        await client.aclose()
+    summary = {
+        "path": str(args.path),
+        "layout": layout,
+        "published": result.published,
+        "per_stream": result.streams,
+        "by_kind": result.by_kind(),
+        "elapsed_s": round(result.elapsed_s, 3),
+        "rate_per_s": round(result.rate_per_s, 1),
+        "stopped": stop.is_set(),
+        "redis": _redacted(url),
+    }
+    lines = [
+        f"replayed {result.published:,} messages ({layout}) from {args.path} to "
+        + ", ".join(sorted(result.streams))
+        + f" in {result.elapsed_s:.1f} s ({result.rate_per_s:,.0f}/s)",
+        _kinds_line(result.by_kind()),
+    ]
+    _print_summary(summary, args.json, lines)
+    return EXIT_OK
+
+
+# -- run: the streaming service ----------------------------------------------------------------
+
+# flag -> (Settings field, type, help). Every flag defaults to the environment's value.
+_RUN_FLAGS: Final[dict[str, tuple[str, Callable[[str], Any], str]]] = {
+    "--streams": ("stream_patterns", lambda v: tuple(p for p in v.split(",") if p),
+                  "comma-separated glob patterns of the streams to consume [DATA_FEEDS_STREAMS, "
+                  "default *: every input stream, ours (crypto_price:BTCUSDT...) and "
+                  "cryptofeed's (trades-*, ticker-*, book-*, candles-*)]"),
+    "--group": ("consumer_group", str, "consumer group name [DATA_FEEDS_CONSUMER_GROUP]"),
+    "--worker-index": ("worker_index", int,
+                       "this worker's index, 0-based (a StatefulSet ordinal) "
+                       "[DATA_FEEDS_WORKER_INDEX]"),
+    "--worker-count": ("worker_count", int,
+                       "number of workers sharing the symbols by a stable hash "
+                       "[DATA_FEEDS_WORKER_COUNT]"),
+    "--batch-size": ("batch_size", int, "entries per XREADGROUP [DATA_FEEDS_BATCH_SIZE]"),
+    "--block-ms": ("block_ms", int,
+                   "how long one read waits for new entries, at most 10000 [DATA_FEEDS_BLOCK_MS]"),
+    "--claim-idle-ms": ("claim_idle_ms", int,
+                        "take over entries idle this long on dead consumers "
+                        "[DATA_FEEDS_CLAIM_IDLE_MS]"),
+    "--max-deliveries": ("max_deliveries", int,
+                         "deliveries before an entry goes to the DLQ [DATA_FEEDS_MAX_DELIVERIES]"),
+    "--horizon-s": ("horizon_s", float,
+                    "label horizon in seconds of event time [DATA_FEEDS_HORIZON_S]"),
+    "--margin": ("margin", float,
+                 "BUY above 0.5+margin, SELL below 0.5-margin [DATA_FEEDS_MARGIN]"),
+    "--model": ("model", str,
+                "river classifier: default, or a dotted name such as "
+                "tree.HoeffdingTreeClassifier [DATA_FEEDS_MODEL]"),
+    "--model-params": ("model_params", orjson.loads,
+                       "JSON object of the model's parameters [DATA_FEEDS_MODEL_PARAMS]"),
+    "--checkpoint-interval-s": ("checkpoint_interval_s", float,
+                                "seconds between state checkpoints "
+                                "[DATA_FEEDS_CHECKPOINT_INTERVAL_S]"),
+    "--grace-period-s": ("grace_period_s", float,
+                         "seconds allowed for a clean stop on SIGTERM [DATA_FEEDS_GRACE_PERIOD_S]"),
+    "--metrics-host": ("metrics_host", str, "address of /metrics, /healthz, /readyz "
+                       "[DATA_FEEDS_METRICS_HOST]"),
+    "--metrics-port": ("metrics_port", int,
+                       "port of /metrics, /healthz, /readyz; 0 any free port, -1 none "
+                       "[DATA_FEEDS_METRICS_PORT, default 9108]"),
+}  # fmt: skip
+
+
+def _configure_run(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--redis-url", help="Redis URL [DATA_FEEDS_REDIS_URL, REDIS_URL; default: "
+                   "the bundled server under the data directory]")  # fmt: skip
+    for flag, (field, parse, help_text) in _RUN_FLAGS.items():
+        metavar = "N" if parse is int else "SECONDS" if field.endswith("_s") else "VALUE"
+        p.add_argument(flag, dest=flag[2:].replace("-", "_"), metavar=metavar, help=help_text)
+    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    p.add_argument("--log-format", choices=("auto", "json", "console"))
+
+
+def run_settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the flags given on the command line on top."""
+    from dataclasses import replace  # noqa: PLC0415
+
+    from data_feeds.settings import parse_redis_url  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    changes: dict[str, Any] = {}
+    if args.redis_url is not None:
+        changes["redis_url"] = parse_redis_url("--redis-url", args.redis_url)
+    for flag, (field, parse, _help) in _RUN_FLAGS.items():
+        raw = getattr(args, flag[2:].replace("-", "_"))
+        if raw is None:
+            continue
+        try:
+            changes[field] = parse(raw)
+        except (ValueError, orjson.JSONDecodeError):
+            raise UsageError(f"{flag}={raw!r}: not a valid value") from None
+    for name in ("log_level", "log_format"):
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
+    return replace(settings, **changes)
+
+
+@command(
+    "run",
+    "run the streaming service (consumers, signals, metrics) until SIGTERM/Ctrl-C",
+    _configure_run,
+    description=(
+        "Consume the input streams through consumer groups, validate and clean every message,\n"
+        "update indicators, emit one signal per price tick to signals:{SYMBOL}, learn from\n"
+        "matured outcomes, and serve /metrics, /healthz and /readyz. SIGTERM or Ctrl-C stops\n"
+        "reading, finishes and acknowledges the batch in flight, checkpoints and exits 0.\n"
+        "Every flag falls back to its DATA_FEEDS_* environment variable."
+    ),
+)
+def run(args: argparse.Namespace) -> int:
+    from data_feeds.logs import configure_logging  # noqa: PLC0415
+    from data_feeds.runtime.app import Service  # noqa: PLC0415
+
+    settings = run_settings(args)
+    configure_logging(settings.log_level, settings.log_format)
+    return run_async(Service(settings).run())
