@@ -33,6 +33,7 @@ def publish(
     client: redis.Redis,
     n_symbols: int,
     per_symbol: int,
+    *,
     bad_every: int = 0,
     seed: int = 1,
     first: int = 0,
