@@ -1,0 +1,383 @@
+"""Every Prometheus metric of the service, in one module.
+
+Names are ``data_feeds_<what>_<unit>`` in base units (``_seconds``, ``_total``, ``_ratio``).
+Labels come from bounded sets only (kinds, reason codes, stages, actions, feed event types,
+retrain outcomes, and the model version, which our own registry controls); never a symbol from
+the wire, an entry id or an error text. Every labelled child is resolved here, once, so the hot
+path reads ``metrics.consumed[kind].inc(n)`` with no label lookup.
+
+Each ``ServiceMetrics`` owns a fresh ``CollectorRegistry`` unless given one, so tests can build
+several side by side; the service builds exactly one and serves it from ``runtime.health``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections.abc import Sequence
+from typing import Final, Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.exposition import generate_latest
+
+from data_feeds import __version__
+from data_feeds.errors import REASONS
+from data_feeds.records import ACTIONS, KINDS
+from data_feeds.validation.cleaner import FEED_EVENT_TYPES
+
+NAMESPACE: Final = "data_feeds"
+
+STAGES: Final = ("decode", "validate", "clean", "indicators", "model", "write")
+"""The stages a batch passes through, in order (``data_feeds_stage_duration_seconds{stage}``)."""
+
+RETRAIN_OUTCOMES: Final = ("promoted", "kept", "failed", "insufficient_data")
+"""How a retraining run ends: challenger promoted, champion kept, an error, too little history."""
+
+STAGE_BUCKETS_S: Final = (
+    1e-5, 2.5e-5, 5e-5,
+    1e-4, 2.5e-4, 5e-4,
+    1e-3, 2.5e-3, 5e-3,
+    0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5,
+    1.0,
+)  # fmt: skip
+"""10 µs .. 1 s: one batch's time in one stage (a 500-message batch costs ~0.1-10 ms a stage)."""
+
+EVENT_LATENCY_BUCKETS_S: Final = (
+    0.001, 0.0025, 0.005,
+    0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+    10.0, 30.0, 60.0,
+)  # fmt: skip
+"""1 ms .. 60 s: event time -> signal written, which includes the publisher's own delay."""
+
+ENTRY_LATENCY_BUCKETS_S: Final = (
+    0.0001, 0.00025, 0.0005,
+    0.001, 0.0025, 0.005,
+    0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+    10.0,
+)  # fmt: skip
+"""0.1 ms .. 10 s: Redis entry id time (publish) -> signal written; 10 ms is a bucket edge."""
+
+LOOP_LAG_BUCKETS_S: Final = (
+    0.0001, 0.00025, 0.0005,
+    0.001, 0.0025, 0.005,
+    0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0,
+)  # fmt: skip
+"""0.1 ms .. 5 s: how late the heartbeat wakes up (a blocked event loop shows here first)."""
+
+RETRAIN_BUCKETS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+"""0.1 s .. 10 min: one retraining run, dataset build to promotion decision."""
+
+MAX_MODEL_VERSION_LEN: Final = 128
+
+
+class _Value(Protocol):
+    def inc(self, amount: float) -> None: ...
+
+
+class BatchHistogram:
+    """Observes a whole batch into one ``Histogram`` child with one lock round-trip per bucket.
+
+    ``Histogram.observe`` takes two locks per value (~0.5 µs each value); sorting the batch and
+    bisecting the bucket bounds costs ~40 ns a value and yields exactly the same bucket counts
+    and sum, so the distribution is the one per-value observation would record. It reaches into
+    the child's bucket and sum values (prometheus_client internals, stable since 0.4); if a
+    future release changes them, it falls back to per-value ``observe``.
+    """
+
+    __slots__ = ("_buckets", "_sum", "_upper_bounds", "histogram")
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        buckets = getattr(histogram, "_buckets", None)
+        total = getattr(histogram, "_sum", None)
+        bounds = getattr(histogram, "_upper_bounds", None)
+        usable = (
+            isinstance(buckets, list)
+            and isinstance(bounds, list)
+            and len(buckets) == len(bounds)
+            and bounds
+            and bounds[-1] == math.inf
+            and all(callable(getattr(b, "inc", None)) for b in buckets)
+            and callable(getattr(total, "inc", None))
+        )
+        self._buckets: list[_Value] | None = buckets if usable else None
+        self._sum: _Value | None = total if usable else None
+        self._upper_bounds: list[float] = list(bounds) if usable and bounds else []
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        """Observe every value of ``values`` (finite seconds; NaN and infinities are dropped).
+
+        A negative value (clock skew between a publisher and us) lands in the lowest bucket,
+        as ``observe`` would put it, but adds 0 to ``_sum`` so the sum stays a counter.
+        """
+        if not values:
+            return
+        if self._buckets is None or self._sum is None:
+            observe = self.histogram.observe
+            for v in values:
+                if math.isfinite(v):
+                    observe(v if v > 0.0 else 0.0)
+            return
+        ordered = sorted(values)
+        total = sum(ordered)
+        if not math.isfinite(total):  # rare: drop NaN / inf, whose sort order is meaningless
+            ordered = sorted(v for v in values if math.isfinite(v))
+            if not ordered:
+                return
+            total = sum(ordered)
+        if ordered[0] < 0.0:
+            total = sum(v for v in ordered if v > 0.0)
+        n = len(ordered)
+        below = 0
+        buckets = self._buckets
+        for i, bound in enumerate(self._upper_bounds):
+            upto = bisect.bisect_right(ordered, bound)  # values <= bound, as observe counts
+            if upto != below:
+                buckets[i].inc(upto - below)
+                below = upto
+                if below == n:
+                    break
+        self._sum.inc(total)
+
+
+class ServiceMetrics:
+    """All of the service's metrics, children resolved once; ``render()`` is the scrape body."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+        reg = self.registry
+
+        def counter(name: str, doc: str) -> Counter:
+            return Counter(name, doc, namespace=NAMESPACE, registry=reg)
+
+        def gauge(name: str, doc: str) -> Gauge:
+            return Gauge(name, doc, namespace=NAMESPACE, registry=reg)
+
+        def histogram(name: str, doc: str, buckets: Sequence[float]) -> Histogram:
+            return Histogram(name, doc, namespace=NAMESPACE, buckets=buckets, registry=reg)
+
+        # -- throughput and rejects -----------------------------------------------------------
+        consumed = Counter(
+            "messages_consumed_total",
+            "Messages read from the input streams, by kind (price, trade, book, sentiment).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.consumed: dict[str, Counter] = {k: consumed.labels(kind=k) for k in KINDS}
+        rejected = Counter(
+            "messages_rejected_total",
+            "Messages refused as invalid and sent to the DLQ, by reason code (errors.REASONS).",
+            ["reason"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.rejected: dict[str, Counter] = {r: rejected.labels(reason=r) for r in REASONS}
+        self.batches_total = counter("batches_total", "Batches read and processed.")
+        signals = Counter(
+            "signals_total",
+            "Signals written, by action (BUY, SELL, HOLD).",
+            ["action"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.signals: dict[str, Counter] = {a: signals.labels(action=a) for a in ACTIONS}
+        self.dlq_total = counter(
+            "dlq_messages_total", "Entries written to a dead-letter stream (dlq:<stream>)."
+        )
+        self.quarantine_total = counter(
+            "quarantined_messages_total",
+            "Suspect records kept aside in quarantine:<symbol> instead of reaching the model.",
+        )
+        feed_events = Counter(
+            "feed_events_total",
+            "Feed events the cleaner reported, by type (gap, duplicate, out_of_order, late, "
+            "spike, level_shift).",
+            ["type"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.feed_events: dict[str, Counter] = {
+            t: feed_events.labels(type=t) for t in FEED_EVENT_TYPES
+        }
+        self.redeliveries_total = counter(
+            "redeliveries_total",
+            "Entries delivered again: own pending entries re-read on start, or claimed from a "
+            "dead consumer.",
+        )
+        self.trimmed_total = counter(
+            "pending_trimmed_total",
+            "Pending entries whose payload was trimmed from the stream (MAXLEN) before they "
+            "were processed; acked without a signal.",
+        )
+
+        # -- time -----------------------------------------------------------------------------
+        stage = Histogram(
+            "stage_duration_seconds",
+            "Time one batch spent in one stage (decode, validate, clean, indicators, model, "
+            "write), observed once per batch, not per message: divide by messages per batch "
+            "for a per-message cost.",
+            ["stage"],
+            namespace=NAMESPACE,
+            buckets=STAGE_BUCKETS_S,
+            registry=reg,
+        )
+        self.stage_seconds: dict[str, Histogram] = {s: stage.labels(stage=s) for s in STAGES}
+        self.event_latency = histogram(
+            "event_to_signal_seconds",
+            "Event timestamp carried by the message -> its signal written to Redis (includes "
+            "the upstream's delay and clock skew).",
+            EVENT_LATENCY_BUCKETS_S,
+        )
+        self.entry_latency = histogram(
+            "entry_to_signal_seconds",
+            "Redis entry id time (when the message was appended) -> its signal written to "
+            "Redis: the service's own latency.",
+            ENTRY_LATENCY_BUCKETS_S,
+        )
+        self._event_batch = BatchHistogram(self.event_latency)
+        self._entry_batch = BatchHistogram(self.entry_latency)
+        self.loop_lag_seconds = histogram(
+            "event_loop_lag_seconds",
+            "How late the heartbeat woke up from its sleep: time the event loop was busy "
+            "elsewhere.",
+            LOOP_LAG_BUCKETS_S,
+        )
+        self.heartbeat_age_seconds = gauge(
+            "heartbeat_age_seconds",
+            "Seconds since the event loop's heartbeat last beat, read at scrape time from the "
+            "server thread: it keeps rising while the loop is stuck (what /healthz checks).",
+        )
+
+        # -- consumer group state -------------------------------------------------------------
+        lag_s = Gauge(
+            "consumer_lag_seconds",
+            "Age of the oldest entry not yet delivered to the consumer group, by kind "
+            "(0 when caught up).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.consumer_lag_seconds: dict[str, Gauge] = {k: lag_s.labels(kind=k) for k in KINDS}
+        pending = Gauge(
+            "pending_entries",
+            "Entries delivered to this worker and not yet acknowledged, by kind.",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.pending_entries: dict[str, Gauge] = {k: pending.labels(kind=k) for k in KINDS}
+        lag_entries = Gauge(
+            "consumer_lag_entries",
+            "Entries not yet delivered to the consumer group, by kind, where Redis reports it "
+            "(XINFO GROUPS lag, Redis 7+).",
+            ["kind"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.lag_entries: dict[str, Gauge] = {k: lag_entries.labels(kind=k) for k in KINDS}
+
+        # -- model ----------------------------------------------------------------------------
+        self.model_info = Gauge(
+            "model_info",
+            "1 for the model version serving signals. The version label is bounded: versions "
+            "are few and minted by our own model registry, and only the current one is kept.",
+            ["version"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self._model_version: str | None = None
+        self._model_lock = threading.Lock()
+        self.live_accuracy = gauge(
+            "live_accuracy_ratio",
+            "Share of matured predictions whose direction was right (progressive validation).",
+        )
+        self.live_log_loss = gauge(
+            "live_log_loss", "Log loss of matured predictions (progressive validation)."
+        )
+        self.buy_hit_rate_ratio = gauge(
+            "buy_hit_rate_ratio", "Share of matured BUY signals followed by an up-move."
+        )
+        self.sell_hit_rate_ratio = gauge(
+            "sell_hit_rate_ratio", "Share of matured SELL signals followed by a down-move."
+        )
+        for quality in (
+            self.live_accuracy,
+            self.live_log_loss,
+            self.buy_hit_rate_ratio,
+            self.sell_hit_rate_ratio,
+        ):
+            quality.set(math.nan)  # unknown until a prediction matures: no false "accuracy 0"
+        retrain = Counter(
+            "retrain_runs_total",
+            "Retraining runs, by outcome (promoted, kept, failed, insufficient_data).",
+            ["outcome"],
+            namespace=NAMESPACE,
+            registry=reg,
+        )
+        self.retrain_runs: dict[str, Counter] = {
+            o: retrain.labels(outcome=o) for o in RETRAIN_OUTCOMES
+        }
+        self.retrain_duration_seconds = histogram(
+            "retrain_duration_seconds",
+            "Wall time of one retraining run, dataset build to promotion decision.",
+            RETRAIN_BUCKETS_S,
+        )
+        self.drift_detected_total = counter(
+            "drift_detected_total", "Drift detections on the live error stream."
+        )
+
+        # -- Redis and process ----------------------------------------------------------------
+        self.redis_up = gauge("redis_up", "1 when the last Redis call succeeded, else 0.")
+        self.reconnects_total = counter(
+            "redis_reconnects_total", "Reconnections to Redis after a failed call."
+        )
+        self.build_info = Info(
+            "build", "The running data-feeds release.", namespace=NAMESPACE, registry=reg
+        )
+        self.build_info.info({"version": __version__})
+
+    def observe_latencies(
+        self, event_ts: Sequence[float], entry_ms: Sequence[int], written_s: float
+    ) -> None:
+        """Observe a batch's latencies: each event timestamp (epoch seconds) and each Redis entry
+        id time (epoch milliseconds) against ``written_s``, the epoch seconds its signals were
+        written. One call per batch; the recorded distribution is exactly per-value observation.
+        """
+        if event_ts:
+            self._event_batch.observe_many([written_s - t for t in event_ts])
+        if entry_ms:
+            written_ms = written_s * 1000.0
+            self._entry_batch.observe_many([(written_ms - m) * 0.001 for m in entry_ms])
+
+    def set_model_version(self, version: str) -> None:
+        """Mark ``version`` as the serving model (``data_feeds_model_info{version} 1``) and drop
+        the previous version's series, so the label carries one value at a time.
+        """
+        if not version or len(version) > MAX_MODEL_VERSION_LEN:
+            raise ValueError(
+                f"model version must be 1-{MAX_MODEL_VERSION_LEN} characters, got {version!r:.80}"
+            )
+        with self._model_lock:
+            old = self._model_version
+            self.model_info.labels(version=version).set(1)  # set the new one first: a scrape
+            if old is not None and old != version:  # in between sees both, never neither
+                self.model_info.remove(old)
+            self._model_version = version
+
+    @property
+    def model_version(self) -> str | None:
+        """The version last passed to ``set_model_version``."""
+        return self._model_version
+
+    def render(self) -> bytes:
+        """The registry in the Prometheus text exposition format (version 0.0.4)."""
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""Tests of the runtime: consumer, service, metrics and health."""
