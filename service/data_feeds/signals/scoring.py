@@ -4,19 +4,26 @@ SignalGenerator) and offline (``learning_layer.evaluation``, from stored signals
 
 from __future__ import annotations
 
-import math
+from math import log
 from typing import Any
 
-from data_feeds.records import BUY, SELL
+from data_feeds.records import BUY, HOLD, SELL
 
 _EPS = 1e-15
+BPS = 1e4
 
 
 class Scorecard:
-    """Accuracy, log loss, Brier score and the hit rates of BUY and SELL signals."""
+    """Accuracy, log loss, Brier score and the hit rates of BUY and SELL signals.
 
-    __slots__ = ("brier_sum", "buy_hits", "buy_n", "correct", "log_loss_sum", "n", "sell_hits",
-                 "sell_n")  # fmt: skip
+    Offline, ``record_return`` adds what the signal would have earned: a cost-aware PnL proxy
+    (BUY: ``+return - cost``, SELL: ``-return - cost``, HOLD: 0, in bps) and how often a HOLD
+    was right to stay out (the move did not cover the cost).
+    """
+
+    __slots__ = ("acted_returns_n", "brier_sum", "buy_hits", "buy_n", "correct", "hold_n",
+                 "hold_quiet", "hold_returns_n", "log_loss_sum", "n", "pnl_sum_bps",
+                 "returns_n", "sell_hits", "sell_n")  # fmt: skip
 
     def __init__(self) -> None:
         self.n = 0
@@ -27,21 +34,61 @@ class Scorecard:
         self.buy_hits = 0
         self.sell_n = 0
         self.sell_hits = 0
+        self.hold_n = 0
+        self.returns_n = 0
+        self.acted_returns_n = 0
+        self.hold_returns_n = 0
+        self.hold_quiet = 0
+        self.pnl_sum_bps = 0.0
+
+    def __setstate__(self, state: Any) -> None:
+        """Restore a pickled scorecard; fields added since it was pickled start at zero."""
+        self.__init__()  # type: ignore[misc]
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in (slots or {}).items():
+            setattr(self, name, value)
 
     def update(self, probability: float, y: int, action: str) -> None:
         """Score one prediction (probability of an up-move) against its label ``y`` (1 = up)."""
         self.n += 1
-        if (probability >= 0.5) == (y == 1):
-            self.correct += 1
-        p = min(max(probability, _EPS), 1.0 - _EPS)
-        self.log_loss_sum -= math.log(p) if y == 1 else math.log(1.0 - p)
-        self.brier_sum += (probability - y) ** 2
+        if y:
+            if probability >= 0.5:
+                self.correct += 1
+            self.log_loss_sum -= log(probability if probability > _EPS else _EPS)
+            miss = 1.0 - probability
+        else:
+            if probability < 0.5:
+                self.correct += 1
+            q = 1.0 - probability
+            self.log_loss_sum -= log(q if q > _EPS else _EPS)
+            miss = probability
+        self.brier_sum += miss * miss
         if action == BUY:
             self.buy_n += 1
             self.buy_hits += y
         elif action == SELL:
             self.sell_n += 1
             self.sell_hits += 1 - y
+        elif action == HOLD:
+            self.hold_n += 1
+
+    def record_return(self, action: str, ret: float, cost_bps: float = 0.0) -> None:
+        """Add a signal's realized return over the horizon (``price_later / price - 1``).
+
+        Independent of ``update``: a move inside the label dead band has a return but no label.
+        """
+        self.returns_n += 1
+        move_bps = ret * BPS
+        if action == BUY:
+            self.acted_returns_n += 1
+            self.pnl_sum_bps += move_bps - cost_bps
+        elif action == SELL:
+            self.acted_returns_n += 1
+            self.pnl_sum_bps += -move_bps - cost_bps
+        else:
+            self.hold_returns_n += 1
+            if abs(move_bps) <= cost_bps:
+                self.hold_quiet += 1
 
     @property
     def accuracy(self) -> float | None:
@@ -57,10 +104,12 @@ class Scorecard:
 
     @property
     def buy_hit_rate(self) -> float | None:
+        """Precision of BUY: the share of BUY signals followed by an up-move."""
         return self.buy_hits / self.buy_n if self.buy_n else None
 
     @property
     def sell_hit_rate(self) -> float | None:
+        """Precision of SELL: the share of SELL signals followed by a down-move."""
         return self.sell_hits / self.sell_n if self.sell_n else None
 
     @property
@@ -68,6 +117,16 @@ class Scorecard:
         """Share of BUY and SELL signals (HOLD excluded) whose direction came true."""
         acted = self.buy_n + self.sell_n
         return (self.buy_hits + self.sell_hits) / acted if acted else None
+
+    @property
+    def hold_precision(self) -> float | None:
+        """Share of HOLD signals whose move did not cover the cost (staying out was right)."""
+        return self.hold_quiet / self.hold_returns_n if self.hold_returns_n else None
+
+    @property
+    def pnl_per_trade_bps(self) -> float | None:
+        """Mean PnL proxy per BUY / SELL signal, in bps after cost."""
+        return self.pnl_sum_bps / self.acted_returns_n if self.acted_returns_n else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -79,5 +138,10 @@ class Scorecard:
             "buy_hit_rate": self.buy_hit_rate,
             "sell_n": self.sell_n,
             "sell_hit_rate": self.sell_hit_rate,
+            "hold_n": self.hold_n,
             "hit_rate": self.hit_rate,
+            "hold_precision": self.hold_precision,
+            "returns_n": self.returns_n,
+            "pnl_bps": self.pnl_sum_bps,
+            "pnl_per_trade_bps": self.pnl_per_trade_bps,
         }

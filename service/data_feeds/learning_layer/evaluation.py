@@ -1,0 +1,267 @@
+"""Signal accuracy: stored signals against the outcomes the stored prices show.
+
+``evaluate_signals`` reads every signal in the ``signals:{SYMBOL}`` streams (a ``data`` field
+holding ``records.Signal.to_dict()``'s JSON) and finds its outcome the way the live service
+labels a prediction: the symbol's first clean price tick at or after ``timestamp + horizon_s``
+(ticks read back from the store through the live ``DataCleaner``, so a quarantined spike is
+never an outcome). The return is ``outcome_price / signal_price - 1`` and the label
+``label_move`` of it (moves inside ``dead_band_bps`` have a return but no label).
+
+Figures (``signals.scoring.Scorecard``), overall, per symbol and per model version:
+
+- accuracy (P(up) >= 0.5 vs the label), log loss and Brier score of the probability;
+- hit rate (BUY and SELL whose direction came true) and precision per action: BUY (share
+  followed by an up-move), SELL (by a down-move), HOLD (share whose move did not cover
+  ``cost_bps``: staying out was right);
+- a cost-aware PnL proxy in bps: BUY ``+return - cost``, SELL ``-return - cost``, HOLD 0;
+  total and per BUY / SELL signal.
+
+Signals whose horizon has not passed in the stored prices are ``unresolved`` and left out.
+Reports are stored as JSON under ``research:evaluation:latest`` and ``research:evaluations``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+import structlog
+
+from data_feeds.cache.db_connector import DBConnector, TimeBound, _to_epoch_s
+from data_feeds.cache.keys import SIGNALS, research_key
+from data_feeds.learning_layer._common import dumps, push_capped, render_table, stream_entries
+from data_feeds.records import ACTIONS, Tick
+from data_feeds.signals.labels import label_move
+from data_feeds.signals.scoring import Scorecard
+from data_feeds.validation.cleaner import ACCEPT, DataCleaner
+
+log = structlog.get_logger(__name__)
+
+EVALUATION_LATEST: Final = research_key("evaluation", "latest")
+EVALUATIONS: Final = research_key("evaluations")
+
+
+@dataclass(slots=True)
+class EvaluationReport:
+    """Signal accuracy overall, per symbol and per model version."""
+
+    pattern: str
+    horizon_s: float
+    cost_bps: float
+    dead_band_bps: float
+    generated_at: float
+    overall: Scorecard = field(default_factory=Scorecard)
+    by_symbol: dict[str, Scorecard] = field(default_factory=dict)
+    by_version: dict[str, Scorecard] = field(default_factory=dict)
+    signals: int = 0
+    """Signal entries read (inside the time bounds; unreadable ones always)."""
+    resolved: int = 0
+    """Signals with an outcome tick (scored for PnL; labelled unless inside the dead band)."""
+    unresolved: int = 0
+    flat: int = 0
+    """Resolved signals whose move was inside the dead band (no label)."""
+    invalid: int = 0
+    """Entries that are not a readable signal."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pattern": self.pattern,
+            "horizon_s": self.horizon_s,
+            "cost_bps": self.cost_bps,
+            "dead_band_bps": self.dead_band_bps,
+            "generated_at": self.generated_at,
+            "signals": self.signals,
+            "resolved": self.resolved,
+            "unresolved": self.unresolved,
+            "flat": self.flat,
+            "invalid": self.invalid,
+            "overall": self.overall.as_dict(),
+            "by_symbol": {k: v.as_dict() for k, v in sorted(self.by_symbol.items())},
+            "by_version": {k: v.as_dict() for k, v in sorted(self.by_version.items())},
+        }
+
+    def to_json(self) -> str:
+        return dumps(self.to_dict(), indent=True).decode()
+
+    def to_table(self) -> str:
+        headers = (
+            "scope", "n", "accuracy", "log_loss", "brier", "hit_rate", "buy_prec", "sell_prec",
+            "hold_prec", "buy_n", "sell_n", "hold_n", "pnl_bps", "pnl/trade_bps",
+        )  # fmt: skip
+        scopes: list[tuple[str, Scorecard]] = [("all", self.overall)]
+        scopes += [(f"symbol {k}", v) for k, v in sorted(self.by_symbol.items())]
+        scopes += [(f"version {k}", v) for k, v in sorted(self.by_version.items())]
+        rows = [
+            (
+                name,
+                c.n,
+                c.accuracy,
+                c.log_loss,
+                c.brier,
+                c.hit_rate,
+                c.buy_hit_rate,
+                c.sell_hit_rate,
+                c.hold_precision,
+                c.buy_n,
+                c.sell_n,
+                c.hold_n,
+                c.pnl_sum_bps,
+                c.pnl_per_trade_bps,
+            )
+            for name, c in scopes
+        ]
+        head = (
+            f"signals {self.signals}: resolved {self.resolved}, unresolved {self.unresolved}, "
+            f"inside the dead band {self.flat}, invalid {self.invalid}; horizon "
+            f"{self.horizon_s:g} s, cost {self.cost_bps:g} bps"
+        )
+        return head + "\n" + render_table(headers, rows)
+
+
+class _Outcomes:
+    """A symbol's clean price ticks in event time, for 'first tick at/after t'."""
+
+    __slots__ = ("prices", "times")
+
+    def __init__(self, ticks: list[Tick]) -> None:
+        self.times = [t.timestamp for t in ticks]
+        self.prices = [t.price for t in ticks]
+
+    def price_at_or_after(self, t: float) -> float | None:
+        i = bisect.bisect_left(self.times, t)
+        return self.prices[i] if i < len(self.times) else None
+
+
+def _signal(fields: Mapping[bytes, bytes]) -> dict[str, Any] | None:
+    raw = fields.get(b"data")
+    if raw is None:
+        return None
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    try:
+        probability = float(doc["probability"])
+        price = float(doc["price"])
+        ts = float(doc["timestamp"])
+        symbol = str(doc["symbol"])
+        action = str(doc["action"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if action not in ACTIONS or not (0.0 <= probability <= 1.0):
+        return None
+    if not (math.isfinite(price) and price > 0.0 and math.isfinite(ts)):
+        return None
+    version = doc.get("model_version")
+    return {
+        "symbol": symbol,
+        "action": action,
+        "probability": probability,
+        "price": price,
+        "timestamp": ts,
+        "model_version": str(version) if version is not None else "?",
+    }
+
+
+def evaluate_signals(
+    db: DBConnector,
+    pattern: str = "signals:*",
+    *,
+    horizon_s: float | None = None,
+    cost_bps: float = 0.0,
+    dead_band_bps: float | None = None,
+    start: TimeBound = None,
+    end: TimeBound = None,
+    clean: bool = True,
+    store: bool = True,
+    keep_reports: int = 100,
+) -> EvaluationReport:
+    """Score the stored signals against the stored outcomes (see the module doc).
+
+    ``horizon_s`` / ``dead_band_bps``: the service's settings when ``None``. ``start``/``end``
+    bound the signals' event time. ``clean``: read outcome ticks through the live cleaner.
+    ``store``: record the report under ``research:``.
+    """
+    horizon = float(db.settings.horizon_s if horizon_s is None else horizon_s)
+    dead_band = float(db.settings.dead_band_bps if dead_band_bps is None else dead_band_bps)
+    if not (math.isfinite(horizon) and horizon > 0.0):
+        raise ValueError(f"horizon_s must be a finite number > 0, got {horizon_s!r}")
+    if not (math.isfinite(cost_bps) and cost_bps >= 0.0):
+        raise ValueError(f"cost_bps must be a finite number >= 0, got {cost_bps!r}")
+    lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+    t0 = time.perf_counter()
+    report = EvaluationReport(
+        pattern=pattern,
+        horizon_s=horizon,
+        cost_bps=cost_bps,
+        dead_band_bps=dead_band,
+        generated_at=time.time(),
+    )
+    streams = sorted(
+        name
+        for key in db.redis.scan_iter(match=pattern, count=1000, _type="stream")
+        if (name := key.decode() if isinstance(key, bytes) else str(key)).startswith(SIGNALS + ":")
+    )
+    outcomes: dict[str, _Outcomes] = {}
+    for stream in streams:
+        for fields in stream_entries(db.redis, stream):
+            sig = _signal(fields)
+            if sig is None:
+                report.signals += 1
+                report.invalid += 1
+                continue
+            ts = sig["timestamp"]
+            if (lo is not None and ts < lo) or (hi is not None and ts > hi):
+                continue
+            report.signals += 1
+            symbol = sig["symbol"]
+            book = outcomes.get(symbol)
+            if book is None:
+                book = outcomes[symbol] = _Outcomes(_clean_ticks(db, symbol, clean))
+            later = book.price_at_or_after(ts + horizon)
+            if later is None:
+                report.unresolved += 1
+                continue
+            report.resolved += 1
+            cards = (
+                report.overall,
+                report.by_symbol.setdefault(symbol, Scorecard()),
+                report.by_version.setdefault(sig["model_version"], Scorecard()),
+            )
+            price = sig["price"]
+            ret = later / price - 1.0
+            label = label_move(price, later, dead_band)
+            if label is None:
+                report.flat += 1
+            for card in cards:
+                if label is not None:
+                    card.update(sig["probability"], label, sig["action"])
+                card.record_return(sig["action"], ret, cost_bps)
+    if store:
+        payload = dumps(report.to_dict())
+        db.redis.set(EVALUATION_LATEST, payload)
+        push_capped(db.redis, EVALUATIONS, payload, keep_reports)
+    log.info(
+        "signals_evaluated",
+        signals=report.signals,
+        resolved=report.resolved,
+        accuracy=report.overall.accuracy,
+        pnl_bps=report.overall.pnl_sum_bps,
+        duration_s=round(time.perf_counter() - t0, 3),
+    )
+    return report
+
+
+def _clean_ticks(db: DBConnector, symbol: str, clean: bool) -> list[Tick]:
+    ticks = [r for r in db.backfill(f"*_price:{symbol}") if isinstance(r, Tick)]
+    if not clean:
+        return ticks
+    cleaner = DataCleaner()
+    return [t for t in ticks if cleaner.clean(t).action == ACCEPT]

@@ -1,0 +1,99 @@
+"""evaluate_signals: stored signals scored against stored outcomes, checked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import orjson
+import pytest
+import redis
+
+from data_feeds.cache.db_connector import DBConnector
+from data_feeds.learning_layer import evaluate_signals
+from data_feeds.learning_layer.evaluation import EVALUATION_LATEST, EVALUATIONS
+from data_feeds.records import BUY, HOLD, SELL, Signal, Tick
+
+T0 = 1_700_000_000.0
+SYMBOL = "EVALUSDT"
+
+
+def signal(t: float, price: float, action: str, p: float, version: str) -> Signal:
+    entry = f"{int(t * 1000)}-0"
+    return Signal(SYMBOL, action, p, version, entry, f"crypto_price:{SYMBOL}/{entry}", t, price)
+
+
+@pytest.fixture
+def stored(db: DBConnector, redis_client: redis.Redis) -> DBConnector:
+    """Four ticks, five signals (one unresolved), one unreadable entry."""
+    db.store_many(
+        [
+            Tick(SYMBOL, 100.0, 1.0, T0),
+            Tick(SYMBOL, 101.0, 1.0, T0 + 10),
+            Tick(SYMBOL, 100.0, 1.0, T0 + 20),
+            Tick(SYMBOL, 99.0, 1.0, T0 + 30),
+        ]
+    )
+    signals = [
+        signal(T0, 100.0, BUY, 0.8, "v1"),  # -> 101 at T0+10: up, BUY right
+        signal(T0 + 10, 101.0, SELL, 0.3, "v1"),  # -> 100 at T0+20: down, SELL right
+        signal(T0 + 20, 100.0, BUY, 0.6, "v2"),  # -> 99 at T0+30: down, BUY wrong
+        signal(T0 + 5, 100.5, HOLD, 0.45, "v2"),  # -> 100 at T0+20 (first >= T0+15): down
+        signal(T0 + 25, 100.0, HOLD, 0.5, "v2"),  # no tick at/after T0+35: unresolved
+    ]
+    for s in signals:
+        redis_client.xadd(f"signals:{SYMBOL}", {"data": orjson.dumps(s.to_dict())})
+    redis_client.xadd(f"signals:{SYMBOL}", {"data": b"not json"})
+    return db
+
+
+def test_figures_match_a_hand_computed_case(stored: DBConnector) -> None:
+    """Hit rate, precision per action, log loss, Brier and cost-aware PnL, as computed by hand."""
+    report = evaluate_signals(stored, horizon_s=10.0, cost_bps=5.0)
+    assert (report.signals, report.resolved, report.unresolved, report.invalid) == (6, 4, 1, 1)
+    card = report.overall
+    assert card.n == 4
+    assert card.accuracy == pytest.approx(3 / 4)
+    expected_ll = -(math.log(0.8) + math.log(0.7) + math.log(0.4) + math.log(0.55)) / 4
+    assert card.log_loss == pytest.approx(expected_ll)
+    assert card.brier == pytest.approx((0.2**2 + 0.3**2 + 0.6**2 + 0.45**2) / 4)
+    assert card.hit_rate == pytest.approx(2 / 3)
+    assert card.buy_hit_rate == pytest.approx(1 / 2)
+    assert card.sell_hit_rate == pytest.approx(1.0)
+    assert card.hold_precision == pytest.approx(0.0)  # the HOLD missed a 49.75 bps move
+    pnl = (100.0 - 5) + (1e4 * (1 - 100 / 101) - 5) + (-100.0 - 5)
+    assert card.pnl_sum_bps == pytest.approx(pnl)
+    assert card.pnl_per_trade_bps == pytest.approx(pnl / 3)
+
+    v1, v2 = report.by_version["v1"], report.by_version["v2"]
+    assert (v1.n, v1.accuracy) == (2, 1.0)
+    assert (v2.n, v2.accuracy) == (2, 0.5)
+    assert v1.pnl_sum_bps == pytest.approx(95.0 + 1e4 * (1 - 100 / 101) - 5)
+    assert report.by_symbol[SYMBOL].n == 4
+
+
+def test_dead_band_moves_count_for_pnl_but_not_accuracy(stored: DBConnector) -> None:
+    """With a 60 bps dead band the 49.75 bps move has a return but no label."""
+    report = evaluate_signals(stored, horizon_s=10.0, cost_bps=0.0, dead_band_bps=60.0)
+    assert report.flat == 1
+    assert report.overall.n == 3
+    assert report.overall.returns_n == 4
+    assert report.overall.hold_precision == 0.0  # a 49.75 bps move still beat a zero cost
+
+
+def test_report_is_stored_and_printable(stored: DBConnector) -> None:
+    """The report goes to research:evaluation:latest and the history; table and JSON agree."""
+    report = evaluate_signals(stored, horizon_s=10.0, cost_bps=5.0)
+    latest = orjson.loads(stored.redis.get(EVALUATION_LATEST))  # type: ignore[arg-type]
+    assert latest["overall"]["n"] == 4
+    assert latest["by_version"]["v1"]["accuracy"] == 1.0
+    assert stored.redis.llen(EVALUATIONS) == 1
+    assert orjson.loads(report.to_json()) == latest
+    table = report.to_table()
+    assert "version v2" in table and f"symbol {SYMBOL}" in table
+
+
+def test_time_bounds_select_signals(stored: DBConnector) -> None:
+    """start/end bound the signals' event time."""
+    report = evaluate_signals(stored, horizon_s=10.0, start=T0 + 10, end=T0 + 20, store=False)
+    assert report.resolved == 2
+    assert report.overall.buy_n == 1 and report.overall.sell_n == 1
