@@ -26,6 +26,7 @@ from data_feeds.runtime.consumer import REDIS_DOWN, StreamConsumer
 from data_feeds.runtime.health import HealthServer, Heartbeat
 from data_feeds.runtime.metrics import ServiceMetrics
 from data_feeds.runtime.pipeline import TickPipeline
+from data_feeds.runtime.scheduler import Scheduler
 from data_feeds.settings import Settings
 from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.validation.cleaner import DataCleaner
@@ -58,6 +59,7 @@ class Service:
         self.stop_event = asyncio.Event()
         self.consumer: StreamConsumer | None = None
         self.health: HealthServer | None = None
+        self.scheduler: Scheduler | None = None
         self.url: str | None = None
 
     def readiness(self) -> tuple[bool, str]:
@@ -104,6 +106,8 @@ class Service:
             metrics=self.health.url if self.health else None,
             version=__version__,
         )
+        self.scheduler = Scheduler(s, url, consumer, self.metrics)
+        scheduler_task = asyncio.create_task(self.scheduler.run(self.stop_event), name="scheduler")
         task = asyncio.create_task(consumer.run(self.stop_event), name="consumer")
         stopper = asyncio.create_task(self.stop_event.wait(), name="stop")
         try:
@@ -130,10 +134,11 @@ class Service:
             return 0
         finally:
             stopper.cancel()
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            for t in (task, scheduler_task):
+                if not t.done():
+                    t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
             await heartbeat.stop()
             if self.health:
                 self.health.stop()

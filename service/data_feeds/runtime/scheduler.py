@@ -1,0 +1,188 @@
+"""The service's scheduler: retraining off the event loop, drift, and model hot-swap.
+
+- Every ``retrain_interval_s`` (0: never on a timer), and whenever the drift detector on the
+  live error stream fires, one retraining cycle (``learning_layer.retrain_in_subprocess``) runs
+  in a separate process, so ticks keep flowing while a model trains (DESIGN §5: in a thread
+  every loop wake-up would wait on the GIL; ``bench/bench_retrain_lag.py`` measures both).
+- Every ``model_poll_interval_s`` the registry's champion pointer is read; when it names
+  another version than the one being served, that version's signed blob is loaded and swapped
+  into the running generator: workers switch to a promoted model (or a rollback) without a
+  restart. A blob that does not verify is refused and the current model kept.
+- Drift: the live scorecard's new outcomes are fed to an ADWIN detector once a second (as
+  0/1 errors); a detected change triggers a retraining cycle before the schedule does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from data_feeds.cache.db_connector import DBConnector
+from data_feeds.errors import CheckpointRejected
+from data_feeds.learning_layer.registry import ModelRegistry
+from data_feeds.learning_layer.retraining import (
+    DriftDetector,
+    retrain_in_subprocess,
+    settings_to_dict,
+)
+from data_feeds.settings import Settings
+
+if TYPE_CHECKING:
+    from data_feeds.runtime.consumer import StreamConsumer
+    from data_feeds.runtime.metrics import ServiceMetrics
+
+log = structlog.get_logger(__name__)
+
+TICK_S: Final = 1.0
+
+
+class Scheduler:
+    """Runs beside the consumer on the same loop; all blocking work goes to threads/processes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        url: str,
+        consumer: StreamConsumer,
+        metrics: ServiceMetrics,
+        *,
+        model_poll_interval_s: float = 5.0,
+        drift_delta: float = 0.002,
+    ) -> None:
+        self.settings = settings
+        self.url = url
+        self.consumer = consumer
+        self.metrics = metrics
+        self.model_poll_interval_s = model_poll_interval_s
+        self.drift = DriftDetector(drift_delta)
+        self._seen_n = 0
+        self._seen_correct = 0
+        self._db: DBConnector | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self.retrains = 0
+        self.swaps = 0
+        self.refused = 0
+        """Champion versions whose blob did not verify (never loaded)."""
+        self._retraining: asyncio.Task[None] | None = None
+
+    def _registry(self) -> ModelRegistry:
+        if self._db is None:
+            self._db = DBConnector(self.url, settings=self.settings)
+        return ModelRegistry(self._db)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        s = self.settings
+        now = time.monotonic()
+        next_retrain = now + s.retrain_interval_s if s.retrain_interval_s > 0 else float("inf")
+        next_poll = now
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                if now >= next_poll:
+                    next_poll = now + self.model_poll_interval_s
+                    await self._guarded(self.follow_champion())
+                drifted = self._feed_drift()
+                if (now >= next_retrain or drifted) and not self.retraining:
+                    next_retrain = (now + s.retrain_interval_s if s.retrain_interval_s > 0
+                                    else float("inf"))  # fmt: skip
+                    if drifted:
+                        self.metrics.drift_detected_total.inc()
+                        log.info("drift_detected", error_rate=self.drift.error_rate)
+                    self._retraining = asyncio.create_task(self.retrain(), name="retrain")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), TICK_S)
+        finally:
+            if self._retraining is not None and not self._retraining.done():
+                self._retraining.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._retraining
+            if self._pool is not None:
+                _terminate(self._pool)
+            if self._db is not None:
+                self._db.close()
+
+    @property
+    def retraining(self) -> bool:
+        return self._retraining is not None and not self._retraining.done()
+
+    async def _guarded(self, coro: Any) -> None:
+        try:
+            await coro
+        except Exception as exc:  # the scheduler must never take the service down
+            log.error("scheduler_step_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _feed_drift(self) -> bool:
+        """Feed the live outcomes learned since the last call to ADWIN; True on drift."""
+        card = self.consumer.pipeline.generator.scorecard
+        n, correct = card.n, card.correct
+        if n < self._seen_n:  # a new model version: its scorecard starts at zero
+            self._seen_n = self._seen_correct = 0
+        new_n, new_correct = n - self._seen_n, correct - self._seen_correct
+        self._seen_n, self._seen_correct = n, correct
+        drifted = False
+        for i in range(new_n):
+            drifted |= self.drift.update(i >= new_correct)
+        return drifted
+
+    async def retrain(self) -> None:
+        """One retraining cycle in a worker process; its outcome counted."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
+        try:
+            decision = await loop.run_in_executor(
+                self._pool, retrain_in_subprocess, self.url, settings_to_dict(self.settings)
+            )
+        except Exception as exc:
+            decision = {"outcome": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+        self.retrains += 1
+        outcome = str(decision.get("outcome", "failed"))
+        counter = self.metrics.retrain_runs.get(outcome) or self.metrics.retrain_runs["failed"]
+        counter.inc()
+        self.metrics.retrain_duration_seconds.observe(time.perf_counter() - t0)
+        log.info("retrain_finished", outcome=outcome, reason=decision.get("reason"))
+        if outcome == "promoted":
+            self.drift.reset()
+            await self._guarded(self.follow_champion())
+
+    async def follow_champion(self) -> bool:
+        """Serve the registry's champion if it is not what runs now; True if swapped."""
+        generator = self.consumer.pipeline.generator
+        registry = await asyncio.to_thread(self._registry)
+        version = await asyncio.to_thread(registry.champion_version)
+        if version is None or version == generator.model_version:
+            return False
+        try:
+            model = await asyncio.to_thread(registry.load, version)
+        except CheckpointRejected as exc:
+            self.refused += 1
+            log.error("model_refused", version=version, error=str(exc))
+            return False
+        # the consumer may have restored another generator meanwhile: swap on the current one
+        current = self.consumer.pipeline.generator
+        previous = current.model_version
+        current.swap_model(model, version)
+        self.metrics.set_model_version(version)
+        self.swaps += 1
+        log.info("model_swapped", version=version, previous=previous)
+        return True
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now, killing a retraining cycle in flight: it holds no state that matters
+    (a cycle's writes are its own records; an unfinished one is simply not recorded), and the
+    service must leave no process behind when it exits."""
+    processes = list(getattr(pool, "_processes", {}).values())  # CPython < 3.14 has no API
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)

@@ -1,0 +1,82 @@
+"""The scheduler inside the running service: model hot-swap, refusal of a tampered champion,
+and scheduled retraining in a separate process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import redis
+
+from data_feeds.cache.db_connector import DBConnector
+from data_feeds.learning_layer.registry import ModelRegistry, blob_key
+from data_feeds.runtime.app import Service
+from data_feeds.settings import Settings
+from data_feeds.signals.generator import build_model
+from tests.learning_layer.history import planted_history
+from tests.runtime.test_service import publish, service_settings
+
+
+async def run_while(service: Service, check: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Run the service until ``check()`` holds (or fail on timeout), then stop it."""
+    task = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not check():
+                if task.done():
+                    task.result()
+                await asyncio.sleep(0.05)
+    finally:
+        service.request_stop()
+        assert await task == 0
+
+
+def served(service: Service) -> str | None:
+    c = service.consumer
+    return c.pipeline.generator.model_version if c is not None else None
+
+
+async def test_a_promoted_model_is_served_without_a_restart(
+    redis_client: redis.Redis, settings: Settings, db: DBConnector
+) -> None:
+    """Promoting a version in the registry switches the running worker to it."""
+    publish(redis_client, n_symbols=2, per_symbol=50)
+    service = Service(service_settings(settings))
+    registry = ModelRegistry(db)
+    version = registry.register(build_model("tree.HoeffdingTreeClassifier")).version
+    registry.promote(version, reason="test")
+    await run_while(service, lambda: served(service) == version)
+    assert service.scheduler is not None and service.scheduler.swaps == 1
+    assert service.metrics.model_version == version
+
+
+async def test_a_tampered_champion_is_refused(
+    redis_client: redis.Redis, settings: Settings, db: DBConnector
+) -> None:
+    """A champion whose blob does not verify is never loaded; the worker keeps its model."""
+    service = Service(service_settings(settings))
+    registry = ModelRegistry(db)
+    version = registry.register(build_model()).version
+    registry.promote(version)
+    blob = redis_client.get(blob_key(version))
+    assert blob is not None
+    redis_client.set(blob_key(version), blob[:-1] + bytes([blob[-1] ^ 1]))
+    await run_while(service, lambda: service.scheduler is not None
+                    and service.scheduler.refused >= 1)  # fmt: skip
+    assert served(service) == "v0"
+    assert service.scheduler is not None and service.scheduler.swaps == 0
+
+
+async def test_scheduled_retraining_promotes_and_the_worker_follows(
+    redis_client: redis.Redis, settings: Settings, db: DBConnector
+) -> None:
+    """With a retrain interval, a cycle runs in another process, promotes a challenger trained
+    on history with a planted effect, and the running worker switches to it."""
+    db.store_many(planted_history([(3000, 1.0)], seed=11))
+    service = Service(service_settings(settings, horizon_s=1.0, retrain_interval_s=0.5))
+    await run_while(service, lambda: served(service) not in (None, "v0"), timeout_s=120.0)
+    assert service.scheduler is not None and service.scheduler.retrains >= 1
+    champion = ModelRegistry(db).champion_version()
+    assert champion is not None and served(service) == champion
+    outcomes = service.metrics.retrain_runs["promoted"]._value.get()
+    assert outcomes >= 1
