@@ -724,3 +724,206 @@ def run(args: argparse.Namespace) -> int:
     settings = run_settings(args)
     configure_logging(settings.log_level, settings.log_format)
     return run_async(Service(settings).run())
+
+
+# -- the learning layer: import, analyze, train, retrain, evaluate, backfill, models -----------
+
+
+def _db(args: argparse.Namespace) -> Any:
+    """A DBConnector on --redis-url, else the configured or bundled Redis."""
+    from data_feeds.cache.db_connector import DBConnector  # noqa: PLC0415
+    from data_feeds.settings import parse_redis_url  # noqa: PLC0415
+
+    url = parse_redis_url("--redis-url", args.redis_url) if args.redis_url else None
+    return DBConnector(url)
+
+
+def _emit(result: Any, as_json: bool, **table_options: Any) -> None:
+    sys.stdout.write((result.to_json() if as_json else result.to_table(**table_options)) + "\n")
+    sys.stdout.flush()
+
+
+def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    p.add_argument("--redis-url", help="Redis URL [DATA_FEEDS_REDIS_URL, REDIS_URL; default: "
+                   "the bundled server under the data directory]")  # fmt: skip
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _configure_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "source",
+        help="a candle/trade/book file, a directory of them, or the URL of another Redis "
+        "holding cryptofeed streams (redis://, rediss://, unix://)",
+    )
+    p.add_argument("--symbol", help="symbol for files whose name or content does not say")
+    p.add_argument("--asset-class", default="crypto")
+    p.add_argument("--pattern", default="*", help="streams to read from a Redis source")
+    _common(p)
+
+
+@command("import", "import external market data into the store (re-imports add nothing)",
+         _configure_import)  # fmt: skip
+def import_data(args: argparse.Namespace) -> int:
+    from data_feeds.learning_layer import ResearchEngine  # noqa: PLC0415
+    from data_feeds.simulation.replay import ReplayError  # noqa: PLC0415
+
+    with _db(args) as db:
+        try:
+            summary = ResearchEngine(db).collect_training_data(
+                args.source, pattern=args.pattern, symbol=args.symbol,
+                asset_class=args.asset_class,
+            )  # fmt: skip
+        except (ReplayError, FileNotFoundError) as exc:
+            raise UsageError(str(exc)) from None
+        _emit(summary, args.json)
+    return EXIT_OK
+
+
+def _configure_analyze(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default="*", help="streams to analyze (glob), default *")
+    p.add_argument("--start", type=_epoch, help="event time from (epoch seconds or ISO-8601)")
+    p.add_argument("--end", type=_epoch, help="event time to (epoch seconds or ISO-8601)")
+    p.add_argument("--gaps", type=int, default=5, metavar="N", help="gaps listed per feed")
+    _common(p)
+
+
+@command("analyze", "report how the stored feeds behave: cadence, gaps, volatility, spikes",
+         _configure_analyze)  # fmt: skip
+def analyze(args: argparse.Namespace) -> int:
+    from data_feeds.learning_layer import ResearchEngine  # noqa: PLC0415
+
+    with _db(args) as db:
+        report = ResearchEngine(db).analyze_feed_behavior(args.pattern, start=args.start,
+                                                          end=args.end)  # fmt: skip
+        _emit(report, args.json, gaps=args.gaps)
+    return EXIT_OK
+
+
+def _configure_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--symbols", help="comma-separated symbols (default: every stored stream)")
+    p.add_argument("--start", type=_epoch, help="event time from (epoch seconds or ISO-8601)")
+    p.add_argument("--end", type=_epoch, help="event time to (epoch seconds or ISO-8601)")
+    p.add_argument("--horizon-s", type=float, help="label horizon [DATA_FEEDS_HORIZON_S]")
+    p.add_argument("--model", help="river classifier by dotted name [DATA_FEEDS_MODEL]")
+    p.add_argument("--promote", action="store_true",
+                   help="make the trained version the champion the service serves")  # fmt: skip
+    _common(p)
+
+
+@command("train", "build a dataset from stored history and train a candidate model",
+         _configure_train)  # fmt: skip
+def train(args: argparse.Namespace) -> int:
+    from data_feeds.learning_layer import ModelRegistry, TrainingModule  # noqa: PLC0415
+
+    with _db(args) as db:
+        options: dict[str, Any] = {}
+        if args.horizon_s is not None:
+            options["horizon_s"] = args.horizon_s
+        if args.model is not None:
+            options["model_name"] = args.model
+        try:
+            training = TrainingModule(db, **options)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        symbols = [s.strip() for s in args.symbols.split(",")] if args.symbols else None
+        dataset = training.prepare_dataset(symbols, start=args.start, end=args.end)
+        result = training.train_model(dataset)
+        if args.promote and result.version is not None:
+            ModelRegistry(db).promote(result.version, reason="data-feeds train --promote")
+        _emit(result, args.json)
+    return EXIT_OK
+
+
+@command("retrain", "run one retraining cycle: challenger vs champion, promote if better",
+         _common)  # fmt: skip
+def retrain(args: argparse.Namespace) -> int:
+    from data_feeds.learning_layer import RetrainingLoop, TrainingModule  # noqa: PLC0415
+
+    with _db(args) as db:
+        decision = RetrainingLoop(TrainingModule(db), db).run_retraining()
+        _emit(decision, args.json)
+    return EXIT_OK
+
+
+def _configure_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default="signals:*", help="signal streams (glob)")
+    p.add_argument("--horizon-s", type=float, help="outcome horizon [DATA_FEEDS_HORIZON_S]")
+    p.add_argument("--cost-bps", type=float, default=0.0, help="cost per BUY/SELL in bps")
+    p.add_argument("--start", type=_epoch, help="signal time from (epoch seconds or ISO-8601)")
+    p.add_argument("--end", type=_epoch, help="signal time to (epoch seconds or ISO-8601)")
+    _common(p)
+
+
+@command("evaluate", "score stored signals against what prices really did",
+         _configure_evaluate)  # fmt: skip
+def evaluate(args: argparse.Namespace) -> int:
+    from data_feeds.learning_layer import evaluate_signals  # noqa: PLC0415
+
+    with _db(args) as db:
+        report = evaluate_signals(
+            db, args.pattern, horizon_s=args.horizon_s, cost_bps=args.cost_bps,
+            start=args.start, end=args.end,
+        )  # fmt: skip
+        _emit(report, args.json)
+    return EXIT_OK
+
+
+def _configure_backfill(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", help="input streams (glob), e.g. 'crypto_price:*'")
+    p.add_argument("--start", type=_epoch, help="event time from (epoch seconds or ISO-8601)")
+    p.add_argument("--end", type=_epoch, help="event time to (epoch seconds or ISO-8601)")
+    p.add_argument("--limit", type=int, help="at most this many records (the earliest)")
+    _common(p, json_flag=False)
+
+
+@command("backfill", "print stored records as JSON lines, in event-time order",
+         _configure_backfill)  # fmt: skip
+def backfill(args: argparse.Namespace) -> int:
+    with _db(args) as db:
+        entries = db.backfill_entries(args.pattern, args.start, args.end, args.limit)
+        out = sys.stdout
+        for entry in entries:
+            line = entry.record.to_dict()
+            line["stream"] = entry.stream
+            line["entry_id"] = entry.entry_id
+            out.write(orjson.dumps(line).decode() + "\n")
+        if db.last_backfill_rejects:
+            print(f"skipped invalid entries: {db.last_backfill_rejects}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _configure_models(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--promote", metavar="VERSION", help="make VERSION the champion")
+    group.add_argument("--rollback", action="store_true", help="go back to the previous champion")
+    _common(p)
+
+
+@command("models", "list model versions; promote one or roll back the champion", _configure_models)
+def models(args: argparse.Namespace) -> int:
+    from data_feeds.learning_layer import ModelRegistry  # noqa: PLC0415
+
+    with _db(args) as db:
+        registry = ModelRegistry(db)
+        if args.promote:
+            if registry.get(args.promote) is None:
+                raise UsageError(f"no model version {args.promote!r}")
+            registry.promote(args.promote, reason="data-feeds models --promote")
+        elif args.rollback:
+            try:
+                registry.rollback(reason="data-feeds models --rollback")
+            except (LookupError, ValueError) as exc:
+                raise UsageError(str(exc)) from None
+        champion = registry.champion_version()
+        rows = [v.to_dict() for v in registry.versions()]
+        if args.json:
+            sys.stdout.write(orjson.dumps({"champion": champion, "versions": rows}).decode() + "\n")
+            return EXIT_OK
+        print(f"{'version':<9} {'model':<34} {'created (UTC)':<20} {'parent':<8} champion")
+        for v in rows:
+            created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(v["created_at"]))
+            mark = "*" if v["version"] == champion else ""
+            print(f"{v['version']:<9} {v['model_name']:<34} {created:<20} "
+                  f"{v['parent'] or '-':<8} {mark}")  # fmt: skip
+    return EXIT_OK

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, Final
@@ -133,7 +134,9 @@ class Scheduler:
     async def retrain(self) -> None:
         """One retraining cycle in a worker process; its outcome counted."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+            )
         loop = asyncio.get_running_loop()
         t0 = time.perf_counter()
         try:
@@ -173,6 +176,12 @@ class Scheduler:
         self.swaps += 1
         log.info("model_swapped", version=version, previous=previous)
         return True
+
+
+def _ignore_sigint() -> None:
+    """In the retraining process: Ctrl-C reaches the whole process group, but stopping the
+    worker is the service's job (it terminates the pool on shutdown)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
