@@ -18,6 +18,7 @@ from data_feeds.indicators import (
     Indicators,
     PriceIndicator,
     RealizedVolatility,
+    VolumeZScore,
     base_asset,
 )
 from data_feeds.records import BookDelta, BookSnapshot, Sentiment, Tick, Trade
@@ -79,19 +80,58 @@ def test_ticks_drive_the_price_indicators_like_standalone_ones() -> None:
         BollingerBands(20, 2.0),
     ]
     vwap, vol = VWAP(), RealizedVolatility(cfg.volatility_window)
+    zscore = VolumeZScore(cfg.volume_window)
     for i, (price, volume) in enumerate(zip(prices, volumes, strict=True)):
         ind.update(Tick("ETHUSDT", price, volume, T0 + i))
         for a in alone:
             a.update(price)
         vwap.update(price, volume)
         vol.update(price)
-    bundled: list[PriceIndicator[object]] = [ind.ema_fast, ind.ema_slow, ind.rsi, ind.macd]
-    bundled.append(ind.bbands)
-    assert [b.value for b in bundled] == [a.value for a in alone]
+        zscore.update(volume)
+        bundled: list[PriceIndicator[object]] = [ind.ema_fast, ind.ema_slow, ind.rsi, ind.macd]
+        bundled.append(ind.bbands)
+        assert [b.value for b in bundled] == [a.value for a in alone]
+        assert (ind.vwap.value, ind.volatility.value) == (vwap.value, vol.value)
+        assert (ind.volatility.last_return, ind.volume_zscore.value) == (
+            vol.last_return,
+            zscore.value,
+        )
     assert all(a.value is not None for a in alone)
-    assert (ind.vwap.value, ind.volatility.value) == (vwap.value, vol.value)
     assert ind.price == prices[-1] and ind.timestamp == T0 + 499 and ind.ticks == 500
     assert list(ind.prices) == prices[-cfg.price_history :]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        IndicatorConfig(),  # volatility: window 60 + 1
+        IndicatorConfig(ema_fast_period=70),
+        IndicatorConfig(ema_slow_period=90),
+        IndicatorConfig(rsi_period=75),
+        IndicatorConfig(macd_slow=50, macd_signal=30),
+        IndicatorConfig(bbands_period=64),
+        IndicatorConfig(volume_window=80),
+        IndicatorConfig(ema_fast_period=3, ema_slow_period=4, rsi_period=2, macd_fast=2,
+                        macd_slow=3, macd_signal=2, bbands_period=2, volatility_window=2,
+                        volume_window=2),
+    ],
+)  # fmt: skip
+def test_ticks_to_warm_is_the_tick_the_last_price_indicator_warms_on(
+    config: IndicatorConfig,
+) -> None:
+    """Until ticks_to_warm ticks one of the tick-count indicators has no value; from then on
+    every one has, for good (features() relies on it to skip its checks)."""
+    ind = Indicators("ETHUSDT", config)
+    rng = np.random.default_rng(6)
+    prices = (100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.003, 300)))).tolist()
+    for i, price in enumerate(prices):
+        ind.update(Tick("ETHUSDT", price, 1.0 + i % 7, T0 + i))
+        values = (
+            ind.ema_fast.value, ind.ema_slow.value, ind.rsi.value, ind.macd.histogram,
+            ind.bbands.upper, ind.bbands.lower, ind.bbands.middle, ind.volatility.value,
+            ind.volatility.last_return, ind.volume_zscore.value,
+        )  # fmt: skip
+        assert (None not in values) == (ind.ticks >= ind.ticks_to_warm), ind.ticks
 
 
 def test_atr_runs_on_time_bars_built_from_ticks() -> None:

@@ -27,6 +27,7 @@ from data_feeds.indicators import (
     VolumeZScore,
 )
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
+from data_feeds.signals.features import features
 
 N = 3000
 rng = np.random.default_rng(17)
@@ -61,6 +62,8 @@ def observe(ind: Any) -> Any:
         return (ind.mean, ind.m2)
     if isinstance(ind, SentimentAsOf):
         return ind.value
+    if isinstance(ind, RealizedVolatility):
+        return (ind.value, ind.last_return)
     return ind.value
 
 
@@ -126,7 +129,8 @@ def snapshot(ind: Indicators) -> tuple[Any, ...]:
         ind.ema_fast.value, ind.ema_slow.value, ind.rsi.value, ind.macd.value, ind.bbands.value,
         ind.atr.value, ind.vwap.value, ind.volatility.value, ind.volume_zscore.value,
         ind.book.mid, ind.book.slippage_bps, ind.trade_flow.value, ind.sentiment_now(),
-        tuple(ind.prices), ind.price, ind.timestamp, ind.ticks,
+        tuple(ind.prices), ind.price, ind.timestamp, ind.ticks, ind.ticks_to_warm,
+        ind.volatility.last_return, features(ind),
     )  # fmt: skip
 
 
@@ -142,3 +146,30 @@ def test_bundle_continues_bit_identically_after_pickling() -> None:
         copy.update(record)
         assert snapshot(copy) == snapshot(original)
     assert None not in snapshot(original)
+
+
+def state_without(obj: object, *names: str) -> dict[str, Any]:
+    """The pickled slots of ``obj`` minus ``names``: what an older version pickled."""
+    state = obj.__getstate__()  # (None, slots) for a slotted object
+    assert isinstance(state, tuple)
+    return {k: v for k, v in state[1].items() if k not in names}
+
+
+def test_a_bundle_pickled_before_the_derived_fields_existed_restores_them() -> None:
+    """A checkpoint written before ``ticks_to_warm`` and ``last_return`` were kept loads and
+    continues exactly like the bundle it was taken from."""
+    original = Indicators("BTCUSDT", IndicatorConfig(bar_s=120.0, trade_flow_window_s=300.0))
+    for record in records(0, N // 2):
+        original.update(record)
+    old_volatility = RealizedVolatility.__new__(RealizedVolatility)
+    old_volatility.__setstate__((None, state_without(original.volatility, "last_return")))
+    old_state = state_without(original, "ticks_to_warm")
+    old_state["volatility"] = old_volatility
+    old = Indicators.__new__(Indicators)
+    old.__setstate__((None, old_state))
+    copy = pickle.loads(pickle.dumps(old))
+    assert snapshot(copy) == snapshot(original)
+    for record in records(N // 2, N):
+        original.update(record)
+        copy.update(record)
+        assert snapshot(copy) == snapshot(original)

@@ -41,6 +41,17 @@ def test_realized_volatility_is_the_sample_std_of_log_returns() -> None:
             assert vol.value == pytest.approx(statistics.stdev(returns), rel=1e-9)
 
 
+def test_realized_volatility_keeps_the_latest_log_return() -> None:
+    """last_return is exactly ln(p_t / p_{t-1}), None before the second price."""
+    vol = RealizedVolatility(3)
+    assert vol.last_return is None
+    vol.update(100.0)
+    assert vol.last_return is None
+    for prev, price in [(100.0, 101.5), (101.5, 99.25), (99.25, 99.25), (99.25, 120.0)]:
+        vol.update(price)
+        assert vol.last_return == math.log(price / prev)
+
+
 def test_realized_volatility_of_real_trades_matches_direct_computation() -> None:
     """On real Binance trades (with many repeated prices) the rolling std is exact to 1e-9."""
     prices = REAL_SERIES["btcusdt-trades"]().close.tolist()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 
 from data_feeds.indicators import IndicatorConfig, Indicators
-from data_feeds.records import BookSnapshot, Sentiment, Tick, Trade
+from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
 from data_feeds.signals.features import FEATURE_NAMES, RETURN_LAGS, features
 from tests.indicators.series import REAL_SERIES
 
@@ -99,3 +100,114 @@ def test_features_over_a_real_series_are_plain_finite_floats() -> None:
         assert tuple(out) == FEATURE_NAMES
         assert all(type(v) is float and math.isfinite(v) for v in out.values())
     assert out["atr_rel"] != 0.0 and out["log_return_60"] != 0.0
+
+
+def reference_features(ind: Indicators) -> dict[str, float]:
+    """features() written the plain way: one None-checked expression per feature, in order.
+
+    The arithmetic of each feature is spelled as the service spells it, so the optimized
+    features() must agree to the bit.
+    """
+    price = ind.price
+    prices = list(ind.prices)
+
+    def log_return(lag: int) -> float:
+        if price is None or len(prices) <= lag:
+            return 0.0
+        return math.log(price / prices[-1 - lag])
+
+    def dist(x: float | None) -> float:
+        return 0.0 if price is None or x is None else price / x - 1.0
+
+    def per_price(x: float | None) -> float:
+        return 0.0 if price is None or x is None else x / price
+
+    def or_zero(x: float | None) -> float:
+        return 0.0 if x is None else x
+
+    bands = ind.bbands
+    upper, lower, middle = bands.upper, bands.lower, bands.middle
+    bands_warm = price is not None and None not in (upper, lower, middle)
+    out: dict[str, float] = {f"log_return_{lag}": log_return(lag) for lag in RETURN_LAGS}
+    out["rsi_centered"] = 0.0 if ind.rsi.value is None else ind.rsi.value * 0.02 - 1.0
+    out["macd_hist_rel"] = per_price(ind.macd.histogram)
+    out["ema_fast_dist"] = dist(ind.ema_fast.value)
+    out["ema_slow_dist"] = dist(ind.ema_slow.value)
+    out["vwap_dist"] = dist(ind.vwap.value)
+    if bands_warm:
+        assert price is not None and upper is not None and lower is not None
+        assert middle is not None
+        out["bb_upper_dist"] = (price - upper) / price
+        out["bb_lower_dist"] = (price - lower) / price
+        out["bb_width"] = (upper - lower) / middle
+    else:
+        out["bb_upper_dist"] = out["bb_lower_dist"] = out["bb_width"] = 0.0
+    out["volatility"] = or_zero(ind.volatility.value)
+    out["atr_rel"] = per_price(ind.atr.value)
+    out["volume_zscore"] = or_zero(ind.volume_zscore.value)
+    out["spread_bps"] = or_zero(ind.spread_bps)
+    out["book_imbalance"] = or_zero(ind.book.imbalance)
+    out["slippage_bps"] = or_zero(ind.book.slippage_bps)
+    out["trade_flow_imbalance"] = or_zero(ind.trade_flow.value)
+    out["sentiment"] = or_zero(ind.sentiment_now())
+    return out
+
+
+def mixed_records(n: int, seed: int) -> list[Record]:
+    """Ticks (some quoted, some late, some without volume, a flat stretch, a UTC day boundary
+    with a volume-less first tick) among trades, book snapshots and deltas, and sentiment."""
+    rng = np.random.default_rng(seed)
+    day = 86_400.0
+    ts = (T0 // day + 1) * day - 0.6 * n  # the day turns over mid-stream
+    price = 250.0
+    out: list[Record] = []
+    for i in range(n):
+        ts += float(rng.uniform(0.2, 2.0))
+        if not n // 3 <= i < n // 3 + 80:  # a flat stretch longer than every window
+            price *= math.exp(float(rng.normal(0.0, 0.002)))
+        volume = 0.0 if rng.uniform() < 0.05 else float(rng.lognormal(0.0, 1.0))
+        stamp = ts - float(rng.uniform(0.0, 120.0)) if rng.uniform() < 0.02 else ts
+        if (stamp // day) != ((stamp - 2.0) // day):
+            volume = 0.0  # a volume-less tick right after midnight: VWAP has no value yet
+        if rng.uniform() < 0.3:
+            out.append(Tick("ETHUSDT", price, volume, stamp, bid=price - 0.01, ask=price + 0.01))
+        else:
+            out.append(Tick("ETHUSDT", price, volume, stamp))
+        u = rng.uniform()
+        if u < 0.15:
+            side = "buy" if rng.uniform() < 0.5 else "sell"
+            out.append(Trade("ETHUSDT", price, float(rng.lognormal(0.0, 1.0)), side, ts))
+        elif u < 0.18:
+            bids = ((price - 0.02, float(rng.uniform(0.5, 3.0))), (price - 0.05, 4.0))
+            asks = ((price + 0.02, float(rng.uniform(0.5, 3.0))), (price + 0.06, 5.0))
+            out.append(BookSnapshot("ETHUSDT", ts, bids, asks))
+        elif u < 0.20:
+            out.append(BookDelta("ETHUSDT", ts, ((price - 0.03, float(rng.uniform())),), ()))
+        elif u < 0.21:
+            out.append(Sentiment("ETH", float(rng.uniform(-1.0, 1.0)), ts))
+    return out
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        IndicatorConfig(bar_s=10.0),
+        IndicatorConfig(bar_s=30.0, atr_period=3, vwap_anchor=None, volume_window=90),
+        IndicatorConfig(price_history=40, ema_slow_period=70, rsi_period=5),  # no 60-tick return
+    ],
+    ids=["default-windows", "long-volume-window", "short-history"],
+)
+def test_features_equal_a_straightforward_reference_to_the_bit(config: IndicatorConfig) -> None:
+    """Over thousands of mixed records (warm-up, day turnover, flat stretch, books, trades,
+    sentiment, a pickle round trip midway), features() is bit-identical to the plain version."""
+    ind = Indicators("ETHUSDT", config)
+    records = mixed_records(4000, seed=12)
+    for i, record in enumerate(records):
+        ind.update(record)
+        if i == len(records) // 2:
+            ind = pickle.loads(pickle.dumps(ind))
+        out = features(ind)
+        expected = reference_features(ind)
+        assert tuple(out) == FEATURE_NAMES
+        assert [v.hex() for v in out.values()] == [v.hex() for v in expected.values()], i
+    assert ind.atr.value is not None and ind.vwap.value is not None

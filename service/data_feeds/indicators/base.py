@@ -106,26 +106,31 @@ class RollingMoments:
 
     def push(self, x: float) -> bool:
         """Add ``x``, dropping the oldest value once the window is full; True when full."""
-        buf = self._buf
-        window = self.window
+        # The hot path of three indicators per tick: state is read into locals once and
+        # written back once.
         if x == self._last:
-            self._run += 1
+            run = self._run + 1
         else:
             self._last = x
-            self._run = 1
-        if len(buf) < window:
-            buf.append(x)
-            if len(buf) == window:
-                self._recompute()
-                return True
-            return False
+            run = 1
+        self._run = run
+        buf = self._buf
+        window = self.window
         pos = self._pos
-        old = buf[pos]
-        buf[pos] = x
-        pos += 1
-        self._pos = 0 if pos == window else pos
-        self._until_exact -= 1
-        if self._run >= window:
+        if pos or len(buf) == window:
+            old = buf[pos]
+            buf[pos] = x
+            pos += 1
+            self._pos = pos if pos < window else 0
+        else:
+            buf.append(x)
+            if len(buf) < window:
+                return False
+            self._recompute()
+            return True
+        until_exact = self._until_exact - 1
+        self._until_exact = until_exact
+        if run >= window:
             self.mean = self._base = x
             self.m2 = self._offset = self._peak = 0.0
             return True
@@ -134,9 +139,10 @@ class RollingMoments:
         diff = x - old
         new_offset = offset + diff / window
         m2 = self.m2 + diff * ((x - base) - new_offset + ((old - base) - offset))
-        if m2 > self._peak:
+        peak = self._peak
+        if m2 > peak:
             self._peak = m2
-        elif m2 * 100.0 < self._peak or self._until_exact <= 0:
+        elif m2 * 100.0 < peak or until_exact <= 0:
             self._recompute()
             return True
         self._offset = new_offset

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import NoReturn
 
 from data_feeds.indicators.bands import BollingerBands
 from data_feeds.indicators.book import BPS, OrderBook
@@ -13,7 +14,7 @@ from data_feeds.indicators.moving_average import EMA
 from data_feeds.indicators.sentiment import SentimentAsOf
 from data_feeds.indicators.volatility import ATR, RealizedVolatility
 from data_feeds.indicators.volume import ANCHORS, VWAP, VolumeZScore
-from data_feeds.records import Record, Sentiment, Tick, Trade
+from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
 
 QUOTE_ASSETS = (
     "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP", "JPY", "TRY",
@@ -122,6 +123,7 @@ class Indicators:
         "sentiment",
         "symbol",
         "ticks",
+        "ticks_to_warm",
         "timestamp",
         "trade_flow",
         "volatility",
@@ -139,6 +141,9 @@ class Indicators:
     quote_spread_bps: float | None
     """Spread of the latest tick carrying both bid and ask, in bps of their mid."""
     ticks: int
+    ticks_to_warm: int
+    """Ticks after which the EMAs, RSI, MACD, Bollinger Bands, realized volatility and volume
+    z-score all have a value (for good: none of them goes back to ``None``)."""
     prices: deque[float]
     """The latest ``price_history`` tick prices, oldest first."""
 
@@ -164,57 +169,74 @@ class Indicators:
         self.timestamp = None
         self.quote_spread_bps = None
         self.ticks = 0
+        self.ticks_to_warm = self._ticks_to_warm()
         self._bar_s = cfg.bar_s
         self._bar: float | None = None
         self._bar_high = 0.0
         self._bar_low = 0.0
         self._bar_close = 0.0
 
+    def _ticks_to_warm(self) -> int:
+        macd = self.macd
+        return max(
+            self.ema_fast.period,
+            self.ema_slow.period,
+            self.rsi.period + 1,
+            macd.slow + macd.signal_period - 1,
+            self.bbands.period,
+            self.volatility.window + 1,
+            self.volume_zscore.window,
+        )
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        for name, value in state[1].items():
+            setattr(self, name, value)
+        # Derived, so a bundle pickled before it was kept (an older checkpoint) gets it too.
+        self.ticks_to_warm = self._ticks_to_warm()
+
     def update(self, record: Record) -> None:
         """Fold one record into the indicators it concerns."""
-        if isinstance(record, Tick):
-            self._check_symbol(record.symbol)
-            self._on_tick(record)
-        elif isinstance(record, Sentiment):
-            keyword = record.keyword.upper()
-            if keyword in self.keywords:
-                self.sentiment.update(keyword, record.score, record.timestamp)
+        # Ticks are the hot path (every tick of every symbol): one flat function, the EMAs
+        # updated in place, the bar bookkeeping touched only when a bar closes.
+        if type(record) is not Tick and not isinstance(record, Tick):
+            self._update_other(record)
+            return
+        if record.symbol != self.symbol:
+            self._refuse(record.symbol)
+        price = record.price
+        volume = record.volume
+        timestamp = record.timestamp
+        ema = self.ema_fast
+        value = ema.value
+        if value is None:
+            ema.update(price)
         else:
-            self._check_symbol(record.symbol)
-            self._advance(record.timestamp)
-            if isinstance(record, Trade):
-                self.trade_flow.update(record.volume, record.side, record.timestamp)
-            else:
-                self.book.update(record.bids, record.asks, is_delta=record.is_delta)
-
-    def _check_symbol(self, symbol: str) -> None:
-        if symbol != self.symbol:
-            raise ValueError(f"record for {symbol!r} fed to the indicators of {self.symbol!r}")
-
-    def _advance(self, timestamp: float) -> None:
-        if self.timestamp is None or timestamp > self.timestamp:
-            self.timestamp = timestamp
-
-    def _on_tick(self, tick: Tick) -> None:
-        price = tick.price
-        timestamp = tick.timestamp
-        self.ema_fast.update(price)
-        self.ema_slow.update(price)
+            ema.value = (price - value) * ema.k + value
+        ema = self.ema_slow
+        value = ema.value
+        if value is None:
+            ema.update(price)
+        else:
+            ema.value = (price - value) * ema.k + value
         self.rsi.update(price)
         self.macd.update(price)
         self.bbands.update(price)
-        self.vwap.update(price, tick.volume, timestamp)
+        self.vwap.update(price, volume, timestamp)
         self.volatility.update(price)
-        self.volume_zscore.update(tick.volume)
+        self.volume_zscore.update(volume)
         self.prices.append(price)
         self.price = price
         self.ticks += 1
-        if self.timestamp is None or timestamp > self.timestamp:
+        latest = self.timestamp
+        if latest is None or timestamp > latest:
             self.timestamp = timestamp
         self.trade_flow.expire(timestamp)
-        if tick.bid is not None and tick.ask is not None:
-            mid = (tick.bid + tick.ask) * 0.5
-            self.quote_spread_bps = (tick.ask - tick.bid) / mid * BPS if mid > 0.0 else None
+        bid = record.bid
+        if bid is not None:
+            ask = record.ask
+            if ask is not None:
+                mid = (bid + ask) * 0.5
+                self.quote_spread_bps = (ask - bid) / mid * BPS if mid > 0.0 else None
         # Time bars for ATR.
         bar = timestamp // self._bar_s
         current = self._bar
@@ -230,6 +252,25 @@ class Indicators:
             self._bar = bar
             self._bar_high = self._bar_low = self._bar_close = price
 
+    def _update_other(self, record: Trade | BookSnapshot | BookDelta | Sentiment) -> None:
+        if isinstance(record, Sentiment):
+            keyword = record.keyword.upper()
+            if keyword in self.keywords:
+                self.sentiment.update(keyword, record.score, record.timestamp)
+            return
+        if record.symbol != self.symbol:
+            self._refuse(record.symbol)
+        timestamp = record.timestamp
+        if self.timestamp is None or timestamp > self.timestamp:
+            self.timestamp = timestamp
+        if isinstance(record, Trade):
+            self.trade_flow.update(record.volume, record.side, record.timestamp)
+        else:
+            self.book.update(record.bids, record.asks, is_delta=record.is_delta)
+
+    def _refuse(self, symbol: str) -> NoReturn:
+        raise ValueError(f"record for {symbol!r} fed to the indicators of {self.symbol!r}")
+
     @property
     def spread_bps(self) -> float | None:
         """The book's spread, or the latest tick's bid/ask spread without a book."""
@@ -238,6 +279,10 @@ class Indicators:
 
     def sentiment_now(self) -> float | None:
         """The symbol's decayed sentiment as of its latest tick, trade or book time."""
-        if self.timestamp is None:
-            return self.sentiment.value
-        return self.sentiment.value_at(self.timestamp)
+        sentiment = self.sentiment
+        if not sentiment._latest:  # no score yet (the usual case): skip the decay walk
+            return None
+        timestamp = self.timestamp
+        if timestamp is None:
+            return sentiment.value
+        return sentiment.value_at(timestamp)

@@ -55,21 +55,33 @@ class RealizedVolatility:
     """Rolling realized volatility: the sample standard deviation of the last ``window`` log
     returns ``ln(p_t / p_{t-1})``, per observation (not annualized).
 
-    The first value comes with price number ``window + 1``.
+    The first value comes with price number ``window + 1``. ``last_return`` is the latest log
+    return (``None`` before the second price).
     """
 
-    __slots__ = ("_moments", "_prev", "value", "window")
+    __slots__ = ("_moments", "_prev", "last_return", "value", "window")
 
     window: int
     value: float | None
+    last_return: float | None
 
     def __init__(self, window: int = 60) -> None:
         if window < 2:
             raise ValueError(f"window must be >= 2, got {window}")
         self.window = window
         self.value = None
+        self.last_return = None
         self._prev: float | None = None
         self._moments = RollingMoments(window)
+
+    def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
+        slots = state[1]
+        for name, value in slots.items():
+            setattr(self, name, value)
+        if "last_return" not in slots:  # pickled before it was kept: the window's newest
+            moments = self._moments
+            buf = moments._buf
+            self.last_return = buf[moments._pos - 1] if buf else None
 
     def update(self, price: float) -> None:
         """Fold one (positive) price into the window of log returns."""
@@ -77,6 +89,8 @@ class RealizedVolatility:
         self._prev = price
         if prev is None:
             return
+        log_return = log(price / prev)
+        self.last_return = log_return
         moments = self._moments
-        if moments.push(log(price / prev)):
+        if moments.push(log_return):
             self.value = sqrt(moments.m2 / (self.window - 1))

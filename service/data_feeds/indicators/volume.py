@@ -50,16 +50,18 @@ class VWAP:
                     self._pv = self._pv_c = self._v = self._v_c = 0.0
                     self.value = None
         # Kahan summation of price * volume and of volume.
+        pv = self._pv
         y = price * volume - self._pv_c
-        t = self._pv + y
-        self._pv_c = (t - self._pv) - y
-        self._pv = t
+        new_pv = pv + y
+        self._pv_c = (new_pv - pv) - y
+        self._pv = new_pv
+        v = self._v
         y = volume - self._v_c
-        t = self._v + y
-        self._v_c = (t - self._v) - y
-        self._v = t
-        if t > 0.0:
-            self.value = self._pv / t
+        new_v = v + y
+        self._v_c = (new_v - v) - y
+        self._v = new_v
+        if new_v > 0.0:
+            self.value = new_pv / new_v
 
 
 class VolumeZScore:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-CHECKPOINT_FORMAT: Final = 1
+CHECKPOINT_FORMAT: Final = 2
 OUTPUT_MAXLEN: Final = 100_000
 LAG_INTERVAL_S: Final = 5.0
 BACKOFF_BASE_S: Final = 0.1

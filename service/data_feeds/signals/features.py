@@ -10,7 +10,7 @@ validated positive upstream, so every value is finite.
 from __future__ import annotations
 
 from math import log
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from data_feeds.indicators import Indicators
 
@@ -61,6 +61,65 @@ _MAX_LAG: Final = max(RETURN_LAGS)
 
 def features(ind: Indicators) -> dict[str, float]:
     """The feature dict of ``ind`` as it stands (keys exactly :data:`FEATURE_NAMES`)."""
+    # Runs once per tick: once every indicator is warm (the usual case) the values go straight
+    # into one dict literal, with no None check per feature.
+    price = ind.price
+    prices = ind.prices
+    vwap = ind.vwap.value
+    atr = ind.atr.value
+    if ind.ticks < ind.ticks_to_warm or len(prices) <= _MAX_LAG or vwap is None or atr is None:
+        return _features_warming(ind)
+    rsi = ind.rsi.value
+    histogram = ind.macd.histogram
+    ema_fast = ind.ema_fast.value
+    ema_slow = ind.ema_slow.value
+    volatility = ind.volatility
+    volume_zscore = ind.volume_zscore.value
+    bands = ind.bbands
+    upper = bands.upper
+    lower = bands.lower
+    middle = bands.middle
+    log_return = volatility.last_return
+    vol = volatility.value
+    if TYPE_CHECKING:  # ticks_to_warm ticks in, all are set for good (tested): no runtime check
+        assert rsi is not None and histogram is not None and ema_fast is not None
+        assert ema_slow is not None and volume_zscore is not None and vol is not None
+        assert upper is not None and lower is not None and middle is not None
+        assert price is not None and log_return is not None
+    book = ind.book
+    spread_bps = book.spread_bps
+    if spread_bps is None:
+        spread_bps = ind.quote_spread_bps
+    imbalance = book.imbalance
+    slippage_bps = book.slippage_bps
+    flow = ind.trade_flow.value
+    sentiment = ind.sentiment_now()
+    return {
+        "log_return_1": log_return,  # ln(price / previous price), already taken for volatility
+        "log_return_5": log(price / prices[-6]),
+        "log_return_15": log(price / prices[-16]),
+        "log_return_60": log(price / prices[-61]),
+        "rsi_centered": rsi * 0.02 - 1.0,
+        "macd_hist_rel": histogram / price,
+        "ema_fast_dist": price / ema_fast - 1.0,
+        "ema_slow_dist": price / ema_slow - 1.0,
+        "vwap_dist": price / vwap - 1.0,
+        "bb_upper_dist": (price - upper) / price,
+        "bb_lower_dist": (price - lower) / price,
+        "bb_width": (upper - lower) / middle,
+        "volatility": vol,
+        "atr_rel": atr / price,
+        "volume_zscore": volume_zscore,
+        "spread_bps": 0.0 if spread_bps is None else spread_bps,
+        "book_imbalance": 0.0 if imbalance is None else imbalance,
+        "slippage_bps": 0.0 if slippage_bps is None else slippage_bps,
+        "trade_flow_imbalance": 0.0 if flow is None else flow,
+        "sentiment": 0.0 if sentiment is None else sentiment,
+    }
+
+
+def _features_warming(ind: Indicators) -> dict[str, float]:
+    """:func:`features` while some indicator has no value yet: those features are 0.0."""
     price = ind.price
     r1 = r5 = r15 = r60 = 0.0
     ema_fast_dist = ema_slow_dist = vwap_dist = macd_hist_rel = atr_rel = 0.0

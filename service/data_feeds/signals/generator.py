@@ -16,7 +16,7 @@ import importlib
 import math
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from river import base, linear_model, preprocessing
 
@@ -64,12 +64,9 @@ class _SymbolState:
         self.outcomes = outcomes
 
 
-class Prepared(NamedTuple):
-    """A tick whose indicators are updated and whose features are ready for the model."""
-
-    tick: Tick
-    state: _SymbolState
-    x: dict[str, float]
+Prepared = tuple[Tick, _SymbolState, dict[str, float]]
+"""A tick whose indicators are updated and whose features are ready for the model: (tick,
+its symbol's state, features). A plain tuple: it is made once per tick."""
 
 
 class SignalGenerator:
@@ -175,7 +172,7 @@ class SignalGenerator:
             x = features(state.indicators)
             if not math.isfinite(sum(x.values())):
                 x = self._sanitize(x)
-            return Prepared(record, state, x)
+            return (record, state, x)
         if isinstance(record, Sentiment):
             for state in self._symbols.values():
                 state.indicators.update(record)
@@ -185,13 +182,15 @@ class SignalGenerator:
 
     def decide(self, prepared: Prepared, entry_id: str = "", stream: str = "") -> Signal:
         """The model half: learn what has matured, predict, park the prediction, emit."""
-        tick = prepared.tick
+        tick, state, x = prepared
+        ts = tick.timestamp
         price = tick.price
-        outcomes = prepared.state.outcomes
-        if outcomes.due(tick.timestamp):
-            for pending in outcomes.mature(tick.timestamp):
-                self._learn(pending, price)
-        x = prepared.x
+        outcomes = state.outcomes
+        queue = outcomes.queue
+        if queue:
+            limit = ts - self.horizon_s
+            while queue and queue[0].timestamp <= limit:  # OutcomeBuffer.mature, inlined
+                self._learn(queue.popleft(), price)
         proba = self.model.predict_proba_one(x).get(True, 0.5)
         if proba > self._buy_above:
             action = BUY
@@ -200,16 +199,9 @@ class SignalGenerator:
         else:
             action = HOLD
         version = self.model_version
-        outcomes.push(Pending(tick.timestamp, price, x, proba, action, version))
+        outcomes.push(Pending(ts, price, x, proba, action, version))
         return Signal(
-            symbol=tick.symbol,
-            action=action,
-            probability=proba,
-            model_version=version,
-            entry_id=entry_id,
-            signal_id=f"{stream}/{entry_id}",
-            timestamp=tick.timestamp,
-            price=price,
+            tick.symbol, action, proba, version, entry_id, f"{stream}/{entry_id}", ts, price
         )
 
     def _sanitize(self, x: dict[str, float]) -> dict[str, float]:

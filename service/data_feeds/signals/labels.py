@@ -37,7 +37,7 @@ class Pending:
 class OutcomeBuffer:
     """Per-symbol FIFO of pending predictions, bounded: the oldest is dropped when full."""
 
-    __slots__ = ("_queue", "dropped", "horizon_s", "max_pending")
+    __slots__ = ("dropped", "horizon_s", "max_pending", "queue")
 
     def __init__(self, horizon_s: float, max_pending: int) -> None:
         if not (horizon_s > 0 and math.isfinite(horizon_s)):
@@ -46,27 +46,28 @@ class OutcomeBuffer:
             raise ValueError(f"max_pending must be >= 1, got {max_pending!r}")
         self.horizon_s = horizon_s
         self.max_pending = max_pending
-        self._queue: deque[Pending] = deque()
+        self.queue: deque[Pending] = deque()
+        """Oldest first; read-only outside this class (the generator pops matured ones)."""
         self.dropped = 0
         """Predictions evicted unlabelled because the buffer was full."""
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     def push(self, pending: Pending) -> None:
-        if len(self._queue) >= self.max_pending:
-            self._queue.popleft()
+        if len(self.queue) >= self.max_pending:
+            self.queue.popleft()
             self.dropped += 1
-        self._queue.append(pending)
+        self.queue.append(pending)
 
     def due(self, now_s: float) -> bool:
         """Whether ``mature(now_s)`` would yield anything (cheap; no generator object)."""
-        queue = self._queue
+        queue = self.queue
         return bool(queue) and queue[0].timestamp <= now_s - self.horizon_s
 
     def mature(self, now_s: float) -> Iterator[Pending]:
         """Pop every prediction whose horizon has passed at event time ``now_s``."""
-        queue = self._queue
+        queue = self.queue
         limit = now_s - self.horizon_s
         while queue and queue[0].timestamp <= limit:
             yield queue.popleft()

@@ -1,0 +1,76 @@
+"""Per-tick cost of the whole SignalGenerator step beside bare river on the same features.
+
+    .venv/bin/python bench/bench_generator.py [--ticks 30000] [--repeats 3]
+
+Bare river: ``predict_proba_one(x)`` + ``learn_one(x, y)`` of the default pipeline
+(StandardScaler | LogisticRegression) on precomputed feature dicts. The generator step:
+``SignalGenerator.process(tick)``: indicators, the feature dict, the finite guard, the
+prediction, the action, the parked prediction and, once its horizon passes, the delayed
+learn and live scoring. Same ticks, same number of predictions and learns. Target (issue 3):
+at most 1.5x bare river.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import per_item_us, report  # noqa: E402
+
+from data_feeds.indicators import Indicators  # noqa: E402
+from data_feeds.records import Tick  # noqa: E402
+from data_feeds.signals.features import features  # noqa: E402
+from data_feeds.signals.generator import SignalGenerator, build_model  # noqa: E402
+
+
+def ticks(n: int, seed: int) -> list[Tick]:
+    rng = random.Random(seed)
+    price, ts = 30_000.0, 1_700_000_000.0
+    out = []
+    for _ in range(n):
+        price *= math.exp(rng.gauss(0.0, 0.0005))
+        ts += 0.25
+        out.append(Tick("BTCUSDT", price, rng.lognormvariate(0.0, 1.0), ts))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--ticks", type=int, default=30_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    stream = ticks(args.ticks, seed=1)
+    ind = Indicators("BTCUSDT")
+    xs = []
+    for t in stream:
+        ind.update(t)
+        xs.append(features(ind))
+    horizon = 20  # ticks (5 s at 4 ticks/s), as the generator below
+    ys = [stream[min(i + horizon, len(stream) - 1)].price > t.price for i, t in enumerate(stream)]
+    pairs = list(zip(xs, ys, strict=True))
+    rows: dict[str, list[float]] = {"bare river predict+learn (baseline)": [],
+                                    "SignalGenerator.process": []}  # fmt: skip
+    for _ in range(args.repeats):
+        model = build_model()
+
+        def bare(pair: tuple[dict[str, float], bool], model: object = model) -> None:
+            model.predict_proba_one(pair[0])  # type: ignore[attr-defined]
+            model.learn_one(pair[0], pair[1])  # type: ignore[attr-defined]
+
+        rows["bare river predict+learn (baseline)"] += per_item_us(pairs, bare)
+        gen = SignalGenerator(horizon_s=5.0)
+        rows["SignalGenerator.process"] += per_item_us(
+            stream, lambda t, g=gen: g.process(t, "1-0", "crypto_price:BTCUSDT")
+        )
+    print(f"{args.ticks:,} ticks x {args.repeats} rounds, {len(xs[0])} features")
+    report(rows, "bare river predict+learn (baseline)", target=1.5)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,203 @@
+"""The whole service, measured as a user runs it: ``data-feeds run`` in its own process.
+
+    .venv/bin/python bench/bench_service.py [--backlog 200000] [--symbols 50] [--paced-s 20]
+                                            [--redis-url URL]
+
+1. Drain: a backlog of ``--backlog`` price ticks over ``--symbols`` symbols is pre-filled;
+   one worker (default model) drains it; ticks/s from its first signal to its last. Printed
+   beside a bare XREADGROUP (COUNT 500) + XACK drain of the same backlog in another group, in
+   the same run, as the ratio baseline.
+2. Paced: ticks published at 2,000/s across the symbols for ``--paced-s`` seconds, each carrying
+   its publish time as event time; a reader blocks on the signal streams and records
+   publish -> signal-visible latency; p50/p99/max printed.
+
+Targets (issue 4, this 2-core machine): drain >= 20k ticks/s; p99 <= 10 ms at 2k ticks/s.
+Without --redis-url the bundled redis-server is started in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+import redis
+
+from data_feeds.cache.embedded import EmbeddedRedis
+
+T0 = 1_700_000_000.0
+
+
+def symbols(n: int) -> list[str]:
+    return [f"SYM{i:03d}USDT" for i in range(n)]
+
+
+def prefill(client: redis.Redis, n: int, syms: list[str]) -> None:
+    rng = random.Random(1)
+    prices = dict.fromkeys(syms, 100.0)
+    pipe = client.pipeline(transaction=False)
+    for i in range(n):
+        sym = syms[i % len(syms)]
+        prices[sym] *= math.exp(rng.gauss(0.0, 0.0005))
+        tick = {"kind": "price", "symbol": sym, "price": prices[sym],
+                "volume": rng.uniform(0.1, 2.0), "timestamp": T0 + i * 0.01}  # fmt: skip
+        pipe.xadd(f"crypto_price:{sym}", {"data": orjson.dumps(tick)})
+        if len(pipe) >= 2000:
+            pipe.execute()
+    pipe.execute()
+
+
+def bare_drain(client: redis.Redis, syms: list[str], total: int) -> float:
+    """ticks/s of XREADGROUP COUNT 500 + XACK alone over the same backlog."""
+    streams = {f"crypto_price:{s}": ">" for s in syms}
+    for key in streams:
+        client.xgroup_create(key, "bare", id="0")
+    done = 0
+    t0 = time.perf_counter()
+    while done < total:
+        reply = client.xreadgroup("bare", "b", streams, count=500)  # type: ignore[arg-type]
+        pipe = client.pipeline(transaction=False)
+        for key, entries in reply:  # type: ignore[union-attr]
+            pipe.xack(key, "bare", *[e[0] for e in entries])
+            done += len(entries)
+        pipe.execute()
+    return total / (time.perf_counter() - t0)
+
+
+def signals_count(client: redis.Redis, syms: list[str]) -> int:
+    pipe = client.pipeline(transaction=False)
+    for s in syms:
+        pipe.xlen(f"signals:{s}")
+    return sum(pipe.execute())
+
+
+def start_service(url: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATA_FEEDS_")}
+    env["DATA_FEEDS_DATA_DIR"] = str(data_dir)
+    cmd = [sys.executable, "-m", "data_feeds", "run", "--redis-url", url, "--metrics-port", "-1",
+           "--log-level", "warning", "--horizon-s", "5", "--block-ms", "100"]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+
+
+def drain(url: str, client: redis.Redis, syms: list[str], total: int, tmp: Path) -> float:
+    proc = start_service(url, tmp)
+    try:
+        while signals_count(client, syms) == 0:
+            time.sleep(0.005)
+        t0 = time.perf_counter()
+        first = signals_count(client, syms)
+        while (n := signals_count(client, syms)) < total:
+            time.sleep(0.02)
+        return (n - first) / (time.perf_counter() - t0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def paced(url: str, client: redis.Redis, syms: list[str], rate: int, seconds: float,
+          tmp: Path) -> list[float]:  # fmt: skip
+    """Publish at ``rate``/s; latencies (s) from publish to the signal being readable."""
+    import threading  # noqa: PLC0415
+
+    proc = start_service(url, tmp)
+    latencies: list[float] = []
+    stop = threading.Event()
+    reader_ready = threading.Event()
+
+    def read() -> None:
+        r = redis.Redis.from_url(url)
+        cursors = {f"signals:{s}": "$" for s in syms}
+        reader_ready.set()
+        while not stop.is_set():
+            reply = r.xread(cursors, block=200)  # type: ignore[arg-type]
+            now = time.time()
+            for key, entries in reply or ():  # type: ignore[union-attr]
+                for entry_id, fields in entries:
+                    latencies.append(now - orjson.loads(fields[b"data"])["timestamp"])
+                cursors[key.decode()] = entries[-1][0]
+        r.close()
+
+    reader = threading.Thread(target=read)
+    try:
+        time.sleep(2.0)  # the service is up and idle
+        reader.start()
+        reader_ready.wait()
+        rng = random.Random(2)
+        prices = dict.fromkeys(syms, 100.0)
+        interval = 1.0 / rate
+        next_t = time.perf_counter()
+        end = next_t + seconds
+        i = 0
+        while next_t < end:
+            sym = syms[i % len(syms)]
+            prices[sym] *= math.exp(rng.gauss(0.0, 0.0005))
+            tick = {"kind": "price", "symbol": sym, "price": prices[sym], "volume": 1.0,
+                    "timestamp": time.time()}  # fmt: skip
+            client.xadd(f"crypto_price:{sym}", {"data": orjson.dumps(tick)})
+            i += 1
+            next_t += interval
+            delay = next_t - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        if reader.is_alive():
+            reader.join()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    return latencies[rate:]  # the first second warms up
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--backlog", type=int, default=200_000)
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=2_000)
+    parser.add_argument("--paced-s", type=float, default=20.0)
+    parser.add_argument("--redis-url")
+    args = parser.parse_args(argv)
+    syms = symbols(args.symbols)
+    with tempfile.TemporaryDirectory(prefix="dfb-") as tmp_name:
+        tmp = Path(tmp_name)
+        server = None if args.redis_url else EmbeddedRedis(tmp / "redis")
+        url = args.redis_url or server.ensure_running()  # type: ignore[union-attr]
+        client = redis.Redis.from_url(url)
+        try:
+            client.flushdb()
+            prefill(client, args.backlog, syms)
+            bare = bare_drain(client, syms, args.backlog)
+            full = drain(url, client, syms, args.backlog, tmp)
+            print(f"drain of {args.backlog:,} ticks over {args.symbols} symbols (one worker)")
+            print(f"  bare XREADGROUP+XACK     {bare:>10,.0f} ticks/s")
+            print(f"  full pipeline + model    {full:>10,.0f} ticks/s   ({full / bare:.2f}x bare)")
+            verdict = "meets" if full >= 20_000 else "MISSES"
+            print(f"  {verdict} the target of >= 20,000 ticks/s")
+            client.flushdb()
+            lat = paced(url, client, syms, args.rate, args.paced_s, tmp)
+            lat.sort()
+            p50 = statistics.median(lat) * 1e3
+            p99 = lat[int(0.99 * (len(lat) - 1))] * 1e3
+            print(f"paced {args.rate:,} ticks/s for {args.paced_s:g} s: {len(lat):,} signals")
+            print(f"  publish -> signal  p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {lat[-1]*1e3:.1f} ms")
+            verdict = "meets" if p99 <= 10.0 else "MISSES"
+            print(f"  {verdict} the target of p99 <= 10 ms")
+        finally:
+            client.close()
+            if server is not None:
+                server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Timing helpers shared by the benchmarks: per-item medians over chunks, interleaved rounds.
+
+Absolute times drift on a shared machine; every bench runs its contenders in alternation in
+one process and reports the ratio of their medians.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+CHUNK = 100
+
+
+def per_item_us(items: Sequence[T], step: Callable[[T], object], chunk: int = CHUNK) -> list[float]:
+    """µs per item for each consecutive chunk of ``items`` passed through ``step``."""
+    out: list[float] = []
+    clock = time.perf_counter_ns
+    for start in range(0, len(items) - chunk + 1, chunk):
+        part = items[start : start + chunk]
+        t0 = clock()
+        for item in part:
+            step(item)
+        out.append((clock() - t0) / chunk / 1e3)
+    return out
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def report(rows: dict[str, list[float]], baseline: str, target: float | None = None) -> float:
+    """Print median µs per contender and each one's ratio to ``baseline``; that ratio for the
+    first non-baseline contender."""
+    base = median(rows[baseline])
+    first_ratio = float("nan")
+    print(f"{'contender':<34} {'median us/item':>15} {'ratio':>8}")
+    for name, samples in rows.items():
+        m = median(samples)
+        ratio = m / base
+        if name != baseline and first_ratio != first_ratio:  # nan check: first one only
+            first_ratio = ratio
+        print(f"{name:<34} {m:>15.3f} {ratio:>7.2f}x")
+    if target is not None:
+        verdict = "meets" if first_ratio <= target else "MISSES"
+        print(f"ratio {first_ratio:.2f}x {verdict} the target of at most {target:.2f}x")
+    return first_ratio
