@@ -1,0 +1,54 @@
+"""Simulated and replayed market data, published to the streams production reads.
+
+- ``feeds``: ``MarketSimulator`` (ticks, trades, level-2 books; regimes, jumps, intraday volume)
+- ``sentiment``: ``TwitterSentiment``, ``NewsScraper`` (scores that can lead the price)
+- ``edge_cases``: ``FaultInjector`` (labelled bad, duplicate, reordered and missing messages)
+- ``replay``: ``read_records`` for recorded files (candles, trades, depth, quotes)
+- ``publisher``: ``StreamPublisher`` (pipelined XADD, paced by rate or by timestamps)
+"""
+
+from data_feeds.simulation.edge_cases import (
+    FAULT_TYPES,
+    FAULTS_KEY,
+    Fault,
+    FaultConfig,
+    FaultInjector,
+    RawMessage,
+)
+from data_feeds.simulation.feeds import (
+    ASSET_CLASSES,
+    FeedConfig,
+    MarketSimulator,
+    PricePath,
+    RegimeModel,
+    SymbolSpec,
+    make_symbols,
+)
+from data_feeds.simulation.publisher import PublishResult, StreamPublisher, encode_message
+from data_feeds.simulation.replay import ReplayError, detect_layout, read_records
+from data_feeds.simulation.sentiment import NewsScraper, SentimentSource, TwitterSentiment
+
+__all__ = [
+    "ASSET_CLASSES",
+    "FAULTS_KEY",
+    "FAULT_TYPES",
+    "Fault",
+    "FaultConfig",
+    "FaultInjector",
+    "FeedConfig",
+    "MarketSimulator",
+    "NewsScraper",
+    "PricePath",
+    "PublishResult",
+    "RawMessage",
+    "RegimeModel",
+    "ReplayError",
+    "SentimentSource",
+    "StreamPublisher",
+    "SymbolSpec",
+    "TwitterSentiment",
+    "detect_layout",
+    "encode_message",
+    "make_symbols",
+    "read_records",
+]

@@ -1,0 +1,405 @@
+"""StreamPublisher: XADD messages to the streams production uses, fast, optionally paced.
+
+Each message goes to ``keys.record_stream(record)`` with the codec's single ``data`` field
+(``orjson.dumps(record.to_dict())``, byte-identical to ``codec.encode_fields``) and
+``MAXLEN ~ maxlen``; a ``RawMessage`` (an injected bad message) goes with its own fields.
+
+Speed: the commands of a batch (``batch_size``, default 1000) are written as one RESP buffer on
+one ``redis.asyncio`` connection (hiredis parses the replies), and the next batch is generated
+while Redis works through the current one. Building the RESP text here rather than through
+``Pipeline.xadd`` avoids redis-py's per-command overhead, which alone caps a pipeline at about
+100k XADD/s on a 2-core machine. Replies are checked: an error reply (e.g. ``WRONGTYPE``) ends
+the run with ``PublishError`` once the batch's replies are all read.
+
+Pacing: ``rate`` messages per second (``0``: as fast as possible) sends batches of about 10 ms
+worth on schedule; ``speed`` instead follows the messages' own timestamps (``1.0``: real time,
+``10``: ten times faster), as a replay of recorded data wants. A run ends when the messages run
+out, after ``limit`` messages, after ``duration_s`` seconds of wall time, or when ``stop`` is
+set; the batch in flight is always completed.
+
+Faults: pass the injector's manifest as ``faults``; every fault gets its message's Redis entry
+id, and with ``manifest_key`` (e.g. ``edge_cases.FAULTS_KEY``) each fault is also XADDed there
+as ``data`` = JSON, in the pipeline of the following batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+import redis.asyncio as aredis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
+
+from data_feeds.cache.codec import DATA_FIELD, encode_fields
+from data_feeds.cache.keys import parse_stream_key, record_stream
+from data_feeds.errors import DataFeedsError
+from data_feeds.simulation.edge_cases import Fault, Message, RawMessage
+
+DEFAULT_BATCH: Final = 1000
+PACE_SLICE_S: Final = 0.01
+"""A paced batch holds about this much time's worth of messages."""
+_DATA_B: Final = DATA_FIELD.encode()
+
+
+class PublishError(DataFeedsError):
+    """Redis refused a write (the message names the stream and the error)."""
+
+
+@dataclass(slots=True)
+class PublishProgress:
+    """A snapshot handed to the progress callback."""
+
+    published: int
+    elapsed_s: float
+    faults: int
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.published / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass(slots=True)
+class PublishResult:
+    """What a run published: counts per stream, wall time and the fault manifest."""
+
+    published: int
+    streams: dict[str, int]
+    elapsed_s: float
+    faults: list[Fault] = field(default_factory=list)
+
+    @property
+    def rate_per_s(self) -> float:
+        return self.published / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def by_kind(self) -> dict[str, int]:
+        """Messages per kind (``price``, ``trade``, ``book``, ``sentiment``)."""
+        out: dict[str, int] = {}
+        for stream, n in self.streams.items():
+            info = parse_stream_key(stream)
+            kind = info.kind if info is not None else "other"
+            out[kind] = out.get(kind, 0) + n
+        return out
+
+    def faults_by_type(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for f in self.faults:
+            out[f.fault] = out.get(f.fault, 0) + 1
+        return out
+
+
+def encode_message(message: Message) -> tuple[str, dict[str, bytes]]:
+    """The stream and fields the publisher writes for ``message``."""
+    if type(message) is RawMessage:
+        return message.stream, dict(message.fields)
+    assert not isinstance(message, RawMessage)
+    return record_stream(message), encode_fields(message)
+
+
+def _bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def _command(*args: bytes) -> bytes:
+    return b"*%d\r\n" % len(args) + b"".join(_bulk(a) for a in args)
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return repr(value).encode()
+    raise TypeError(f"a field value must be bytes, str or a number, not {type(value).__name__}")
+
+
+class _Batch:
+    __slots__ = ("count", "payload", "skip", "start", "streams")
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.count = 0
+        self.skip = 0  # replies of manifest writes sent ahead of the messages
+        self.payload: list[bytes] = []
+        self.streams: list[str] = []
+
+
+class StreamPublisher:
+    """Publish messages to Redis Streams through ``client`` (a ``redis.asyncio.Redis``)."""
+
+    def __init__(
+        self,
+        client: aredis.Redis,
+        *,
+        maxlen: int | None = 1_000_000,
+        batch_size: int = DEFAULT_BATCH,
+        manifest_key: str | None = None,
+        manifest_maxlen: int = 1_000_000,
+        reply_timeout_s: float = 30.0,
+    ) -> None:
+        if maxlen is not None and (isinstance(maxlen, bool) or maxlen < 1):
+            raise ValueError(f"maxlen must be >= 1 or None, got {maxlen!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        self.client = client
+        self.maxlen = maxlen
+        self.batch_size = batch_size
+        self.manifest_key = manifest_key
+        self.reply_timeout_s = reply_timeout_s
+        self._trim = (b"MAXLEN", b"~", str(maxlen).encode()) if maxlen is not None else ()
+        self._manifest_trim = (b"MAXLEN", b"~", str(manifest_maxlen).encode())
+        self._heads: dict[str, bytes] = {}
+
+    def _head(self, stream: str) -> bytes:
+        """The RESP text of ``XADD stream [MAXLEN ~ n] * data`` up to the value."""
+        args = (b"XADD", stream.encode(), *self._trim, b"*", _DATA_B)
+        head = b"*%d\r\n" % (len(args) + 1) + b"".join(_bulk(a) for a in args)
+        self._heads[stream] = head
+        return head
+
+    def _raw_command(self, message: RawMessage) -> bytes:
+        args = [b"XADD", message.stream.encode(), *self._trim, b"*"]
+        if not message.fields:
+            raise ValueError(f"a raw message for {message.stream} has no fields")
+        for name, value in message.fields.items():
+            args.append(_as_bytes(name))
+            args.append(_as_bytes(value))
+        return _command(*args)
+
+    async def publish(
+        self,
+        messages: Iterable[Message],
+        *,
+        rate: float = 0.0,
+        speed: float = 0.0,
+        limit: int | None = None,
+        duration_s: float | None = None,
+        faults: Sequence[Fault] | None = None,
+        stop: asyncio.Event | None = None,
+        progress: Callable[[PublishProgress], None] | None = None,
+        progress_interval_s: float = 1.0,
+    ) -> PublishResult:
+        """Publish ``messages`` in order; see the module doc for pacing and stopping.
+
+        ``faults``: the manifest that fills up as ``messages`` is drawn (``FaultInjector.faults``).
+        """
+        if rate < 0 or speed < 0 or (rate > 0 and speed > 0):
+            raise ValueError("rate and speed are >= 0 and at most one of them is set")
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit!r}")
+        if duration_s is not None and duration_s < 0:
+            raise ValueError(f"duration_s must be >= 0, got {duration_s!r}")
+        loop = asyncio.get_running_loop()
+        it = iter(messages)
+        manifest = faults if faults is not None else ()
+        counts: dict[str, int] = {}
+        if rate > 0:
+            per_batch = max(1, min(self.batch_size, round(rate * PACE_SLICE_S)))
+        else:
+            per_batch = self.batch_size
+        t0 = loop.time()
+        deadline = None if duration_s is None else t0 + duration_s
+        sent = 0
+        resolved = 0  # faults whose entry id is known
+        pending_manifest: list[bytes] = []
+        next_progress = t0 + progress_interval_s
+        clock = _SpeedClock(speed, t0) if speed > 0 else None
+        pool = self.client.connection_pool
+        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        inflight: _Batch | None = None
+        try:
+            while True:
+                batch: _Batch | None = None
+                room = per_batch if limit is None else min(per_batch, limit - sent)
+                done = room <= 0 or (stop is not None and stop.is_set())
+                if not done and deadline is not None and loop.time() >= deadline:
+                    done = True
+                if not done:
+                    batch = self._build(it, sent, room, counts, clock)
+                if inflight is not None:
+                    resolved = await self._collect(
+                        conn, inflight, manifest, resolved, pending_manifest
+                    )
+                    inflight = None
+                if batch is None or batch.count == 0:
+                    break
+                due = t0 + sent / rate if rate > 0 else (clock.first_due if clock else 0.0)
+                wait = due - loop.time()
+                if wait > 0:
+                    if deadline is not None and due >= deadline:
+                        self._uncount(batch, counts)
+                        break
+                    await asyncio.sleep(wait)
+                if pending_manifest:
+                    batch.skip = len(pending_manifest)
+                    batch.payload[:0] = pending_manifest
+                    pending_manifest.clear()
+                await conn.send_packed_command(batch.payload, check_health=False)
+                inflight = batch
+                sent += batch.count
+                if progress is not None and loop.time() >= next_progress:
+                    next_progress = loop.time() + progress_interval_s
+                    progress(PublishProgress(sent, loop.time() - t0, _count_upto(manifest, sent)))
+            if pending_manifest:
+                flush = _Batch(sent)
+                flush.skip = len(pending_manifest)
+                flush.payload = pending_manifest
+                await conn.send_packed_command(flush.payload, check_health=False)
+                await self._collect(conn, flush, (), 0, [])
+        except BaseException:
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
+        elapsed = loop.time() - t0
+        published_faults = [f for f in manifest if f.seq < sent]
+        if progress is not None:
+            progress(PublishProgress(sent, elapsed, len(published_faults)))
+        return PublishResult(sent, counts, elapsed, published_faults)
+
+    def _build(
+        self,
+        it: Iterator[Message],
+        start: int,
+        room: int,
+        counts: dict[str, int],
+        clock: _SpeedClock | None,
+    ) -> _Batch:
+        """Draw up to ``room`` messages and encode them (the CPU-bound part)."""
+        batch = _Batch(start)
+        payload = batch.payload
+        append = payload.append
+        streams = batch.streams
+        heads = self._heads
+        dumps = orjson.dumps
+        source: Iterable[Message] = it if clock is None else clock.window(it)
+        for message in itertools.islice(source, room):
+            if type(message) is RawMessage:
+                stream = message.stream
+                append(self._raw_command(message))
+            else:
+                assert not isinstance(message, RawMessage)
+                stream = record_stream(message)
+                head = heads.get(stream)
+                if head is None:
+                    head = self._head(stream)
+                data = dumps(message.to_dict())
+                append(head)
+                append(b"$%d\r\n" % len(data))
+                append(data)
+                append(b"\r\n")
+            streams.append(stream)
+            counts[stream] = counts.get(stream, 0) + 1
+        batch.count = len(streams)
+        return batch
+
+    @staticmethod
+    def _uncount(batch: _Batch, counts: dict[str, int]) -> None:
+        for stream in batch.streams:
+            counts[stream] -= 1
+            if not counts[stream]:
+                del counts[stream]
+
+    async def _collect(
+        self,
+        conn: AbstractConnection,
+        batch: _Batch,
+        manifest: Sequence[Fault],
+        resolved: int,
+        pending_manifest: list[bytes],
+    ) -> int:
+        """Read a batch's replies, give faults their entry ids; the new ``resolved`` index.
+
+        One timeout covers the whole batch: a per-reply timeout (redis-py's default) arms and
+        cancels a timer for every reply, which costs more than parsing it.
+        """
+        read = conn.read_response
+        error: tuple[str, ResponseError] | None = None
+        ids: list[Any] = []
+        async with asyncio.timeout(self.reply_timeout_s):
+            for _ in range(batch.skip):
+                try:
+                    await read(timeout=math.inf)
+                except ResponseError as exc:
+                    error = error or (self.manifest_key or "?", exc)
+            for i in range(batch.count):
+                try:
+                    ids.append(await read(timeout=math.inf))
+                except ResponseError as exc:
+                    ids.append(None)
+                    error = error or (batch.streams[i], exc)
+        if error is not None:
+            raise PublishError(f"XADD to {error[0]} failed: {error[1]}")
+        end = batch.start + batch.count
+        while resolved < len(manifest) and manifest[resolved].seq < end:
+            fault = manifest[resolved]
+            raw_id = ids[fault.seq - batch.start]
+            fault.entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            if self.manifest_key is not None:
+                pending_manifest.append(
+                    _command(
+                        b"XADD",
+                        self.manifest_key.encode(),
+                        *self._manifest_trim,
+                        b"*",
+                        _DATA_B,
+                        orjson.dumps(fault.to_dict()),
+                    )
+                )
+            resolved += 1
+        return resolved
+
+
+class _SpeedClock:
+    """Due times from the messages' own timestamps: ``t0 + (ts - first_ts) / speed``."""
+
+    __slots__ = ("_last_ts", "_origin", "_peeked", "_speed", "_t0", "first_due")
+
+    def __init__(self, speed: float, t0: float) -> None:
+        self._speed = speed
+        self._t0 = t0
+        self._origin: float | None = None
+        self._last_ts: float | None = None
+        self._peeked: Message | None = None
+        self.first_due = t0
+
+    def _due(self, message: Message) -> float:
+        ts = message.timestamp
+        if ts is None:
+            ts = self._last_ts
+        if ts is None:
+            return self._t0
+        if self._origin is None:
+            self._origin = ts
+        self._last_ts = ts
+        return self._t0 + (ts - self._origin) / self._speed
+
+    def window(self, it: Iterator[Message]) -> Iterator[Message]:
+        """Messages due within ``PACE_SLICE_S`` of the first one; sets ``first_due``."""
+        first = self._peeked
+        self._peeked = None
+        if first is None:
+            first = next(it, None)
+            if first is None:
+                return
+        self.first_due = self._due(first)
+        horizon = self.first_due + PACE_SLICE_S
+        yield first
+        for message in it:
+            if self._due(message) > horizon:
+                self._peeked = message
+                return
+            yield message
+
+
+def _count_upto(manifest: Sequence[Fault], sent: int) -> int:
+    n = len(manifest)
+    while n and manifest[n - 1].seq >= sent:
+        n -= 1
+    return n
