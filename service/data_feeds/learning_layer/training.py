@@ -53,7 +53,7 @@ from data_feeds.cache.keys import training_key
 from data_feeds.indicators import IndicatorConfig
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
 from data_feeds.learning_layer.registry import ModelRegistry
-from data_feeds.records import HOLD, Tick
+from data_feeds.records import HOLD
 from data_feeds.settings import Settings
 from data_feeds.signals.features import FEATURE_NAMES
 from data_feeds.signals.generator import SignalGenerator, build_model
@@ -339,7 +339,7 @@ class FeatureReplay:
             prepared = observe(record)
             if prepared is None:
                 continue
-            tick: Tick = prepared.tick
+            tick, _state, features_now = prepared
             buffer = self._outcomes.get(tick.symbol)
             if buffer is None:
                 buffer = self._outcomes[tick.symbol] = OutcomeBuffer(self.horizon_s, _MAX_PENDING)
@@ -355,7 +355,7 @@ class FeatureReplay:
                 self.timestamps.append(pending.timestamp)
                 self.label_timestamps.append(ts)
                 self.symbols.append(tick.symbol)
-            buffer.push(Pending(ts, price, prepared.x, 0.5, HOLD, ""))
+            buffer.push(Pending(ts, price, features_now, 0.5, HOLD, ""))
 
     def dataset(self, *, min_rows: int, stats: Mapping[str, Any]) -> Dataset:
         order = sorted(range(len(self.y)), key=lambda i: (self.timestamps[i], self.symbols[i]))
