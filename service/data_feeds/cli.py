@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import os
 import signal
 import sys
 import time
@@ -30,7 +29,6 @@ import redis
 import redis.asyncio as aredis
 
 from data_feeds.errors import ConfigError, DataFeedsError
-from data_feeds.records import Record
 from data_feeds.settings import Settings
 
 PROG: Final = "data-feeds"
@@ -308,10 +306,6 @@ def _kinds_line(by_kind: dict[str, int]) -> str:
 
 # -- simulate ----------------------------------------------------------------------------------
 
-UNPACED_EVENTS_PER_SYMBOL: Final = 100.0
-"""With ``--rate 0``, simulated messages per second per symbol (simulated time)."""
-
-
 def _configure_simulate(p: argparse.ArgumentParser) -> None:
     from data_feeds.simulation.edge_cases import FAULT_TYPES  # noqa: PLC0415
     from data_feeds.simulation.feeds import ASSET_CLASSES  # noqa: PLC0415
@@ -424,46 +418,29 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from data_feeds.simulation.edge_cases import (  # noqa: PLC0415
-        FAULTS_KEY,
-        FaultConfig,
-        FaultInjector,
-        Message,
-    )
-    from data_feeds.simulation.feeds import FeedConfig, MarketSimulator, make_symbols  # noqa: PLC0415
+    from data_feeds.simulation.edge_cases import FAULTS_KEY  # noqa: PLC0415
     from data_feeds.simulation.publisher import StreamPublisher  # noqa: PLC0415
-    from data_feeds.simulation.sentiment import NewsScraper, TwitterSentiment  # noqa: PLC0415
+    from data_feeds.simulation.scenario import build_scenario  # noqa: PLC0415
 
-    seed = args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big")
-    now = time.time()
-    paced = args.rate > 0
-    start = args.start if args.start is not None else (now if paced else now - 86_400.0)
-    total_rate = args.rate if paced else UNPACED_EVENTS_PER_SYMBOL * args.symbols
     try:
-        config = FeedConfig.for_rate(
-            total_rate,
-            args.symbols,
+        scenario = build_scenario(
+            symbols=args.symbols,
+            asset_classes=args.asset_classes,
+            rate=args.rate,
+            seed=args.seed,
+            start_s=args.start,
             trades=args.trades,
             books=args.books,
-            start_s=start,
             book_depth=args.book_depth,
+            sentiment=args.sentiment,
+            sentiment_lead_s=args.sentiment_lead,
+            faults=args.faults,
+            fault_types=args.fault_types,
         )
-        specs = make_symbols(args.symbols, args.asset_classes, seed=seed)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    sim = MarketSimulator(specs, config, seed=seed)
-    extra: list[Iterator[Record]] = []
-    if args.sentiment:
-        extra.append(TwitterSentiment.for_market(sim, lead_s=args.sentiment_lead).records())
-        extra.append(NewsScraper.for_market(sim).records())
-    messages: Iterable[Message]
-    injector: FaultInjector | None = None
-    if args.faults > 0:
-        fault_config = FaultConfig.uniform(args.faults, args.fault_types)
-        injector = FaultInjector(sim.records(extra=extra), fault_config, seed=seed)
-        messages = injector
-    else:
-        messages = sim.records(extra=extra)
+    seed, start, paced = scenario.seed, scenario.start_s, scenario.paced
+    injector, messages = scenario.injector, scenario.messages
 
     url, settings = _redis_url(args.redis_url)
     client = await _connect(url)
