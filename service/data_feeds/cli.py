@@ -306,6 +306,7 @@ def _kinds_line(by_kind: dict[str, int]) -> str:
 
 # -- simulate ----------------------------------------------------------------------------------
 
+
 def _configure_simulate(p: argparse.ArgumentParser) -> None:
     from data_feeds.simulation.edge_cases import FAULT_TYPES  # noqa: PLC0415
     from data_feeds.simulation.feeds import ASSET_CLASSES  # noqa: PLC0415
@@ -903,4 +904,82 @@ def models(args: argparse.Namespace) -> int:
             mark = "*" if v["version"] == champion else ""
             print(f"{v['version']:<9} {v['model_name']:<34} {created:<20} "
                   f"{v['parent'] or '-':<8} {mark}")  # fmt: skip
+    return EXIT_OK
+
+
+# -- demo: the main job --------------------------------------------------------------------------
+
+
+def _configure_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duration", type=float, default=0.0, metavar="SECONDS",
+                   help="stop after this long (default 0: run until Ctrl-C)")  # fmt: skip
+    p.add_argument("--symbols", type=int, default=10, metavar="N", help="simulated symbols")
+    p.add_argument("--rate", type=float, default=2000.0, metavar="MSG_PER_S",
+                   help="simulated messages per second in total (default 2000)")  # fmt: skip
+    p.add_argument("--faults", type=float, default=0.01, metavar="FRACTION",
+                   help="share of ticks/trades given a labelled fault (default 0.01)")  # fmt: skip
+    p.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
+    p.add_argument("--horizon-s", type=float, default=10.0, metavar="SECONDS",
+                   help="label horizon of the model (default 10)")  # fmt: skip
+    p.add_argument("--retrain-interval-s", type=float, default=20.0, metavar="SECONDS",
+                   help="retrain in another process this often (default 20; 0: never)")  # fmt: skip
+    p.add_argument("--metrics-port", type=int, default=9108, metavar="PORT",
+                   help="port of /metrics, /healthz, /readyz (9108; taken: any)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def _free_or_any(port: int) -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+@command(
+    "demo",
+    "the main job: bundled Redis + simulator + service, a live console view and a summary",
+    _configure_demo,
+    description=(
+        "Start a fresh bundled Redis (under <data dir>/demo), publish a simulated market\n"
+        "(ticks, trades, books, leading sentiment, labelled faults) and run the service on it,\n"
+        "showing ingest rate, signals by action, rejects, DLQ and quarantine, publish->signal\n"
+        "latency, live accuracy and the /metrics address. Ends after --duration or Ctrl-C with a\n"
+        "summary, also stored in Redis, and leaves no process running."
+    ),
+)
+def demo(args: argparse.Namespace) -> int:
+    from dataclasses import replace  # noqa: PLC0415
+
+    from data_feeds.logs import configure_logging  # noqa: PLC0415
+    from data_feeds.runtime.demo import run_demo, summary_lines  # noqa: PLC0415
+
+    if args.duration < 0 or args.symbols < 1 or args.rate <= 0 or not 0 <= args.faults < 1:
+        raise UsageError("--duration >= 0, --symbols >= 1, --rate > 0 and 0 <= --faults < 1")
+    settings = replace(
+        Settings.from_env(),
+        redis_url=None,
+        horizon_s=args.horizon_s,
+        retrain_interval_s=args.retrain_interval_s,
+        metrics_host="127.0.0.1",
+        metrics_port=_free_or_any(args.metrics_port),
+        block_ms=100,
+        discover_interval_s=1.0,
+        log_level="warning",  # the console view is the output; the retraining process too
+    )
+    configure_logging("warning", "console" if sys.stderr.isatty() else "json")
+    summary = run_async(
+        run_demo(
+            settings,
+            duration_s=args.duration or None,
+            symbols=args.symbols,
+            rate=args.rate,
+            faults=args.faults,
+            seed=args.seed,
+        )
+    )
+    _print_summary(summary, args.json, summary_lines(summary))
     return EXIT_OK

@@ -362,7 +362,7 @@ class StreamConsumer:
         if self._unwritten is not None:
             await self._write(self._unwritten)
         now = time.monotonic()
-        if now >= self._next_discover:
+        if now >= self._next_discover or not self.streams:  # nothing yet: look every read
             self._next_discover = now + self.settings.discover_interval_s
             await self.discover()
         if now >= self._next_claim:

@@ -378,6 +378,34 @@ class ServiceMetrics:
         """The version last passed to ``set_model_version``."""
         return self._model_version
 
+    def value(self, name: str, **labels: str) -> float:
+        """The current value of one sample (0 when it has none yet), e.g.
+        ``value("data_feeds_signals_total", action="BUY")``."""
+        found = self.registry.get_sample_value(name, labels)
+        return 0.0 if found is None else found
+
+    def quantile(self, histogram: Histogram, q: float) -> float | None:
+        """PromQL's ``histogram_quantile`` over a histogram's buckets since start (linear
+        interpolation inside the bucket); ``None`` before any observation."""
+        buckets: list[tuple[float, float]] = []
+        for metric in histogram.collect():
+            for sample in metric.samples:
+                if sample.name.endswith("_bucket"):
+                    buckets.append((float(sample.labels["le"]), sample.value))
+        buckets.sort()
+        if not buckets or buckets[-1][1] == 0:
+            return None
+        rank = q * buckets[-1][1]
+        lower, below = 0.0, 0.0
+        for upper, count in buckets:
+            if count >= rank:
+                if upper == float("inf"):
+                    return lower
+                inside = count - below
+                return lower + (upper - lower) * ((rank - below) / inside if inside else 0.0)
+            lower, below = upper, count
+        return lower
+
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format (version 0.0.4)."""
         return generate_latest(self.registry)

@@ -55,12 +55,16 @@ class Scheduler:
         *,
         model_poll_interval_s: float = 5.0,
         drift_delta: float = 0.002,
+        min_retrain_gap_s: float = 60.0,
     ) -> None:
         self.settings = settings
         self.url = url
         self.consumer = consumer
         self.metrics = metrics
         self.model_poll_interval_s = model_poll_interval_s
+        self.min_retrain_gap_s = min_retrain_gap_s
+        """Drift may bring a cycle forward, but never closer than this to the previous one."""
+        self._last_retrain = -float("inf")
         self.drift = DriftDetector(drift_delta)
         self._seen_n = 0
         self._seen_correct = 0
@@ -88,8 +92,9 @@ class Scheduler:
                 if now >= next_poll:
                     next_poll = now + self.model_poll_interval_s
                     await self._guarded(self.follow_champion())
-                drifted = self._feed_drift()
+                drifted = self._feed_drift() and now - self._last_retrain >= self.min_retrain_gap_s
                 if (now >= next_retrain or drifted) and not self.retraining:
+                    self._last_retrain = now
                     next_retrain = (now + s.retrain_interval_s if s.retrain_interval_s > 0
                                     else float("inf"))  # fmt: skip
                     if drifted:
@@ -151,8 +156,8 @@ class Scheduler:
         counter.inc()
         self.metrics.retrain_duration_seconds.observe(time.perf_counter() - t0)
         log.info("retrain_finished", outcome=outcome, reason=decision.get("reason"))
+        self.drift.reset()  # judge the error stream afresh after every cycle
         if outcome == "promoted":
-            self.drift.reset()
             await self._guarded(self.follow_champion())
 
     async def follow_champion(self) -> bool:
