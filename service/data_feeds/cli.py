@@ -406,7 +406,7 @@ def _configure_simulate(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="Redis to publish to (default DATA_FEEDS_REDIS_URL, else the bundled one)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--json", action="store_true", help="summary as JSON (live view: stderr)")
 
 
 @command(
@@ -536,7 +536,7 @@ def _configure_replay(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="Redis to publish to (default DATA_FEEDS_REDIS_URL, else the bundled one)",
     )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--json", action="store_true", help="summary as JSON (live view: stderr)")
 
 
 @command(
@@ -925,7 +925,7 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
                    help="retrain in another process this often (default 20; 0: never)")  # fmt: skip
     p.add_argument("--metrics-port", type=int, default=9108, metavar="PORT",
                    help="port of /metrics, /healthz, /readyz (9108; taken: any)")  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--json", action="store_true", help="summary as JSON (live view: stderr)")
 
 
 def _free_or_any(port: int) -> int:
@@ -979,6 +979,7 @@ def demo(args: argparse.Namespace) -> int:
             rate=args.rate,
             faults=args.faults,
             seed=args.seed,
+            out=sys.stderr if args.json else sys.stdout,
         )
     )
     _print_summary(summary, args.json, summary_lines(summary))

@@ -71,19 +71,24 @@ statistics, they are recomputed (without the record being judged) and the record
 so staleness can only ever let a borderline record through, never flag one.
 
 No I/O, no logging, plain floats. ``counts`` counts every action and event type (a fixed key
-set). The cleaner pickles, and a restored copy continues exactly where the original was.
+set). The cleaner pickles, and a restored copy continues exactly where the original was (the
+cache of the feed used last is left out of the pickle; pickles made before it existed load).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left as _bisect_left
+from bisect import bisect_right as _bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
 from data_feeds.records import (
+    PRICE,
     SENTIMENT,
+    TRADE,
     BookDelta,
     BookSnapshot,
     Record,
@@ -111,6 +116,9 @@ MAD_TO_SIGMA: Final = 1.4826
 
 _NO_EVENTS: Final[tuple[FeedEvent, ...]] = ()
 _NEVER: Final = -math.inf  # the newest timestamp of a feed that has seen no record yet
+_log: Final = math.log
+_new: Final = object.__new__
+_isfinite: Final = math.isfinite
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +171,8 @@ class FeedEvent:
 class CleanResult:
     """The cleaner's decision on one record: ``action``, the record, and what was noticed."""
 
+    # clean() fills in these three fields of an accepted tick's result itself, without the
+    # call of __init__: keep it in step with them.
     action: str
     record: Record
     events: tuple[FeedEvent, ...]
@@ -213,6 +223,9 @@ class _FeedState:
         # A run of consistent spikes that may turn out to be a level shift.
         self.pending_count = 0
         self.pending_log = 0.0
+
+
+_NO_FEED: Final = _FeedState.__new__(_FeedState)  # DataCleaner._last_state before any feed
 
 
 def _median(sorted_values: list[float]) -> float:
@@ -269,6 +282,9 @@ class DataCleaner:
 
     __slots__ = (
         "_feeds",
+        "_last_kind",
+        "_last_name",
+        "_last_state",
         "cadence_min_count",
         "cadence_quantile",
         "cadence_window",
@@ -355,6 +371,29 @@ class DataCleaner:
         self.counts: dict[str, int] = dict.fromkeys(CLEAN_ACTIONS + FEED_EVENT_TYPES, 0)
         self.evicted_feeds = 0
         self._feeds: OrderedDict[tuple[str, str], _FeedState] = OrderedDict()
+        self._forget_last()
+
+    def _forget_last(self) -> None:
+        # The feed clean() used last (so the most recently used one): a run of records of one
+        # feed skips the LRU bookkeeping. A cache, left out of pickles. No name is None, so
+        # the placeholder state is never used.
+        self._last_kind: str | None = None
+        self._last_name: str | None = None
+        self._last_state: _FeedState = _NO_FEED
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Every setting and all feed state; not the cache of the last feed."""
+        return {name: getattr(self, name) for name in _PICKLED_SLOTS}
+
+    def __setstate__(self, state: object) -> None:
+        # Also reads the (None, slots) state that pickles made before __getstate__ existed.
+        if isinstance(state, tuple):
+            state = state[1]
+        assert isinstance(state, dict)
+        for name, value in state.items():
+            if name in _PICKLED_SLOTS:
+                setattr(self, name, value)
+        self._forget_last()
 
     @property
     def tracked_feeds(self) -> int:
@@ -363,12 +402,19 @@ class DataCleaner:
 
     def clean(self, record: Record) -> CleanResult:
         """Judge one validated record against its feed's recent history."""
-        kind = record.kind
         fingerprint: Hashable
         # Fingerprints are built inline for the two hot record types (see _fingerprint).
-        if type(record) is Trade:
+        if type(record) is Tick:
+            kind = PRICE
             name = record.symbol
             price = record.price
+            ts = record.timestamp
+            fingerprint = (ts, price, record.volume, record.bid, record.ask, record.exchange)
+        elif type(record) is Trade:
+            kind = TRADE
+            name = record.symbol
+            price = record.price
+            ts = record.timestamp
             trade_id = record.trade_id
             if trade_id is None:
                 fingerprint = _fingerprint(record)
@@ -376,78 +422,56 @@ class DataCleaner:
                 fingerprint = trade_id
             else:
                 fingerprint = (record.exchange, trade_id)
-        elif type(record) is Tick:
-            name = record.symbol
-            price = record.price
-            fingerprint = (
-                record.timestamp,
-                price,
-                record.volume,
-                record.bid,
-                record.ask,
-                record.exchange,
-            )
-        elif type(record) is BookSnapshot:
-            name = record.symbol
-            price = (
-                0.5 * (record.bids[0][0] + record.asks[0][0])
-                if record.bids and record.asks
-                else 0.0
-            )
-            fingerprint = _fingerprint(record)
-        elif type(record) is Sentiment:
-            name = record.keyword
-            price = 0.0
-            fingerprint = _fingerprint(record)
         else:
-            assert isinstance(record, BookDelta)
-            name = record.symbol
-            price = 0.0  # a delta carries changed levels only, not the touch
+            kind = record.kind
+            if type(record) is BookSnapshot:
+                name = record.symbol
+                price = (
+                    0.5 * (record.bids[0][0] + record.asks[0][0])
+                    if record.bids and record.asks
+                    else 0.0
+                )
+            elif type(record) is Sentiment:
+                name = record.keyword
+                price = 0.0
+            else:
+                assert isinstance(record, BookDelta)
+                name = record.symbol
+                price = 0.0  # a delta carries changed levels only, not the touch
             fingerprint = _fingerprint(record)
+            ts = record.timestamp
 
-        feeds = self._feeds
-        key = (kind, name)
-        state = feeds.get(key)
-        if state is None:
-            state = self._new_feed(key)
+        # The feed of the previous record is the most recently used one, already at the end of
+        # the LRU order, so a repeat needs neither the key tuple nor the move.
+        if name == self._last_name and kind == self._last_kind:
+            state = self._last_state
         else:
-            feeds.move_to_end(key)
-        counts = self.counts
+            state = self._feed(kind, name)
 
-        # 1. Duplicates.
+        # 1. Duplicates. One hash for the test and the insertion: a set that does not grow
+        # already held the fingerprint. (Fingerprints in the ring are distinct, so the ring and
+        # the set always hold the same ones.)
         seen = state.fingerprints
-        if fingerprint in seen:
-            counts[DROP_DUPLICATE] += 1
-            counts[DUPLICATE] += 1
-            event = FeedEvent(DUPLICATE, name, kind, record.timestamp, price=price or None)
-            return CleanResult(DROP_DUPLICATE, record, (event,))
+        size = len(seen)
+        seen.add(fingerprint)
+        if len(seen) == size:
+            return self._duplicate(record, name=name, kind=kind, price=price)
 
         # 2. Ordering.
-        ts = record.timestamp
         newest = state.newest_ts
         if ts < newest:
-            lag_s = newest - ts
-            if lag_s > self.reorder_tolerance_s:
-                counts[REJECT_LATE] += 1
-                counts[LATE] += 1
-                event = FeedEvent(LATE, name, kind, ts, previous_timestamp=newest, lag_s=lag_s)
-                return CleanResult(REJECT_LATE, record, (event,))
-            self._remember(state, fingerprint)
-            return self._out_of_order(
-                state, record, name=name, kind=kind, price=price, newest=newest, lag_s=lag_s
-            )
+            return self._behind(state, record, fingerprint, name=name, kind=kind, price=price)
         ring = state.fingerprint_ring
-        if len(ring) == self.dedupe_window:
+        if size == self.dedupe_window:  # the ring is full (it holds what the set held)
             seen.discard(ring[0])
         ring.append(fingerprint)
-        seen.add(fingerprint)
         events = _NO_EVENTS
 
         # 3. Gaps.
         if newest != _NEVER and kind != SENTIMENT:
             interval = ts - newest
             if interval > state.cadence_threshold_s and self._still_a_gap(state, interval):
-                counts[GAP] += 1
+                self.counts[GAP] += 1
                 events = (
                     FeedEvent(GAP, name, kind, ts, previous_timestamp=newest, gap_s=interval),
                 )
@@ -458,61 +482,138 @@ class DataCleaner:
                     self._refresh_cadence(state)
         state.newest_ts = ts
 
-        # 4. Spikes.
+        # 4. Spikes. Here only what an ordinary return needs; a return beyond spike_z robust
+        # units of the median (or not a number) goes to _judge_return, which does it all.
         if price > 0.0:
-            log_price = math.log(price)
+            log_price = _log(price)
             if state.ref_price > 0.0:
                 ret = log_price - state.ref_log
                 scale = state.return_scale
-                z = (ret - state.return_median) / scale if scale > 0.0 else 0.0
-                if (z > self.spike_z or z < -self.spike_z) and (
-                    state.returns_countdown < self.refresh_every
-                ):
-                    # The statistics are stale: bring them up to date before condemning it.
-                    self._refresh_returns(state)
-                    z = (ret - state.return_median) / state.return_scale
-                # Every in-order return joins the window, spikes included: leaving them out
-                # would shrink the MAD after each spike until ordinary moves look like spikes.
-                state.returns.append(ret)
-                state.returns_countdown -= 1
-                if not state.returns_countdown:
-                    self._refresh_returns(state)
-                if z > self.spike_z or z < -self.spike_z:
-                    return self._spike(
+                if scale > 0.0 and not abs((ret - state.return_median) / scale) <= self.spike_z:
+                    return self._judge_return(
                         state,
                         record,
                         name=name,
                         kind=kind,
                         price=price,
                         log_price=log_price,
-                        z=z,
+                        ret=ret,
                         events=events,
                     )
+                state.returns.append(ret)
+                state.returns_countdown -= 1
+                if not state.returns_countdown:
+                    self._refresh_returns(state)
                 state.pending_count = 0
             state.ref_price = price
             state.ref_log = log_price
 
-        counts[ACCEPT] += 1
-        return CleanResult(ACCEPT, record, events)
+        self.counts[ACCEPT] += 1
+        result = _new(CleanResult)  # CleanResult(ACCEPT, record, events), without a call
+        result.action = ACCEPT
+        result.record = record
+        result.events = events
+        return result
 
     # -- rare paths --------------------------------------------------------------------------
 
-    def _new_feed(self, key: tuple[str, str]) -> _FeedState:
+    def _feed(self, kind: str, name: str) -> _FeedState:
+        """The state of a feed (created if new), marked most recently used and remembered."""
         feeds = self._feeds
-        if len(feeds) >= self.max_keys:
-            feeds.popitem(last=False)
-            self.evicted_feeds += 1
-        state = _FeedState(self)
-        feeds[key] = state
+        key = (kind, name)
+        state = feeds.get(key)
+        if state is None:
+            if len(feeds) >= self.max_keys:
+                feeds.popitem(last=False)
+                self.evicted_feeds += 1
+            state = _FeedState(self)
+            feeds[key] = state
+        else:
+            feeds.move_to_end(key)
+        self._last_kind = kind
+        self._last_name = name
+        self._last_state = state
         return state
 
-    @staticmethod
-    def _remember(state: _FeedState, fingerprint: Hashable) -> None:
+    def _duplicate(self, record: Record, *, name: str, kind: str, price: float) -> CleanResult:
+        counts = self.counts
+        counts[DROP_DUPLICATE] += 1
+        counts[DUPLICATE] += 1
+        event = FeedEvent(DUPLICATE, name, kind, record.timestamp, price=price or None)
+        return CleanResult(DROP_DUPLICATE, record, (event,))
+
+    def _behind(
+        self,
+        state: _FeedState,
+        record: Record,
+        fingerprint: Hashable,
+        *,
+        name: str,
+        kind: str,
+        price: float,
+    ) -> CleanResult:
+        """A record older than the newest of its feed (its fingerprint just added to the set)."""
+        ts = record.timestamp
+        newest = state.newest_ts
+        lag_s = newest - ts
+        seen = state.fingerprints
+        if lag_s > self.reorder_tolerance_s:
+            seen.discard(fingerprint)  # late records are not remembered
+            counts = self.counts
+            counts[REJECT_LATE] += 1
+            counts[LATE] += 1
+            event = FeedEvent(LATE, name, kind, ts, previous_timestamp=newest, lag_s=lag_s)
+            return CleanResult(REJECT_LATE, record, (event,))
         ring = state.fingerprint_ring
         if len(ring) == ring.maxlen:
-            state.fingerprints.discard(ring[0])
+            seen.discard(ring[0])
         ring.append(fingerprint)
-        state.fingerprints.add(fingerprint)
+        return self._out_of_order(
+            state, record, name=name, kind=kind, price=price, newest=newest, lag_s=lag_s
+        )
+
+    def _judge_return(
+        self,
+        state: _FeedState,
+        record: Record,
+        *,
+        name: str,
+        kind: str,
+        price: float,
+        log_price: float,
+        ret: float,
+        events: tuple[FeedEvent, ...],
+    ) -> CleanResult:
+        """Step 4 of clean in full, for an in-order return that may be a spike."""
+        scale = state.return_scale
+        z = (ret - state.return_median) / scale if scale > 0.0 else 0.0
+        spike_z = self.spike_z
+        if (z > spike_z or z < -spike_z) and state.returns_countdown < self.refresh_every:
+            # The statistics are stale: bring them up to date before condemning it.
+            self._refresh_returns(state)
+            z = (ret - state.return_median) / state.return_scale
+        # Every in-order return joins the window, spikes included: leaving them out would
+        # shrink the MAD after each spike until ordinary moves look like spikes.
+        state.returns.append(ret)
+        state.returns_countdown -= 1
+        if not state.returns_countdown:
+            self._refresh_returns(state)
+        if z > spike_z or z < -spike_z:
+            return self._spike(
+                state,
+                record,
+                name=name,
+                kind=kind,
+                price=price,
+                log_price=log_price,
+                z=z,
+                events=events,
+            )
+        state.pending_count = 0
+        state.ref_price = price
+        state.ref_log = log_price
+        self.counts[ACCEPT] += 1
+        return CleanResult(ACCEPT, record, events)
 
     def _out_of_order(
         self,
@@ -617,9 +718,63 @@ class DataCleaner:
         state.returns_countdown = self.refresh_every
         values = sorted(state.returns)
         median = _median(values)
-        # Returns equal to the median are left out of the MAD: on a discrete price grid most
-        # returns are often exactly 0, which would make the MAD 0 and every tick a spike.
-        deviations = sorted([abs(v - median) for v in values if v != median])
-        mad = _median(deviations) if deviations else 0.0
         state.return_median = median
-        state.return_scale = MAD_TO_SIGMA * max(mad, self.min_mad)
+        state.return_scale = MAD_TO_SIGMA * max(_mad(values, median), self.min_mad)
+
+
+def _mad(values: list[float], median: float) -> float:
+    """The median absolute deviation of sorted ``values`` from their ``median``, leaving out the
+    values equal to it (0.0 if that leaves none).
+
+    Returns exactly equal to the median are left out: on a discrete price grid most returns are
+    often exactly 0, which would make the MAD 0 and every tick a spike.
+
+    The deviations of the values below the median, read downwards, and of those above it, read
+    upwards, are two ascending runs, so the middle of their union is found by bisection instead
+    of building and sorting the list of deviations. The result is the same bit for bit:
+    ``median - v`` is ``abs(v - median)`` exactly (rounding is symmetric) and both runs are
+    monotone. A NaN or an infinity (only from a hand-made record with an infinite price) breaks
+    the order, so then the deviations are sorted after all.
+    """
+    n = len(values)
+    if not _isfinite(sum(values)):
+        deviations = sorted([abs(v - median) for v in values if v != median])
+        return _median(deviations) if deviations else 0.0
+    below = _bisect_left(values, median)  # values[:below] < median: deviations median - v
+    above = _bisect_right(values, median)  # values[above:] > median: deviations v - median
+    count = below + n - above
+    if not count:
+        return 0.0
+    # The rank+1 smallest deviations are the `taken` nearest values below the median and the
+    # rank+1-taken nearest above it, for the taken found by bisection.
+    rank = (count - 1) // 2
+    low = max(0, rank + 1 - (n - above))
+    high = min(rank + 1, below)
+    while low < high:
+        taken = (low + high) // 2
+        if median - values[below - 1 - taken] < values[above + rank - taken] - median:
+            low = taken + 1
+        else:
+            high = taken
+    taken = low
+    rest = rank + 1 - taken
+    middle = -math.inf  # the rank-th smallest deviation: the larger of the last ones taken
+    if taken:
+        middle = median - values[below - taken]
+    if rest and values[above + rest - 1] - median > middle:
+        middle = values[above + rest - 1] - median
+    if count % 2:
+        return 0.5 * (middle + middle)
+    following = math.inf  # the next one: the smaller of the first ones not taken
+    if taken < below:
+        following = median - values[below - 1 - taken]
+    if above + rest < n and values[above + rest] - median < following:
+        following = values[above + rest] - median
+    return 0.5 * (middle + following)
+
+
+_PICKLED_SLOTS: Final = tuple(
+    name
+    for name in DataCleaner.__slots__
+    if name not in ("_last_kind", "_last_name", "_last_state")
+)

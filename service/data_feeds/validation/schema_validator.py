@@ -68,9 +68,10 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import fields
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from orjson import JSONDecodeError
 from orjson import loads as _loads
@@ -128,6 +129,21 @@ _BOOK_FIELDS: Final = ("bids", "asks", "book", "delta")
 _SENTIMENT_FIELDS: Final = ("keyword", "score")
 _PRICE_FIELDS: Final = ("price", "close", "bid", "ask")
 _BY_PRICE: Final = itemgetter(0)
+_new: Final = object.__new__
+# validate's fast path fills in a Tick's fields itself, which saves the call of the dataclass
+# __init__ (a Python frame, a few percent of the tick's cost). That makes the same object as
+# Tick(...) as long as Tick is a plain dataclass of exactly these fields; the fast path calls
+# Tick(...) otherwise (and tests/validation/test_hot_paths.py fails).
+_TICK_BY_HAND: Final = tuple(field.name for field in fields(Tick)) == (
+    "symbol",
+    "price",
+    "volume",
+    "timestamp",
+    "asset_class",
+    "bid",
+    "ask",
+    "exchange",
+) and not hasattr(Tick, "__post_init__")
 
 
 def _absent(value: object) -> bool:
@@ -260,8 +276,11 @@ class SchemaValidator:
     backward step loosens the future bound by that step, never tightens it).
 
     Valid symbols, asset classes and stream keys are remembered (up to 4096 of each), so the
-    hot path costs a dictionary lookup per field. One instance serves one consumer; it is
-    not meant to be shared between threads.
+    hot path costs a dictionary lookup per field. The commonest message of all, a plain price
+    tick in our layout read from its own price stream, is checked against the stream key's
+    already normalized symbol and asset class and built directly (``validate``'s fast path);
+    anything else about it goes the general way. One instance serves one consumer; it is not
+    meant to be shared between threads.
     """
 
     __slots__ = (
@@ -276,6 +295,7 @@ class SchemaValidator:
         "_max_price",
         "_max_volume",
         "_min_ts",
+        "_price_streams",
         "_symbols",
         "_ts_ceiling",
     )
@@ -313,6 +333,9 @@ class SchemaValidator:
         self._symbols: dict[str, str] = {}
         self._asset_names: dict[str, str] = {self._default_asset: self._default_asset}
         self._hints: dict[str, StreamInfo | None] = {}
+        # The native price streams among them (an asset class, no exchange): stream key ->
+        # ("price", symbol, asset class), what validate's fast path compares a tick with.
+        self._price_streams: dict[str | None, tuple[str, str, str]] = {}
         self._asset_map: dict[str, str] = {}
         if asset_classes is not None:
             if not isinstance(asset_classes, Mapping):
@@ -339,6 +362,56 @@ class SchemaValidator:
         ``raw``: bytes, bytearray, memoryview or str of JSON, a dict (the JSON object), or a
         stream entry's field mapping (bytes or str keys and values). Raises ``InvalidMessage``.
         """
+        # Fast path: a data field of bytes within the size limit, read from a native price
+        # stream seen before, holding exactly the six fields of Tick.to_dict without bid, ask
+        # or exchange, with the stream's own kind, symbol and asset class (normalized already,
+        # so equal text normalizes to itself) and plainly valid float numbers: the Tick that
+        # _tick would build, without its lookups. Whatever fails a test here takes the general
+        # path (without parsing again), which decides as it always did.
+        if type(raw) is dict and len(raw) == 1:
+            try:
+                fast = self._price_streams.get(stream)
+                data = raw[b"data"]
+            except (TypeError, KeyError):  # a bad stream key, another layout
+                fast = None
+            if fast is not None and type(data) is bytes and len(data) <= self._max_bytes:
+                try:
+                    obj = _loads(data)
+                except JSONDecodeError:
+                    pass  # empty or not JSON: the general path below parses again and tells
+                else:
+                    try:
+                        if len(obj) == 6:
+                            price = obj["price"]
+                            volume = obj["volume"]
+                            ts = obj["timestamp"]
+                            if (
+                                (obj["kind"], obj["symbol"], obj["asset_class"]) == fast
+                                and type(price) is float
+                                and type(volume) is float
+                                and type(ts) is float
+                                and 0.0 < price <= self._max_price
+                                and 0.0 <= volume <= self._max_volume
+                                and self._min_ts <= ts <= self._ts_ceiling
+                            ):
+                                if not _TICK_BY_HAND:
+                                    return Tick(fast[1], price, volume, ts, fast[2])
+                                tick = _new(Tick)
+                                tick.symbol = fast[1]
+                                tick.price = price
+                                tick.volume = volume
+                                tick.timestamp = ts
+                                tick.asset_class = fast[2]
+                                tick.bid = None
+                                tick.ask = None
+                                tick.exchange = None
+                                return tick
+                    except (TypeError, KeyError):  # not an object, or not those fields
+                        pass
+                    info = self._hints[cast(str, stream)]  # cached along with fast
+                    if type(obj) is dict and obj.get("kind") == PRICE:
+                        return self._tick(obj, info)
+                    return self._build(obj, info, "data")
         hint: StreamInfo | None = None
         if stream is not None:
             try:
@@ -681,6 +754,14 @@ class SchemaValidator:
             info = StreamInfo(info.kind, symbol, asset_class, info.layout, exchange)
         if len(self._hints) < _CACHE_LIMIT and isinstance(stream, str):
             self._hints[stream] = info
+            if (
+                type(stream) is str
+                and info is not None
+                and info.kind == PRICE
+                and info.asset_class is not None
+                and info.exchange is None
+            ):
+                self._price_streams[stream] = (PRICE, info.symbol, info.asset_class)
         return info
 
     def _symbol(self, value: str, field: str) -> str:

@@ -1,0 +1,190 @@
+"""The per-tick fast paths of SchemaValidator and DataCleaner decide exactly as the general code."""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import random
+import struct
+from typing import Any
+
+import orjson
+
+from data_feeds.errors import InvalidMessage
+from data_feeds.records import Tick
+from data_feeds.validation import schema_validator
+from data_feeds.validation.cleaner import ACCEPT, DataCleaner, _mad, _median
+from data_feeds.validation.schema_validator import SchemaValidator
+
+NOW = 1_700_000_000.0
+TS = 1_699_999_999.5
+STREAM = "crypto_price:BTCUSDT"
+PLAIN: dict[str, Any] = {
+    "kind": "price",
+    "symbol": "BTCUSDT",
+    "price": 50000.5,
+    "volume": 1.25,
+    "timestamp": TS,
+    "asset_class": "crypto",
+}
+# Values the fast path must tell apart from the plain ones; None removes the field.
+VARIANTS: dict[str, list[Any]] = {
+    "kind": ["trade", "book", "Price", "None", "", 5, None],
+    "symbol": ["btcusdt", "BTC-USDT", "ETHUSDT", "None", "", 5, "BTC USDT", None],
+    "asset_class": ["Crypto", "CRYPTO", "equity", "None", "", 3, "1x", None],
+    "price": [0.0, -1.0, 1e12, 1e13, 50000, True, "50000.5", "None", "", "abc", 1e-300, None],
+    "volume": [0.0, -0.0, -1.0, 1e15, 1e16, 2, False, "1.5", "None", "", None],
+    "timestamp": [NOW + 86400.0, NOW + 86401.0, 946684800.0, 946684799.0, 1.7e12, 1.7e15,
+                  1.7e18, int(TS), "2023-11-14T22:13:19Z", "x", True, None],
+}  # fmt: skip
+EXTRAS: dict[str, list[Any]] = {
+    "bid": [50000.0, 50001.0, "None"],
+    "ask": [50001.0, 49999.0, None],
+    "exchange": ["BINANCE", "", 5],
+    "amount": [2.0],
+    "close": [1.0],
+    "stop": [NOW],
+    "side": ["buy"],
+    "other": [1],
+}
+STREAMS = [STREAM, "crypto_price:ETHUSDT", "equity_price:BTCUSDT", "crypto_trade:BTCUSDT",
+           "ticker-BINANCE-BTC-USDT", None]  # fmt: skip
+
+
+def outcome(validator: SchemaValidator, raw: object, stream: Any) -> tuple[Any, ...]:
+    try:
+        record = validator.validate(raw, stream=stream)
+    except InvalidMessage as exc:
+        return ("rejected", exc.reason, str(exc), exc.field)
+    return ("accepted", type(record), repr(record))
+
+
+def payloads(rng: random.Random) -> list[bytes]:
+    """The plain tick, each single change of it, and random combinations, as JSON text."""
+    objects: list[dict[str, Any]] = [dict(PLAIN)]
+    for table in (VARIANTS, EXTRAS):
+        for name, values in table.items():
+            for value in values:
+                objects.append({**PLAIN, name: value})
+    for _ in range(400):
+        obj = dict(PLAIN, price=rng.uniform(1, 1e5), volume=rng.uniform(0, 10))
+        for _ in range(rng.randrange(1, 4)):
+            table = VARIANTS if rng.random() < 0.7 else EXTRAS
+            name = rng.choice(list(table))
+            obj[name] = rng.choice(table[name])
+        if rng.random() < 0.3:
+            items = list(obj.items())
+            rng.shuffle(items)
+            obj = dict(items)
+        objects.append(obj)
+    texts = [json.dumps({k: v for k, v in obj.items() if v is not None}) for obj in objects]
+    texts += [
+        json.dumps(PLAIN)[:-1] + ', "symbol": "ETHUSDT"}',  # a repeated field: the last one counts
+        json.dumps(PLAIN)[:-1] + ', "kind": "price"}',
+        "",
+        "{",
+        "null",
+        "[1, 2, 3, 4, 5, 6]",
+        '"abcdef"',
+        "123456",
+        "{}",
+        '{"kind": "price", "price": NaN}',
+        json.dumps(PLAIN).replace("50000.5", "1e400"),
+        json.dumps({**PLAIN, "symbol": "BTC\u00e9\u00e9"}, ensure_ascii=False),
+        json.dumps({**PLAIN, "asset_class": "\u00e9" * 9}, ensure_ascii=False),
+    ]
+    return [text.encode() for text in texts] + [orjson.dumps(PLAIN)]
+
+
+def test_fast_path_decides_as_the_general_path() -> None:
+    """A native data entry in its stream (fast path) yields what the same JSON as text does."""
+    rng = random.Random(3)
+    for max_bytes in (65536, 130, 136):
+        for stream in STREAMS:
+            fast = SchemaValidator(clock=lambda: NOW, max_payload_bytes=max_bytes)
+            general = SchemaValidator(clock=lambda: NOW, max_payload_bytes=max_bytes)
+            for text in payloads(rng):
+                for value in (text, bytearray(text), text.decode("utf-8", "replace")):
+                    via_fast = outcome(fast, {b"data": value}, stream)
+                    # The same stream key as bytes is read by the general code.
+                    key = None if stream is None else stream.encode()
+                    via_general = outcome(general, {b"data": value}, key)
+                    assert via_fast == via_general, (stream, max_bytes, value)
+
+
+def test_fast_path_tick_is_the_one_the_constructor_makes() -> None:
+    """The Tick whose fields the fast path fills in is equal (and alike) to Tick(...)."""
+    assert schema_validator._TICK_BY_HAND
+    validator = SchemaValidator(clock=lambda: NOW)
+    record = validator.validate({b"data": orjson.dumps(PLAIN)}, stream=STREAM)
+    expected = Tick("BTCUSDT", 50000.5, 1.25, TS, "crypto", None, None, None)
+    assert type(record) is Tick
+    assert record == expected
+    assert repr(record) == repr(expected)
+    assert pickle.loads(pickle.dumps(record)) == expected
+
+
+def test_last_feed_cache_keeps_the_lru_order() -> None:
+    """Repeated records of one feed keep it most recently used, so another feed is evicted."""
+    cleaner = DataCleaner(max_keys=2)
+    a, b, c = (Tick(s, 100.0, 1.0, NOW) for s in ("AAA", "BBB", "CCC"))
+    for record in (a, b, Tick("AAA", 100.0, 1.0, NOW + 1), Tick("AAA", 100.0, 1.0, NOW + 2), c):
+        assert cleaner.clean(record).action == ACCEPT
+    assert list(cleaner._feeds) == [("price", "AAA"), ("price", "CCC")]
+    assert cleaner.evicted_feeds == 1
+
+
+def ticks(n: int, seed: int) -> list[Tick]:
+    rng = random.Random(seed)
+    price, out = 100.0, []
+    for i in range(n):
+        price *= math.exp(rng.gauss(0.0, 1e-3) + (0.2 if i % 97 == 50 else 0.0))
+        out.append(Tick(rng.choice(["AAA", "BBB"]), price, 1.0, NOW + i * rng.choice([0.5, 1.0])))
+    return out
+
+
+def test_pickles_leave_out_the_last_feed_cache_and_old_ones_load() -> None:
+    """The cache is not pickled; a pickle's state from before the cache restores and continues."""
+    records = ticks(600, seed=5)
+    original = DataCleaner()
+    for record in records[:300]:
+        original.clean(record)
+    state = original.__getstate__()
+    assert not {"_last_kind", "_last_name", "_last_state"} & set(state)
+    restored = pickle.loads(pickle.dumps(original))
+    assert restored._last_name is None
+    older = DataCleaner.__new__(DataCleaner)
+    older.__setstate__((None, pickle.loads(pickle.dumps(state))))  # the form of older pickles
+    tail = [(r.action, r.events) for r in map(original.clean, records[300:])]
+    assert [(r.action, r.events) for r in map(restored.clean, records[300:])] == tail
+    assert [(r.action, r.events) for r in map(older.clean, records[300:])] == tail
+    assert restored.counts == older.counts == original.counts
+
+
+def bits(x: float) -> bytes:
+    return struct.pack("<d", x)
+
+
+def test_mad_is_the_median_of_the_sorted_deviations() -> None:
+    """_mad equals sorting |v - median| (values equal to the median left out), bit for bit."""
+    rng = random.Random(11)
+    specials = [0.0, -0.0, 1e-3, -1e-3, math.inf, -math.inf, math.nan, 1e308, -1e308, 5e-324]
+    for trial in range(20_000):
+        n = rng.randint(1, 70)
+        pick = trial % 4
+        if pick == 0:  # a discrete grid: many ties with the median
+            values = [rng.choice([0.0, 1e-3, -1e-3, 2e-3]) for _ in range(n)]
+        elif pick == 1:
+            values = [rng.gauss(0.0, 1e-3) for _ in range(n)]
+        elif pick == 2:
+            values = [rng.randint(-5, 5) * 1e-4 for _ in range(n)]
+        else:
+            values = [rng.choice(specials) if rng.random() < 0.2 else rng.gauss(0, 1)
+                      for _ in range(n)]  # fmt: skip
+        values.sort()
+        median = _median(values)
+        deviations = sorted([abs(v - median) for v in values if v != median])
+        expected = _median(deviations) if deviations else 0.0
+        got = _mad(values, median)
+        assert bits(got) == bits(expected) or (math.isnan(got) and math.isnan(expected)), values
