@@ -81,7 +81,8 @@ class Settings:
     metrics_port: int = 9108
     """0 picks a free port; -1 serves no metrics."""
     retrain_interval_s: float = 0.0
-    """Run a retraining cycle this often in a separate process; 0 turns the schedule off."""
+    """Run a retraining cycle this often in a separate process (and sooner when the drift
+    detector fires); 0 turns retraining off, on schedule and on drift."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.worker_index < self.worker_count:

@@ -832,3 +832,17 @@ def test_reason_code_document_examples_raise_their_codes(validator: SchemaValida
         assert info.value.reason == code, example
         checked.add(code)
     assert checked == set(REASONS) - {"delivery_limit"}
+
+
+def test_unfinished_cryptofeed_candle_is_stamped_at_its_event_time() -> None:
+    """A candle still in progress (closed 'False') carries its update time, not its stop."""
+    fields = {b"exchange": b"BINANCE", b"symbol": b"BTC-USDT", b"start": b"1700000000.0",
+              b"stop": b"1700000059.999", b"interval": b"1m", b"trades": b"12",
+              b"open": b"100.0", b"close": b"101.0", b"high": b"102.0", b"low": b"99.0",
+              b"volume": b"3.5", b"timestamp": b"1700000030.5",
+              b"receipt_timestamp": b"1700000030.6"}  # fmt: skip
+    validator = SchemaValidator()
+    running = validator.validate({**fields, b"closed": b"False"}, stream="candles-BINANCE-BTC-USDT")
+    closed = validator.validate({**fields, b"closed": b"True"}, stream="candles-BINANCE-BTC-USDT")
+    assert running.timestamp == 1700000030.5
+    assert closed.timestamp == 1700000059.999

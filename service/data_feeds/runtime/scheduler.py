@@ -92,7 +92,11 @@ class Scheduler:
                 if now >= next_poll:
                     next_poll = now + self.model_poll_interval_s
                     await self._guarded(self.follow_champion())
-                drifted = self._feed_drift() and now - self._last_retrain >= self.min_retrain_gap_s
+                drifted = (
+                    s.retrain_interval_s > 0  # retraining off: neither on schedule nor on drift
+                    and self._feed_drift()
+                    and now - self._last_retrain >= self.min_retrain_gap_s
+                )
                 if (now >= next_retrain or drifted) and not self.retraining:
                     self._last_retrain = now
                     next_retrain = (now + s.retrain_interval_s if s.retrain_interval_s > 0

@@ -20,13 +20,13 @@ Accepted layouts
             or ``delta`` = JSON ``{"bid": [[price, size], ...], "ask": [...]}``, timestamp,
             receipt_timestamp
   candles   exchange, symbol, start, stop, interval, trades, open, close, high, low, volume,
-            closed (``'True'``), timestamp, receipt_timestamp -> a Tick at the close, timestamped
-            ``stop`` (else ``timestamp``)
+            closed, timestamp, receipt_timestamp -> a Tick at the close, timestamped ``stop``
+            when closed, else (an unfinished candle, ``closed`` ``'False'``) ``timestamp``
   ========  ======================================================================================
 
 Field names read (anything else is ignored): ``kind``, ``symbol``, ``keyword``, ``asset_class``,
 ``exchange``, ``price``, ``volume`` (or ``amount``), ``bid``, ``ask``, ``close``, ``stop``,
-``side``, ``trade_id`` (or ``id``), ``bids``, ``asks``, ``delta``, ``book``, ``score``,
+``closed``, ``side``, ``trade_id`` (or ``id``), ``bids``, ``asks``, ``delta``, ``book``, ``score``,
 ``source``, ``timestamp``.
 
 Rules
@@ -609,7 +609,8 @@ class SchemaValidator:
             if not _absent(close):  # a candle: the close, at the end of its interval
                 price = self._price(close, "close")
                 stop = get("stop")
-                if not _absent(stop):
+                # an unfinished candle ('closed' False) is news of now, not of its interval's end
+                if not _absent(stop) and not _unfinished(get("closed")):
                     ts, ts_field = stop, "stop"
             elif bid is not None and ask is not None:  # a quote: the mid, nothing traded
                 price = bid * 0.5 + ask * 0.5
@@ -1030,3 +1031,12 @@ def _infer_kind(obj: dict[str, Any]) -> str:
         if name in obj:
             return PRICE
     raise InvalidMessage("unknown_kind", "no kind field, stream key or recognisable fields", "kind")
+
+
+def _unfinished(closed: object) -> bool:
+    """cryptofeed's ``closed`` of a candle still in progress: ``'False'`` (as text), ``False``.
+    Compared by type first: a wire value may be anything (``==`` on a Decimal sNaN raises)."""
+    if closed is False:
+        return True
+    kind = type(closed)
+    return (kind is str and closed == "False") or (kind is bytes and closed == b"False")
