@@ -38,6 +38,7 @@ Keys (``cache.keys.training_key``)::
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 import time
 import zlib
@@ -431,9 +432,13 @@ def fit_model(
 ) -> FitOutcome:
     """Train a fresh model on ``dataset`` (no I/O): the CPU-bound core of ``train_model``.
 
-    Mini-batches in time order: each batch is predicted with the model as it stands, scored
-    (progressive validation), then learned one row at a time. The holdout is scored at the end
-    without learning.
+    Delayed progressive validation, as the live generator does it: the training rows are
+    visited in time order; each is predicted with the model as it stands and scored, and a
+    row is learned only once its label would have been known, i.e. when a later row's time
+    reaches the row's ``label_timestamp``. Learning a row before predicting the next ones
+    would score the model on outcomes it had already seen whenever labels overlap (a horizon
+    longer than the spacing of rows). Feature dicts are built ``batch_size`` rows at a time.
+    The holdout is scored at the end without learning.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
@@ -443,13 +448,23 @@ def fit_model(
     progressive = Scorecard()
     predict, learn = model.predict_proba_one, model.learn_one
     x_rows, y = train.x_rows, train.y
+    times, label_times = train.timestamps, train.label_timestamps
+    waiting: list[tuple[float, int]] = []  # (label time, row) heap: symbols interleave
+    rows: dict[int, dict[str, float]] = {}
     for start in range(0, len(y), batch_size):
         xs = [dict(zip(names, v, strict=True)) for v in x_rows[start : start + batch_size]]
-        ys = y[start : start + batch_size]
-        for x, label in zip(xs, ys, strict=True):
-            progressive.update(predict(x).get(True, 0.5), label, HOLD)
-        for x, label in zip(xs, ys, strict=True):
-            learn(x, label == 1)
+        for offset, x in enumerate(xs):
+            i = start + offset
+            now = times[i]
+            while waiting and waiting[0][0] <= now:
+                j = heapq.heappop(waiting)[1]
+                learn(rows.pop(j), y[j] == 1)
+            progressive.update(predict(x).get(True, 0.5), y[i], HOLD)
+            heapq.heappush(waiting, (label_times[i], i))
+            rows[i] = x
+    while waiting:  # the train part's labels all precede the holdout
+        j = heapq.heappop(waiting)[1]
+        learn(rows.pop(j), y[j] == 1)
     probabilities = predict_probabilities(model, holdout)
     held = score(probabilities, holdout.y)
     train_rate = sum(train.y) / len(train) if len(train) else 0.5
