@@ -24,6 +24,7 @@ import contextlib
 import random
 import time
 import zlib
+from collections import Counter
 from typing import TYPE_CHECKING, Any, Final
 
 import redis
@@ -131,6 +132,8 @@ class StreamConsumer:
         self.signals_written = 0
         self._unwritten: BatchResult | None = None
         self._redrain = False
+        self._held: list[RawEntry] = []
+        """Entries read but beyond the merge watermark (see ``read``); pending in Redis."""
         self._xadd_many = client.register_script(XADD_MANY)
         self._xack_many = client.register_script(XACK_MANY)
         self._next_discover = 0.0
@@ -330,7 +333,9 @@ class StreamConsumer:
                     count=self.settings.batch_size,
                 )
                 start = _text(reply[0])
-                entries = [(e[0], e[1]) for e in reply[1] if e and e[0] is not None]
+                held = {e[1] for e in self._held if e[0] == stream}  # ours, only waiting
+                entries = [(e[0], e[1]) for e in reply[1]
+                           if e and e[0] is not None and e[0] not in held]  # fmt: skip
                 if entries:
                     keep, poison = await self._sort_poison(stream, group, entries)
                     if poison.acks:
@@ -389,6 +394,13 @@ class StreamConsumer:
                 log.warning("group_missing", error=str(exc))
                 self.streams.clear()
                 await self.discover()
+        if started:
+            try:
+                if self._unwritten is not None:
+                    await self._write(self._unwritten)
+                await self.release_held()
+            except REDIS_DOWN as exc:  # they stay pending and come back after a restart
+                log.warning("held_entries_left_pending", error=str(exc))
         self.running = False
 
     async def step(self, stop: asyncio.Event) -> None:
@@ -396,6 +408,7 @@ class StreamConsumer:
         if self._unwritten is not None:
             await self._write(self._unwritten)
         if self._redrain:  # entries read before an outage but never processed
+            self._held.clear()  # pending too: the drain delivers them again
             await self.drain_own_pending()
             self._redrain = False
         now = time.monotonic()
@@ -416,29 +429,60 @@ class StreamConsumer:
             await self._handle(entries)
 
     async def read(self, stop: asyncio.Event) -> list[RawEntry]:
-        """One batch of new entries: sentiment first (never blocking), then market data."""
+        """The next entries to process, across all streams in arrival order.
+
+        One XREADGROUP returns up to ``batch_size`` entries *per stream*, and streams run at
+        different rates: on a backlog, 500 book entries may reach further in time than 500
+        ticks. Processing them together would apply the future of one stream before the past
+        of another (the training module replays history strictly in time order). So a read
+        is merged like a k-way merge: entries are released up to the watermark, the oldest
+        "last entry" among the streams that returned a full batch (they may hold more);
+        later ones are held, pending, for the next round. A stream whose held entries reach
+        ``batch_size`` is not read until they are released. Caught up (no stream returned a
+        full batch, or nothing new arrived), everything held is released.
+        """
         s = self.settings
-        sentiment = {k: ">" for k, g in self.streams.items() if g == self.sentiment_group}
-        market = {k: ">" for k, g in self.streams.items() if g == self.group}
+        held = self._held
+        waiting = Counter(e[0] for e in held)
+        limits: list[int] = [arrival_ms(e) for e in reversed(held)
+                             if waiting[e[0]] >= s.batch_size]  # fmt: skip
         out: list[RawEntry] = []
-        if sentiment:
+        blocked = False
+        for group in (self.sentiment_group, self.group):
+            wanted = {k: ">" for k, g in self.streams.items()
+                      if g == group and waiting[k] < s.batch_size}  # fmt: skip
+            if not wanted:
+                continue
+            block = s.block_ms if group == self.group and not held and not out else None
+            blocked = blocked or block is not None
             reply = await self.redis.xreadgroup(
-                self.sentiment_group, self.consumer, sentiment, count=s.batch_size
+                group, self.consumer, wanted, count=s.batch_size, block=block
             )
-            out.extend(_flatten(reply))
-        if market:
-            reply = await self.redis.xreadgroup(
-                self.group,
-                self.consumer,
-                market,
-                count=s.batch_size,
-                block=None if out else s.block_ms,
-            )
-            out.extend(_flatten(reply))
-        elif not out:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), s.block_ms / 1000.0)
-        return out
+            for raw_stream, entries in reply or ():
+                stream = _text(raw_stream)
+                out.extend((stream, entry_id, fields) for entry_id, fields in entries)
+                if len(entries) >= s.batch_size:  # this stream may hold more
+                    limits.append(arrival_ms((stream, entries[-1][0], None)))
+        if not out and not held:
+            if not blocked:  # no market stream to wait on: wait here
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), s.block_ms / 1000.0)
+            return out
+        held.extend(out)
+        held.sort(key=arrival_ms)
+        if not out or not limits:  # caught up, or time moved on: release everything
+            self._held = []
+            return held
+        watermark = min(limits)
+        n = next((i for i, e in enumerate(held) if arrival_ms(e) > watermark), len(held))
+        self._held = held[n:]
+        return held[:n]
+
+    async def release_held(self) -> None:
+        """Process the entries still held back (at shutdown: leave nothing pending)."""
+        if self._held:
+            held, self._held = self._held, []
+            await self._handle(held)
 
     async def _handle(self, entries: list[RawEntry]) -> None:
         """Process a read in arrival order, in chunks of ``batch_size`` each written (and
@@ -558,11 +602,3 @@ class StreamConsumer:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _flatten(reply: Any) -> list[RawEntry]:
-    out: list[RawEntry] = []
-    for raw_stream, entries in reply or ():
-        stream = _text(raw_stream)
-        out.extend((stream, entry_id, fields) for entry_id, fields in entries)
-    return out

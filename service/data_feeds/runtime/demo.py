@@ -71,7 +71,7 @@ class ConsoleView:
             f"  latency   publish->signal p50 {_ms(lat['p50'])}  p99 {_ms(lat['p99'])}",
             f"  model     {stats['model_version']}   live accuracy "
             + (f"{acc:.3f}" if acc is not None else "-")
-            + f" over {stats['scored']:,} outcomes   retrains {stats['retrains']}",
+            + f" over {stats['scored']:,} outcomes   retrains {_counts(stats['retrains'])}",
         ]
         if self.tty:
             if self._lines:
@@ -81,6 +81,10 @@ class ConsoleView:
         else:
             self.out.write(" | ".join(part.strip() for part in lines) + "\n")
         self.out.flush()
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none yet"
 
 
 def _ms(seconds: float | None) -> str:
@@ -235,6 +239,6 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  publish->signal latency p50 {_ms(lat['p50'])}, p99 {_ms(lat['p99'])}",
         f"  model {summary['model_version']}, live accuracy "
         + (f"{acc:.3f}" if acc is not None else "-")
-        + f" over {summary['scored']:,} outcomes; retrains {summary['retrains']}",
+        + f" over {summary['scored']:,} outcomes; retrains {_counts(summary['retrains'])}",
         f"  summary stored in Redis at {SUMMARY_KEY}",
     ]
