@@ -22,6 +22,7 @@ from data_feeds.records import DEFAULT_ASSET_CLASS
 PREFIX = "DATA_FEEDS_"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 MAX_BLOCK_MS: Final = 10_000
+MAX_BATCH_SIZE: Final = 5_000
 
 T = TypeVar("T")
 
@@ -89,6 +90,15 @@ class Settings:
             raise ConfigError(
                 f"DATA_FEEDS_WORKER_INDEX={self.worker_index}: must be in "
                 f"[0, DATA_FEEDS_WORKER_COUNT={self.worker_count})"
+            )
+        if not 0 < self.batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError(
+                f"DATA_FEEDS_BATCH_SIZE={self.batch_size}: must be in [1, {MAX_BATCH_SIZE}]"
+            )
+        if self.block_ms / 1000.0 >= self.grace_period_s / 2:
+            raise ConfigError(
+                f"DATA_FEEDS_BLOCK_MS={self.block_ms}: a read must end well within the grace "
+                f"period (DATA_FEEDS_GRACE_PERIOD_S={self.grace_period_s:g})"
             )
         if not 0 < self.block_ms <= MAX_BLOCK_MS:
             raise ConfigError(
@@ -246,7 +256,7 @@ def _parse_json_object(name: str, raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError:
-        raise _bad(name, raw, "expected a JSON object such as {\"l2\": 0.01}") from None
+        raise _bad(name, raw, 'expected a JSON object such as {"l2": 0.01}') from None
     if not isinstance(value, dict):
         raise _bad(name, raw, "expected a JSON object")
     return value

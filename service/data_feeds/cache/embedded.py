@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import importlib.util
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -99,21 +100,46 @@ class EmbeddedRedis:
             retry=Retry(NoBackoff(), 0),
         )
 
+    def pid(self) -> int | None:
+        """The server's pid when its process is alive (a zombie or a reused pid is not)."""
+        try:
+            pid = int((self.data_dir / "redis.pid").read_text().strip())
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        state = stat.rpartition(")")[2].split()[0]
+        return pid if state not in ("Z", "X") and b"redis-server" in cmdline else None
+
     def is_running(self) -> bool:
-        if not self.socket_path.exists():
-            return False
+        """Whether the server process is alive (it may still be loading its data)."""
+        return self.pid() is not None and self.socket_path.exists()
+
+    def _answers(self) -> bool:
         client = self._client()
         try:
             return bool(client.ping())
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
+        except (redis.ConnectionError, redis.TimeoutError, OSError):  # incl. BusyLoadingError
             return False
         finally:
             client.close()
 
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self._answers():
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"the bundled redis-server (pid {self.pid()}) did not answer within "
+                    f"{self.start_timeout_s:g} s; last log lines:\n{self._log_tail()}"
+                )
+            time.sleep(0.02)
+
     def ensure_running(self) -> str:
         """Start the server unless it already runs; return its URL. Safe across processes."""
         with self._locked():
-            if not self.is_running():
+            if self.is_running():  # alive, maybe loading a large AOF: never start a second one
+                self._wait_ready()
+            else:
                 self._start()
         if not self._registered:
             atexit.register(self.release)
@@ -137,15 +163,12 @@ class EmbeddedRedis:
             "--logfile", str(self._log_path),
         ]  # fmt: skip
         done = subprocess.run(args, capture_output=True, timeout=self.start_timeout_s, check=False)
-        deadline = time.monotonic() + self.start_timeout_s
-        while time.monotonic() < deadline:
-            if self.is_running():
-                return
-            time.sleep(0.02)
-        raise ConfigError(
-            f"the bundled redis-server did not start within {self.start_timeout_s:g} s "
-            f"(exit {done.returncode}); last log lines:\n{self._log_tail()}"
-        )
+        if done.returncode != 0:
+            raise ConfigError(
+                f"the bundled redis-server did not start (exit {done.returncode}); "
+                f"last log lines:\n{self._log_tail()}"
+            )
+        self._wait_ready()
 
     def _log_tail(self, lines: int = 10) -> str:
         try:
@@ -173,13 +196,27 @@ class EmbeddedRedis:
             finally:
                 client.close()
 
-    def stop(self) -> None:
-        """Shut the server down whoever is connected (tests, ``data-feeds demo`` at its end)."""
-        if not self.is_running():
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Shut the server down whoever is connected (tests, ``data-feeds demo`` at its end):
+        SHUTDOWN (the AOF is flushed), then SIGTERM, then SIGKILL if it will not go."""
+        pid = self.pid()
+        if pid is None:
             return
         client = self._client()
         try:
-            with contextlib.suppress(redis.ConnectionError):
+            with contextlib.suppress(redis.RedisError, OSError):
                 client.shutdown()
         finally:
             client.close()
+        deadline = time.monotonic() + timeout_s
+        sent_term = False
+        while self.pid() == pid:
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                break
+            if not sent_term and time.monotonic() > deadline - timeout_s / 2:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                sent_term = True
+            time.sleep(0.02)

@@ -30,8 +30,17 @@ METRICS: Final = "metrics"
 CHECKPOINT: Final = "checkpoint"
 
 # Prefixes under which nothing is an input stream, so pattern scans can skip them.
-OUTPUT_PREFIXES: Final = (SIGNALS, DLQ, QUARANTINE, "events", MODELS, TRAINING, RESEARCH, METRICS,
-                          CHECKPOINT)
+OUTPUT_PREFIXES: Final = (
+    SIGNALS,
+    DLQ,
+    QUARANTINE,
+    "events",
+    MODELS,
+    TRAINING,
+    RESEARCH,
+    METRICS,
+    CHECKPOINT,
+)
 
 # cryptofeed channel name -> our kind. Candles carry a close price, so they read as price ticks.
 CRYPTOFEED_CHANNELS: Final = {

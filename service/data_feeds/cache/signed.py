@@ -33,17 +33,21 @@ def hmac_key(settings: Settings) -> bytes:
     if settings.hmac_key is not None:
         return settings.hmac_key
     path = Path(settings.data_dir) / KEY_FILE
-    try:
-        key = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        key = secrets.token_bytes(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first: use theirs
-            return path.read_bytes()
+        # written in full under a private name, then linked into place: a process starting
+        # at the same moment sees either no key file or a whole one, never a partial one
+        tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(key)
+            f.write(secrets.token_bytes(32))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process made it first: use theirs
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_bytes()
     if len(key) < 16:
         raise CheckpointRejected(f"the HMAC key file {path} is shorter than 16 bytes")
     return key
@@ -51,7 +55,13 @@ def hmac_key(settings: Settings) -> bytes:
 
 def dumps(obj: Any, key: bytes) -> bytes:
     """Pickle, compress and sign ``obj``."""
-    payload = zlib.compress(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    return seal(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL), key)
+
+
+def seal(pickled: bytes, key: bytes) -> bytes:
+    """Compress and sign an already pickled payload (the slow half of ``dumps``, which needs
+    no access to the live objects and so can run in a thread)."""
+    payload = zlib.compress(pickled, 1)
     mac = hmac.new(key, MAGIC + payload, hashlib.sha256).digest()
     return MAGIC + mac + payload
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import pickle
 import random
 import time
 import zlib
@@ -54,6 +55,9 @@ LAG_INTERVAL_S: Final = 5.0
 BACKOFF_BASE_S: Final = 0.1
 BACKOFF_CAP_S: Final = 5.0
 REDIS_DOWN: Final = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+# Replies that mean "not now" rather than "never": failover, loading, memory, busy script.
+TRANSIENT_REPLIES: Final = ("READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY", "OOM",
+                            "EXECABORT", "CLUSTERDOWN", "NOSCRIPT")  # fmt: skip
 
 # One command for all of a batch's signals: per-command client cost, not Redis, is what limits
 # a Python consumer (DESIGN §9: ~22k ticks/s with one XADD per signal, ~39k with one command).
@@ -72,7 +76,12 @@ XACK_MANY: Final = """
 local i, acked = 1, 0
 for k = 1, #KEYS do
   local group, count = ARGV[i], tonumber(ARGV[i + 1])
-  acked = acked + redis.call('XACK', KEYS[k], group, unpack(ARGV, i + 2, i + 1 + count))
+  local first, last = i + 2, i + 1 + count
+  while first <= last do  -- slices: unpack() is limited by Lua's stack (~8000 values)
+    local upto = math.min(first + 999, last)
+    acked = acked + redis.call('XACK', KEYS[k], group, unpack(ARGV, first, upto))
+    first = upto + 1
+  end
   i = i + 2 + count
 end
 return acked
@@ -134,8 +143,9 @@ class StreamConsumer:
         self._redrain = False
         self._held: list[RawEntry] = []
         """Entries read but beyond the merge watermark (see ``read``); pending in Redis."""
-        self._xadd_many = client.register_script(XADD_MANY)
-        self._xack_many = client.register_script(XACK_MANY)
+        self._shas: dict[str, str] = {}
+        """SHA1 of XADD_MANY / XACK_MANY once loaded; cleared on any outage (a restarted Redis
+        has no scripts)."""
         self._next_discover = 0.0
         self._next_claim = 0.0
         self._next_lag = 0.0
@@ -185,7 +195,9 @@ class StreamConsumer:
         if blob is None:
             return False
         try:
-            state = signed.loads(blob, self._key, what=f"checkpoint {self.checkpoint_key}")
+            state = await asyncio.to_thread(
+                signed.loads, blob, self._key, what=f"checkpoint {self.checkpoint_key}"
+            )
             if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
                 raise CheckpointRejected("checkpoint refused: unknown layout")
         except CheckpointRejected as exc:
@@ -211,7 +223,10 @@ class StreamConsumer:
             "last_ids": dict(self.last_ids),
             "written_at": time.time(),
         }
-        blob = signed.dumps(state, self._key)
+        # pickled here, where the state cannot change underneath; compressed, signed (and the
+        # restore unpickled) in a thread: a large state would otherwise stall the loop
+        pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = await asyncio.to_thread(signed.seal, pickled, self._key)
         await self.redis.set(self.checkpoint_key, blob)
         log.debug("checkpoint_written", bytes=len(blob), streams=len(self.last_ids))
 
@@ -226,8 +241,15 @@ class StreamConsumer:
             start = "(" + page[-1]["message_id"].decode()
 
     async def replay(self) -> int:
-        """Re-apply entries acknowledged after the checkpoint, outputs discarded; how many."""
-        total = 0
+        """Re-apply entries acknowledged after the checkpoint, outputs discarded; how many.
+
+        The streams are merged by arrival (entry id time), as live reads are, a page at a
+        time: entries are applied up to the oldest last-fetched entry among the streams that
+        still have more. Entries still pending (they will be redelivered) and entries that
+        went to the DLQ (never applied live) are skipped.
+        """
+        ranges: dict[str, tuple[str, str]] = {}  # stream -> (exclusive cursor, last delivered)
+        skip: set[tuple[str, bytes]] = set()
         for stream, group in self.streams.items():
             groups = await self.redis.xinfo_groups(stream)
             info = next((g for g in groups if _text(g["name"]) == group), None)
@@ -237,31 +259,62 @@ class StreamConsumer:
             start = self.last_ids.get(stream, "0-0")
             if _id_key(last_delivered) <= _id_key(start):
                 continue
-            pending = await self._pending_ids(stream, group)
-            cursor = "(" + start
-            while True:
-                page = await self.redis.xrange(stream, min=cursor, max=last_delivered, count=1000)
-                batch: list[RawEntry] = [
-                    (stream, entry_id, fields)
-                    for entry_id, fields in page
-                    if entry_id not in pending
-                ]
-                if batch:
-                    self.pipeline.process(batch, emit=False)
-                    self.last_ids[stream] = batch[-1][1].decode()
-                    total += len(batch)
+            ranges[stream] = ("(" + start, last_delivered)
+            skip.update((stream, i) for i in await self._pending_ids(stream, group))
+            skip.update((stream, i) for i in await self._dead_lettered(stream, start))
+        buffers: dict[str, list[RawEntry]] = {k: [] for k in ranges}
+        total = 0
+        while ranges or any(buffers.values()):
+            limits = []
+            for stream in list(ranges):
+                if buffers[stream]:
+                    continue
+                cursor, last = ranges[stream]
+                page = await self.redis.xrange(stream, min=cursor, max=last, count=1000)
+                buffers[stream] = [(stream, i, f) for i, f in page]
                 if len(page) < 1000:
-                    break
-                cursor = "(" + page[-1][0].decode()
+                    del ranges[stream]  # exhausted
+                else:
+                    ranges[stream] = ("(" + page[-1][0].decode(), last)
+            limits = [arrival_ms(b[-1]) for k, b in buffers.items() if k in ranges and b]
+            merged = sorted((e for b in buffers.values() for e in b), key=arrival_ms)
+            watermark = min(limits) if limits else None
+            n = len(merged)
+            if watermark is not None:
+                n = next((i for i, e in enumerate(merged) if arrival_ms(e) > watermark), n)
+            ready, later = merged[:n], merged[n:]
+            buffers = {k: [] for k in buffers}
+            for entry in later:
+                buffers[entry[0]].append(entry)
+            batch = [e for e in ready if (e[0], e[1]) not in skip]
+            if batch:
+                self.pipeline.process(batch, emit=False)
+                total += len(batch)
+            for entry in ready:
+                old = self.last_ids.get(entry[0])
+                if old is None or _id_key(entry[1]) > _id_key(old):
+                    self.last_ids[entry[0]] = entry[1].decode()
         if total:
             log.info("state_replayed", entries=total)
         return total
+
+    async def _dead_lettered(self, stream: str, after: str) -> set[bytes]:
+        """Ids of ``stream`` newer than ``after`` that were sent to its DLQ (never applied)."""
+        out: set[bytes] = set()
+        floor = _id_key(after)
+        for _, fields in await self.redis.xrange(keys.dlq_key(stream), count=OUTPUT_MAXLEN):
+            entry_id = fields.get(b"entry_id", b"")
+            if entry_id and _id_key(entry_id) > floor:
+                out.add(entry_id)
+        return out
 
     async def _delivery_counts(self, stream: str, group: str, ids: list[bytes]) -> dict[bytes, int]:
         if not ids:
             return {}
         lo, hi = min(ids, key=_id_key), max(ids, key=_id_key)
-        page = await self.redis.xpending_range(stream, group, min=lo, max=hi, count=len(ids) * 2)
+        page = await self.redis.xpending_range(
+            stream, group, min=lo, max=hi, count=len(ids) * 2, consumername=self.consumer
+        )
         return {p["message_id"]: int(p["times_delivered"]) for p in page}
 
     async def _sort_poison(
@@ -333,6 +386,8 @@ class StreamConsumer:
                     count=self.settings.batch_size,
                 )
                 start = _text(reply[0])
+                if any(not e or e[0] is None or not e[1] for e in reply[1]):
+                    self._redrain = True  # trimmed while pending: acked by the next drain
                 held = {e[1] for e in self._held if e[0] == stream}  # ours, only waiting
                 entries = [(e[0], e[1]) for e in reply[1]
                            if e and e[0] is not None and e[0] not in held]  # fmt: skip
@@ -355,6 +410,10 @@ class StreamConsumer:
 
     async def start(self) -> None:
         """Everything before the first new read: groups, state, replay, own pending entries."""
+        # a retry after an outage during start-up: what was computed against the state about
+        # to be restored is dropped; its entries are still pending and come back below
+        self._unwritten = None
+        self._held = []
         await self.discover()
         await self.restore()
         await self.replay()
@@ -378,9 +437,19 @@ class StreamConsumer:
                 await self.step(stop)
                 self._set_redis(True)
                 attempt = 0
-            except REDIS_DOWN as exc:
+            except (*REDIS_DOWN, redis.ResponseError) as exc:
+                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+                    log.warning("group_missing", error=str(exc))
+                    self.streams.clear()  # rediscovered (groups recreated) on the next step
+                    self._redrain = True
+                    continue
+                if isinstance(exc, redis.ResponseError) and not str(exc).startswith(
+                    TRANSIENT_REPLIES
+                ):
+                    raise
                 self._set_redis(False)
                 self._redrain = True
+                self._shas.clear()
                 delay = backoff_s(attempt)
                 attempt += 1
                 log.warning("redis_unavailable", error=str(exc), retry_in_s=round(delay, 3))
@@ -388,12 +457,6 @@ class StreamConsumer:
                     self.metrics.reconnects_total.inc()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-            except redis.ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                log.warning("group_missing", error=str(exc))
-                self.streams.clear()
-                await self.discover()
         if started:
             try:
                 if self._unwritten is not None:
@@ -499,10 +562,13 @@ class StreamConsumer:
         """Signals, DLQ, quarantine, events and acks in one MULTI/EXEC."""
         t0 = time.perf_counter()
         s = self.settings
+        if not self._shas:
+            for name, script in (("xadd", XADD_MANY), ("xack", XACK_MANY)):
+                self._shas[name] = _text(await self.redis.script_load(script))
         async with self.redis.pipeline(transaction=True) as pipe:
             if result.signals:
                 keys_, args = zip(*result.signals, strict=True)
-                await self._xadd_many(keys=keys_, args=(s.signals_maxlen, *args), client=pipe)
+                pipe.evalsha(self._shas["xadd"], len(keys_), *keys_, s.signals_maxlen, *args)
             for key, fields in result.dlq:
                 pipe.xadd(key, fields, maxlen=OUTPUT_MAXLEN, approximate=True)
             for key, data in result.quarantine:
@@ -512,12 +578,16 @@ class StreamConsumer:
             ack_args: list[str | bytes | int] = []
             for stream, ids in result.acks.items():
                 ack_args += (self.group_for(stream), len(ids), *ids)
-            await self._xack_many(keys=list(result.acks), args=ack_args, client=pipe)
+            if result.acks:
+                pipe.evalsha(self._shas["xack"], len(result.acks), *result.acks, *ack_args)
             await pipe.execute()
         written = time.time()
         self._unwritten = None
         for stream, entry_id in result.last_ids.items():
-            self.last_ids[stream] = entry_id.decode()
+            new = entry_id.decode()
+            old = self.last_ids.get(stream)
+            if old is None or _id_key(new) > _id_key(old):  # claims can be older entries
+                self.last_ids[stream] = new
         self.processed += sum(len(ids) for ids in result.acks.values())
         self.signals_written += len(result.signals)
         if self.metrics:

@@ -20,6 +20,7 @@ import multiprocessing
 import signal
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -66,8 +67,6 @@ class Scheduler:
         """Drift may bring a cycle forward, but never closer than this to the previous one."""
         self._last_retrain = -float("inf")
         self.drift = DriftDetector(drift_delta)
-        self._seen_n = 0
-        self._seen_correct = 0
         self._db: DBConnector | None = None
         self._pool: ProcessPoolExecutor | None = None
         self.retrains = 0
@@ -128,16 +127,12 @@ class Scheduler:
             log.error("scheduler_step_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _feed_drift(self) -> bool:
-        """Feed the live outcomes learned since the last call to ADWIN; True on drift."""
-        card = self.consumer.pipeline.generator.scorecard
-        n, correct = card.n, card.correct
-        if n < self._seen_n:  # a new model version: its scorecard starts at zero
-            self._seen_n = self._seen_correct = 0
-        new_n, new_correct = n - self._seen_n, correct - self._seen_correct
-        self._seen_n, self._seen_correct = n, correct
+        """Feed the outcomes learned since the last call to ADWIN, in order; True on drift."""
+        errors = self.consumer.pipeline.generator.recent_errors
         drifted = False
-        for i in range(new_n):
-            drifted |= self.drift.update(i >= new_correct)
+        update = self.drift.update
+        while errors:
+            drifted |= update(errors.popleft())
         return drifted
 
     async def retrain(self) -> None:
@@ -154,6 +149,9 @@ class Scheduler:
             )
         except Exception as exc:
             decision = {"outcome": "failed", "reason": f"{type(exc).__name__}: {exc}"}
+            if isinstance(exc, BrokenProcessPool) and self._pool is not None:
+                _terminate(self._pool)  # its worker died (killed, out of memory): start anew
+                self._pool = None
         self.retrains += 1
         outcome = str(decision.get("outcome", "failed"))
         counter = self.metrics.retrain_runs.get(outcome) or self.metrics.retrain_runs["failed"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -122,6 +122,9 @@ class SignalGenerator:
         self.learned = 0
         self.unlabelled = 0
         """Matured predictions inside the dead band (not learned)."""
+        self.recent_errors: deque[bool] = deque(maxlen=10_000)
+        """Outcomes learned since a reader last drained this, in order: True = the prediction
+        (P(up) >= 0.5) was wrong. The service's drift detector consumes it."""
         self.nonfinite_features = 0
         """Ticks whose feature dict had a NaN or infinite value (replaced by 0 before the model)."""
 
@@ -236,6 +239,7 @@ class SignalGenerator:
         if card is None:
             card = self.scorecards[pending.model_version] = Scorecard()
         card.update(pending.probability, y, pending.action)
+        self.recent_errors.append((pending.probability >= 0.5) != (y == 1))
 
     @property
     def scorecard(self) -> Scorecard:
