@@ -57,3 +57,13 @@ def test_asset_class_mapping_parsed() -> None:
     """SYMBOL=class pairs become an upper-cased symbol mapping."""
     s = Settings.from_env({"DATA_FEEDS_ASSET_CLASSES": "aapl=equity, EURUSD=fx"})
     assert s.asset_classes == {"AAPL": "equity", "EURUSD": "fx"}
+
+
+def test_service_limits_are_checked_together() -> None:
+    """Batch size is capped and a blocking read must end well within the grace period."""
+    with pytest.raises(ConfigError, match="DATA_FEEDS_BATCH_SIZE"):
+        Settings.from_env({"DATA_FEEDS_BATCH_SIZE": "100000"})
+    with pytest.raises(ConfigError, match="grace"):
+        Settings.from_env({"DATA_FEEDS_BLOCK_MS": "6000", "DATA_FEEDS_GRACE_PERIOD_S": "10"})
+    with pytest.raises(ConfigError, match="DATA_FEEDS_WORKER_INDEX=2"):
+        Settings.from_env({"DATA_FEEDS_WORKER_INDEX": "2", "DATA_FEEDS_WORKER_COUNT": "2"})

@@ -4,6 +4,7 @@ nothing left pending, worker sharding, checkpoints and a Redis restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
 from collections.abc import Iterator
@@ -230,5 +231,41 @@ async def test_recovers_from_a_redis_restart(own_redis: EmbeddedRedis, tmp_path:
         assert await task == 0
     ids = signal_ids(client)
     assert len(ids) == len(set(ids)) == first_total + sum(map(len, more.values()))
+    assert pending_total(client) == 0
+    client.close()
+
+
+async def test_survives_a_failover_that_makes_redis_read_only(
+    own_redis: EmbeddedRedis, tmp_path: Path
+) -> None:
+    """While Redis refuses writes (READONLY, as during a failover) the service backs off and is
+    not ready; once writes are accepted again it goes on and loses nothing."""
+    client = redis.Redis.from_url(own_redis.url)
+    client.flushdb()
+    settings = service_settings(Settings(redis_url=own_redis.url, data_dir=tmp_path))
+    valid, _ = publish(client, n_symbols=2, per_symbol=200)
+    total = sum(map(len, valid.values()))
+    service = Service(settings)
+    task = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(60):
+            while processed([service]) < total:
+                await asyncio.sleep(0.05)
+            client.replicaof("127.0.0.1", "1")  # demoted: every write is refused
+            await asyncio.sleep(1.0)
+            assert not task.done()
+            assert not service.readiness()[0]
+            client.replicaof("NO", "ONE")
+            more, _ = publish(client, n_symbols=2, per_symbol=100, first=200)
+            total += sum(map(len, more.values()))
+            while processed([service]) < total:
+                await asyncio.sleep(0.05)
+            assert service.readiness()[0]
+    finally:
+        with contextlib.suppress(redis.RedisError):
+            client.replicaof("NO", "ONE")
+        service.request_stop()
+        assert await task == 0
+    assert len(set(signal_ids(client))) == total
     assert pending_total(client) == 0
     client.close()

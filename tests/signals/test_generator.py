@@ -217,7 +217,7 @@ def test_bad_model_names_are_clear_errors(name: str, params: dict[str, int] | No
         {"max_pending": 0},
         {"dead_band_bps": math.nan},
         {"max_symbols": 0},
-    ],  # fmt: skip
+    ],
 )
 def test_bad_configuration_is_refused(kwargs: dict[str, float]) -> None:
     """Out-of-range settings raise ValueError at construction."""

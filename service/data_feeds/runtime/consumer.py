@@ -56,8 +56,18 @@ BACKOFF_BASE_S: Final = 0.1
 BACKOFF_CAP_S: Final = 5.0
 REDIS_DOWN: Final = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
 # Replies that mean "not now" rather than "never": failover, loading, memory, busy script.
-TRANSIENT_REPLIES: Final = ("READONLY", "LOADING", "MASTERDOWN", "TRYAGAIN", "BUSY", "OOM",
-                            "EXECABORT", "CLUSTERDOWN", "NOSCRIPT")  # fmt: skip
+# redis-py maps some to their own classes (and strips the code from the message).
+TRANSIENT_ERRORS: Final = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ExecAbortError,
+    redis.exceptions.NoScriptError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
+TRANSIENT_REPLIES: Final = ("MASTERDOWN", "TRYAGAIN", "BUSY", "UNBLOCKED", "CLUSTERDOWN",
+                            "LOADING", "READONLY", "OOM", "EXECABORT", "NOSCRIPT")  # fmt: skip
 
 # One command for all of a batch's signals: per-command client cost, not Redis, is what limits
 # a Python consumer (DESIGN §9: ~22k ticks/s with one XADD per signal, ~39k with one command).
@@ -443,8 +453,10 @@ class StreamConsumer:
                     self.streams.clear()  # rediscovered (groups recreated) on the next step
                     self._redrain = True
                     continue
-                if isinstance(exc, redis.ResponseError) and not str(exc).startswith(
-                    TRANSIENT_REPLIES
+                if (
+                    isinstance(exc, redis.ResponseError)
+                    and not isinstance(exc, TRANSIENT_ERRORS)
+                    and not str(exc).startswith(TRANSIENT_REPLIES)
                 ):
                     raise
                 self._set_redis(False)
