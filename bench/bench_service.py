@@ -189,7 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             p50 = statistics.median(lat) * 1e3
             p99 = lat[int(0.99 * (len(lat) - 1))] * 1e3
             print(f"paced {args.rate:,} ticks/s for {args.paced_s:g} s: {len(lat):,} signals")
-            print(f"  publish -> signal  p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {lat[-1]*1e3:.1f} ms")
+            print(
+                f"  publish -> signal  p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {lat[-1] * 1e3:.1f} ms"
+            )
             verdict = "meets" if p99 <= 10.0 else "MISSES"
             print(f"  {verdict} the target of p99 <= 10 ms")
         finally:

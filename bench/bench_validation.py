@@ -53,9 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows["orjson.loads (baseline)"] += per_item_us(items, lambda f: loads(f[b"data"]))
         validator, cleaner = SchemaValidator(), DataCleaner()
         validate, clean = validator.validate, cleaner.clean
-        rows["validate + clean"] += per_item_us(
-            items, lambda f: clean(validate(f, stream=STREAM))
-        )
+        rows["validate + clean"] += per_item_us(items, lambda f: clean(validate(f, stream=STREAM)))
         validator = SchemaValidator()
         rows["validate only"] += per_item_us(items, lambda f: validator.validate(f, stream=STREAM))
     print(f"{args.ticks:,} price ticks x {args.repeats} rounds, payload "
