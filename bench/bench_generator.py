@@ -15,17 +15,13 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import per_item_us, report  # noqa: E402
-
-from data_feeds.indicators import Indicators  # noqa: E402
-from data_feeds.records import Tick  # noqa: E402
-from data_feeds.signals.features import features  # noqa: E402
-from data_feeds.signals.generator import SignalGenerator, build_model  # noqa: E402
+from data_feeds.indicators import Indicators
+from data_feeds.records import Tick
+from data_feeds.signals.features import features
+from data_feeds.signals.generator import SignalGenerator, build_model
+from timing import per_item_us, report
 
 
 def ticks(n: int, seed: int) -> list[Tick]:

@@ -36,14 +36,16 @@ def report(rows: dict[str, list[float]], baseline: str, target: float | None = N
     """Print median µs per contender and each one's ratio to ``baseline``; that ratio for the
     first non-baseline contender."""
     base = median(rows[baseline])
-    first_ratio = float("nan")
+    first_ratio: float | None = None
     print(f"{'contender':<34} {'median us/item':>15} {'ratio':>8}")
     for name, samples in rows.items():
         m = median(samples)
         ratio = m / base
-        if name != baseline and first_ratio != first_ratio:  # nan check: first one only
+        if name != baseline and first_ratio is None:
             first_ratio = ratio
         print(f"{name:<34} {m:>15.3f} {ratio:>7.2f}x")
+    if first_ratio is None:
+        raise ValueError("report needs a contender besides the baseline")
     if target is not None:
         verdict = "meets" if first_ratio <= target else "MISSES"
         print(f"ratio {first_ratio:.2f}x {verdict} the target of at most {target:.2f}x")
