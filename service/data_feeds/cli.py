@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import signal
 import sys
 import time
@@ -111,6 +112,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     run: Callable[[argparse.Namespace], int] = args._run
     try:
+        # one-shot commands print results on stdout; their library logs go to stderr, quiet
+        # unless asked for (`run` and `demo` configure logging from their own settings)
+        from data_feeds.logs import configure_logging  # noqa: PLC0415
+
+        level = os.environ.get("DATA_FEEDS_LOG_LEVEL", "warning").strip().lower()
+        fmt = os.environ.get("DATA_FEEDS_LOG_FORMAT", "auto").strip().lower()
+        try:
+            configure_logging(level, fmt)
+        except ValueError as exc:
+            raise ConfigError(f"DATA_FEEDS_LOG_LEVEL / DATA_FEEDS_LOG_FORMAT: {exc}") from None
         return run(args)
     except (UsageError, ConfigError) as exc:
         _error(args.command, str(exc))
