@@ -979,7 +979,7 @@ def demo(args: argparse.Namespace) -> int:
         metrics_port=_free_or_any(args.metrics_port),
         block_ms=100,
         discover_interval_s=1.0,
-        log_level="warning",  # the console view is the output; the retraining process too
+        log_level="error",  # the console view is the output; the retraining process's too
     )
     configure_logging("warning", "console" if sys.stderr.isatty() else "json")
     summary = run_async(
