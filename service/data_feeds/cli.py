@@ -315,6 +315,23 @@ def _kinds_line(by_kind: dict[str, int]) -> str:
     return "  " + "  ".join(f"{k} {by_kind[k]:,}" for k in known) if known else "  (nothing)"
 
 
+def _publishing_args(p: argparse.ArgumentParser) -> None:
+    """The options every command that publishes to the input streams takes."""
+    p.add_argument(
+        "--maxlen",
+        type=_number(int, 1),
+        default=None,
+        help="approximate stream length cap (default DATA_FEEDS_STREAM_MAXLEN)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=None,
+        metavar="URL",
+        help="Redis to publish to (default DATA_FEEDS_REDIS_URL, else the bundled one)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
 # -- simulate ----------------------------------------------------------------------------------
 
 
@@ -405,19 +422,7 @@ def _configure_simulate(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="the tweets' lead over the price return (default 60; 0: none)",
     )
-    p.add_argument(
-        "--maxlen",
-        type=_number(int, 1),
-        default=None,
-        help="approximate stream length cap (default DATA_FEEDS_STREAM_MAXLEN)",
-    )
-    p.add_argument(
-        "--redis-url",
-        default=None,
-        metavar="URL",
-        help="Redis to publish to (default DATA_FEEDS_REDIS_URL, else the bundled one)",
-    )
-    p.add_argument("--json", action="store_true", help="summary as JSON (live view: stderr)")
+    _publishing_args(p)
 
 
 @command(
@@ -535,19 +540,7 @@ def _configure_replay(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--limit", type=_number(int, 1), default=None, metavar="N", help="stop after N messages"
     )
-    p.add_argument(
-        "--maxlen",
-        type=_number(int, 1),
-        default=None,
-        help="approximate stream length cap (default DATA_FEEDS_STREAM_MAXLEN)",
-    )
-    p.add_argument(
-        "--redis-url",
-        default=None,
-        metavar="URL",
-        help="Redis to publish to (default DATA_FEEDS_REDIS_URL, else the bundled one)",
-    )
-    p.add_argument("--json", action="store_true", help="summary as JSON (live view: stderr)")
+    _publishing_args(p)
 
 
 @command(

@@ -368,18 +368,25 @@ class StreamConsumer:
                 entries = reply[0][1] if reply else []
                 if not entries:
                     break
-                keep, poison = await self._sort_poison(stream, group, entries)
-                if poison.acks:
-                    await self._write(poison)
-                if keep:
-                    await self._handle(keep)
+                await self._redeliver(stream, group, entries)
                 total += len(entries)
                 cursor = entries[-1][0].decode()
+        self._count_redelivered("pending_redelivered", total)
+        return total
+
+    async def _redeliver(self, stream: str, group: str, entries: list[tuple[bytes, Any]]) -> None:
+        """Process entries delivered before (dead-lettering those past the delivery limit)."""
+        keep, poison = await self._sort_poison(stream, group, entries)
+        if poison.acks:
+            await self._write(poison)
+        if keep:
+            await self._handle(keep)
+
+    def _count_redelivered(self, event: str, total: int) -> None:
         if total:
-            log.info("pending_redelivered", entries=total)
+            log.info(event, entries=total)
             if self.metrics:
                 self.metrics.redeliveries_total.inc(total)
-        return total
 
     async def claim_abandoned(self) -> int:
         """Take over entries idle too long on other consumers (XAUTOCLAIM)."""
@@ -402,18 +409,11 @@ class StreamConsumer:
                 entries = [(e[0], e[1]) for e in reply[1]
                            if e and e[0] is not None and e[0] not in held]  # fmt: skip
                 if entries:
-                    keep, poison = await self._sort_poison(stream, group, entries)
-                    if poison.acks:
-                        await self._write(poison)
-                    if keep:
-                        await self._handle(keep)
+                    await self._redeliver(stream, group, entries)
                     total += len(entries)
                 if start in ("0-0", "0"):
                     break
-        if total:
-            log.info("entries_claimed", entries=total)
-            if self.metrics:
-                self.metrics.redeliveries_total.inc(total)
+        self._count_redelivered("entries_claimed", total)
         return total
 
     # -- the main loop -------------------------------------------------------------------------
