@@ -284,11 +284,13 @@ async def consume_session(folder: Path, exchange: str, url: str, data_dir: Path)
     for stream, n in expected.items():
         by_kind[kinds[stream]] += n
     for kind, n in by_kind.items():
-        assert service.metrics.value("data_feeds_messages_consumed_total", kind=kind) == n
+        assert (
+            service.metrics.snapshot().value("data_feeds_messages_consumed_total", kind=kind) == n
+        )
 
     # (b) every entry is a valid record: nothing rejected, no DLQ stream at all
     assert {k.decode(): client.xlen(k) for k in client.scan_iter(match="dlq:*")} == {}
-    assert service.metrics.value("data_feeds_dlq_messages_total") == 0
+    assert service.metrics.snapshot().value("data_feeds_dlq_messages_total") == 0
 
     # (c) signals: one per price entry the cleaner accepted, never one from a trade or a book.
     # Each entry the cleaner did not accept is named by its duplicate/late event or its

@@ -42,7 +42,7 @@ async def test_injected_faults_are_rejected_quarantined_and_flagged_exactly(
     service = Service(service_settings(settings))
     await run_until([service], lambda: service.consumer is not None
                     and service.consumer.processed >= result.published)  # fmt: skip
-    m = service.metrics
+    m = service.metrics.snapshot()
     expected_rejects = Counter(f.reason for f in faults if f.outcome == "reject")
     rejected = {
         reason: int(m.value("data_feeds_messages_rejected_total", reason=reason))

@@ -78,5 +78,5 @@ async def test_scheduled_retraining_promotes_and_the_worker_follows(
     assert service.scheduler is not None and service.scheduler.retrains >= 1
     champion = ModelRegistry(db).champion_version()
     assert champion is not None and served(service) == champion
-    outcomes = service.metrics.retrain_runs["promoted"]._value.get()
+    outcomes = service.metrics.snapshot().value("data_feeds_retrain_runs_total", outcome="promoted")
     assert outcomes >= 1

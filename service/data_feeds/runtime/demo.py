@@ -94,21 +94,22 @@ def _ms(seconds: float | None) -> str:
 def collect_stats(service: Service, published: int) -> dict[str, Any]:
     """The figures the view and the summary show, read from the service's own metrics."""
     m = service.metrics
-    rejected = {r: int(m.value("data_feeds_messages_rejected_total", reason=r)) for r in REASONS}
+    snap = m.snapshot()
+    rejected = {r: int(snap.value("data_feeds_messages_rejected_total", reason=r)) for r in REASONS}
     consumer = service.consumer
     card = consumer.pipeline.generator.scorecard if consumer else None
     scheduler = service.scheduler
     return {
         "published": published,
-        "consumed": sum(m.value("data_feeds_messages_consumed_total", kind=k) for k in KINDS),
+        "consumed": sum(snap.value("data_feeds_messages_consumed_total", kind=k) for k in KINDS),
         "consumed_by_kind": {
-            k: int(m.value("data_feeds_messages_consumed_total", kind=k)) for k in KINDS
+            k: int(snap.value("data_feeds_messages_consumed_total", kind=k)) for k in KINDS
         },
-        "signals": {a: m.value("data_feeds_signals_total", action=a) for a in ACTIONS},
+        "signals": {a: snap.value("data_feeds_signals_total", action=a) for a in ACTIONS},
         "rejected_total": sum(rejected.values()),
         "rejected": {r: n for r, n in rejected.items() if n},
-        "dlq": m.value("data_feeds_dlq_messages_total"),
-        "quarantined": m.value("data_feeds_quarantined_messages_total"),
+        "dlq": snap.value("data_feeds_dlq_messages_total"),
+        "quarantined": snap.value("data_feeds_quarantined_messages_total"),
         "latency_ms": {
             "p50": m.quantile(m.entry_latency, 0.5),
             "p99": m.quantile(m.entry_latency, 0.99),
@@ -117,7 +118,7 @@ def collect_stats(service: Service, published: int) -> dict[str, Any]:
         "live_accuracy": card.accuracy if card else None,
         "scored": card.n if card else 0,
         "retrains": dict(
-            (outcome, int(m.value("data_feeds_retrain_runs_total", outcome=outcome)))
+            (outcome, int(snap.value("data_feeds_retrain_runs_total", outcome=outcome)))
             for outcome in ("promoted", "kept", "insufficient_data", "failed")
         )
         if scheduler

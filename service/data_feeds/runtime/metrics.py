@@ -148,6 +148,19 @@ class BatchHistogram:
         self._sum.inc(total)
 
 
+class Snapshot:
+    """Sample values at one moment: ``snap.value("data_feeds_signals_total", action="BUY")``."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> None:
+        self._values = values
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sample's value; 0 when it has none yet."""
+        return self._values.get((name, frozenset(labels.items())), 0.0)
+
+
 class ServiceMetrics:
     """All of the service's metrics, children resolved once; ``render()`` is the scrape body."""
 
@@ -378,11 +391,14 @@ class ServiceMetrics:
         """The version last passed to ``set_model_version``."""
         return self._model_version
 
-    def value(self, name: str, **labels: str) -> float:
-        """The current value of one sample (0 when it has none yet), e.g.
-        ``value("data_feeds_signals_total", action="BUY")``."""
-        found = self.registry.get_sample_value(name, labels)
-        return 0.0 if found is None else found
+    def snapshot(self) -> Snapshot:
+        """Every sample's value from one pass over the registry (``get_sample_value`` walks
+        the whole registry per call: too slow for a console refreshed every second)."""
+        values: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        for metric in self.registry.collect():
+            for sample in metric.samples:
+                values[(sample.name, frozenset(sample.labels.items()))] = sample.value
+        return Snapshot(values)
 
     def quantile(self, histogram: Histogram, q: float) -> float | None:
         """PromQL's ``histogram_quantile`` over a histogram's buckets since start (linear
