@@ -198,9 +198,9 @@ class Sentiment:
 class Signal:
     """What the service emits per tick.
 
-    ``entry_id`` is the Redis entry id of the input tick and ``signal_id`` derives from it
-    (``{stream}/{entry_id}``), so a redelivered input yields a recognisable duplicate.
-    ``probability`` is the model's probability of an up-move over the label horizon.
+    ``entry_id`` is the Redis entry id of the input tick in ``stream``, and ``signal_id``
+    derives from both (``{stream}/{entry_id}``), so a redelivered input yields a recognisable
+    duplicate. ``probability`` is the model's probability of an up-move over the horizon.
     """
 
     symbol: str
@@ -208,9 +208,13 @@ class Signal:
     probability: float
     model_version: str
     entry_id: str
-    signal_id: str
+    stream: str
     timestamp: float
     price: float
+
+    @property
+    def signal_id(self) -> str:
+        return f"{self.stream}/{self.entry_id}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

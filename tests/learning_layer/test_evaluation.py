@@ -19,7 +19,7 @@ SYMBOL = "EVALUSDT"
 
 def signal(t: float, price: float, action: str, p: float, version: str) -> Signal:
     entry = f"{int(t * 1000)}-0"
-    return Signal(SYMBOL, action, p, version, entry, f"crypto_price:{SYMBOL}/{entry}", t, price)
+    return Signal(SYMBOL, action, p, version, entry, f"crypto_price:{SYMBOL}", t, price)
 
 
 @pytest.fixture

@@ -214,9 +214,7 @@ class SignalGenerator:
             action = HOLD
         version = self.model_version
         outcomes.push(Pending(ts, price, x, proba, action, version))
-        return Signal(
-            tick.symbol, action, proba, version, entry_id, f"{stream}/{entry_id}", ts, price
-        )
+        return Signal(tick.symbol, action, proba, version, entry_id, stream, ts, price)
 
     def _sanitize(self, x: dict[str, float]) -> dict[str, float]:
         bad = [k for k, v in x.items() if not math.isfinite(v)]
