@@ -181,7 +181,7 @@ class SignalGenerator:
             if not 0.0 < price < math.inf:  # also False for NaN
                 raise InvalidMessage("non_positive_price" if price <= 0.0 else "non_finite",
                                      repr(price), "price")  # fmt: skip
-            state = self._state(record.symbol)
+            state = self._symbols.get(record.symbol) or self._state(record.symbol)
             state.indicators.update(record)
             x = features(state.indicators)
             if not math.isfinite(sum(x.values())):
@@ -213,7 +213,10 @@ class SignalGenerator:
         else:
             action = HOLD
         version = self.model_version
-        outcomes.push(Pending(ts, price, x, proba, action, version))
+        if len(queue) >= outcomes.max_pending:  # OutcomeBuffer.push, inlined
+            queue.popleft()
+            outcomes.dropped += 1
+        queue.append(Pending(ts, price, x, proba, action, version))
         return Signal(tick.symbol, action, proba, version, entry_id, stream, ts, price)
 
     def _sanitize(self, x: dict[str, float]) -> dict[str, float]:
