@@ -184,7 +184,7 @@ class StreamConsumer:
                     found.add(name)
         new = sorted(found - self.streams.keys())
         if new:  # new symbols tend to arrive together: look again soon
-            self._next_discover = min(self._next_discover, time.monotonic() + 0.2)
+            self._next_discover = min(self._next_discover, time.monotonic() + 0.05)
         for stream in new:
             group = self._group_of(stream)
             try:
