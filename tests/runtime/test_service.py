@@ -269,3 +269,47 @@ async def test_survives_a_failover_that_makes_redis_read_only(
     assert len(set(signal_ids(client))) == total
     assert pending_total(client) == 0
     client.close()
+
+
+async def test_a_backlog_is_processed_in_arrival_order_across_streams(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A backlog over streams of different rates is merged by arrival, not stream by stream
+    (a read returns up to batch_size per stream), and every entry is processed once."""
+    pipe = redis_client.pipeline(transaction=False)
+    for i in range(1200):
+        tick = {"kind": "price", "symbol": "AAAUSDT", "price": 100.0 + (i % 7) * 0.01,
+                "volume": 1.0, "timestamp": T0 + i}  # fmt: skip
+        pipe.xadd("crypto_price:AAAUSDT", {"data": orjson.dumps(tick)})
+        if i % 4 == 0:
+            trade = {"kind": "trade", "symbol": "AAAUSDT", "price": 100.0, "volume": 0.5,
+                     "side": "buy", "timestamp": T0 + i, "trade_id": str(i)}  # fmt: skip
+            pipe.xadd("crypto_trade:AAAUSDT", {"data": orjson.dumps(trade)})
+        if i % 100 == 99:
+            pipe.execute()
+            await asyncio.sleep(0.002)  # entry ids advance: arrival order is well defined
+    pipe.execute()
+    service = Service(service_settings(settings, batch_size=100))
+    seen: list[tuple[str, bytes]] = []
+
+    def record_order(consumer: object) -> None:
+        process = service.consumer.pipeline.process  # type: ignore[union-attr]
+
+        def spy(batch, emit=True):  # type: ignore[no-untyped-def]
+            batch = list(batch)
+            seen.extend((stream, entry_id) for stream, entry_id, _ in batch)
+            return process(batch, emit=emit)
+
+        service.consumer.pipeline.process = spy  # type: ignore[union-attr,method-assign]
+
+    async def watch() -> None:
+        while service.consumer is None:
+            await asyncio.sleep(0)
+        record_order(service.consumer)
+
+    watcher = asyncio.create_task(watch())
+    await run_until([service], lambda: processed([service]) >= 1500)
+    await watcher
+    assert len(seen) == len(set(seen)) == 1500
+    ms = [int(i.split(b"-")[0]) for _, i in seen]
+    assert ms == sorted(ms)

@@ -519,8 +519,9 @@ class StreamConsumer:
         s = self.settings
         held = self._held
         waiting = Counter(e[0] for e in held)
-        limits: list[int] = [arrival_ms(e) for e in reversed(held)
-                             if waiting[e[0]] >= s.batch_size]  # fmt: skip
+        # a stream not read this round (enough of it held) is known up to its last held entry
+        newest_held = {e[0]: arrival_ms(e) for e in held}  # held is in arrival order
+        limits = [ms for k, ms in newest_held.items() if waiting[k] >= s.batch_size]
         out: list[RawEntry] = []
         blocked = False
         for group in (self.sentiment_group, self.group):
