@@ -357,7 +357,12 @@ class StreamConsumer:
         return keep, poison
 
     async def drain_own_pending(self) -> int:
-        """Process the entries this consumer was given before a restart but never acked."""
+        """Process the entries this consumer was given before a restart but never acked.
+
+        All streams' pending entries are gathered first (they are bounded: what was read and
+        not yet acknowledged), then processed together in arrival order, as live reads are.
+        """
+        keep: list[RawEntry] = []
         total = 0
         for stream, group in list(self.streams.items()):
             cursor = "0"
@@ -368,17 +373,26 @@ class StreamConsumer:
                 entries = reply[0][1] if reply else []
                 if not entries:
                     break
-                await self._redeliver(stream, group, entries)
+                keep += await self._dead_letter_poison(stream, group, entries)
                 total += len(entries)
                 cursor = entries[-1][0].decode()
+        if keep:
+            await self._handle(keep)
         self._count_redelivered("pending_redelivered", total)
         return total
 
-    async def _redeliver(self, stream: str, group: str, entries: list[tuple[bytes, Any]]) -> None:
-        """Process entries delivered before (dead-lettering those past the delivery limit)."""
+    async def _dead_letter_poison(
+        self, stream: str, group: str, entries: list[tuple[bytes, Any]]
+    ) -> list[RawEntry]:
+        """Dead-letter the entries past the delivery limit; the others, to be processed."""
         keep, poison = await self._sort_poison(stream, group, entries)
         if poison.acks:
             await self._write(poison)
+        return keep
+
+    async def _redeliver(self, stream: str, group: str, entries: list[tuple[bytes, Any]]) -> None:
+        """Process entries delivered before (dead-lettering those past the delivery limit)."""
+        keep = await self._dead_letter_poison(stream, group, entries)
         if keep:
             await self._handle(keep)
 
