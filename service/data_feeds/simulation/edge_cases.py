@@ -58,6 +58,7 @@ from typing import Any, Final
 import orjson
 
 from data_feeds.cache.keys import record_stream
+from data_feeds.checks import check_number
 from data_feeds.errors import REASONS
 from data_feeds.records import Record, Tick, Trade
 
@@ -168,13 +169,6 @@ class Fault:
         )
 
 
-def _positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-
-
 @dataclass(frozen=True, slots=True)
 class FaultConfig:
     """Which faults, how often, and their shapes."""
@@ -207,7 +201,7 @@ class FaultConfig:
         if self.spike_factor <= 2.0 or not math.isfinite(self.spike_factor):
             raise ValueError(f"spike_factor must be > 2, got {self.spike_factor!r}")
         for name in ("burst_factor", "gap_s", "gap_intervals", "max_reorder_s"):
-            _positive(name, getattr(self, name))
+            check_number(name, getattr(self, name), positive=True)
         for name in ("burst_ticks", "warmup", "spacing"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar, Final, Self
 
 from data_feeds.cache.keys import normalize_symbol
+from data_feeds.checks import check_number
 from data_feeds.records import Record, Sentiment
 from data_feeds.simulation.feeds import (
     CALM,
@@ -36,16 +37,6 @@ from data_feeds.simulation.feeds import (
 )
 
 _KEYWORD_RE: Final = re.compile(r"[A-Z0-9.]{1,32}")
-
-
-def _check(name: str, value: float, *, positive: bool = False, upper: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(f"{name} must be {'>' if positive else '>='} 0, got {value!r}")
-    if upper is not None and value > upper:
-        raise ValueError(f"{name} must be <= {upper}, got {value!r}")
-    return float(value)
 
 
 class SentimentSource:
@@ -96,16 +87,18 @@ class SentimentSource:
         if not self.keywords:
             raise ValueError("no keywords")
         self.seed = seed
-        self.start_s = _check("start_s", start_s)
-        self.interval_s = _check(
+        self.start_s = check_number("start_s", start_s)
+        self.interval_s = check_number(
             "interval_s",
             self.default_interval_s if interval_s is None else interval_s,
             positive=True,
         )
-        self.noise = _check("noise", self.default_noise if noise is None else noise)
-        self.lead_s = _check("lead_s", self.default_lead_s if lead_s is None else lead_s)
-        self.strength = _check("strength", self.default_strength if strength is None else strength)
-        self.persistence = _check(
+        self.noise = check_number("noise", self.default_noise if noise is None else noise)
+        self.lead_s = check_number("lead_s", self.default_lead_s if lead_s is None else lead_s)
+        self.strength = check_number(
+            "strength", self.default_strength if strength is None else strength
+        )
+        self.persistence = check_number(
             "persistence",
             self.default_persistence if persistence is None else persistence,
             upper=0.999,

@@ -85,6 +85,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from data_feeds.checks import check_int, check_number
 from data_feeds.records import (
     PRICE,
     SENTIMENT,
@@ -256,24 +257,6 @@ def _fingerprint(record: Record) -> Hashable:
     return (record.timestamp, record.is_delta, record.bids, record.asks, record.exchange)
 
 
-def _check_int(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-
-
-def _check_float(name: str, value: float, *, positive: bool, finite: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if math.isnan(value) or (finite and math.isinf(value)):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    if positive and not value > 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if not positive and value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}")
-
-
 class DataCleaner:
     """Drops duplicates and late records, flags gaps and reordering, quarantines price spikes.
 
@@ -338,22 +321,22 @@ class DataCleaner:
         ``level_shift_ticks``: consecutive consistent spikes that make a new level (>= 2).
         ``refresh_every``: new observations between recomputations of a window's statistics.
         """
-        _check_int("max_keys", max_keys, 1)
-        _check_int("dedupe_window", dedupe_window, 1)
-        _check_float("reorder_tolerance_s", reorder_tolerance_s, positive=False)
-        _check_float("gap_factor", gap_factor, positive=True)
-        _check_float("min_gap_s", min_gap_s, positive=False)
-        _check_int("cadence_window", cadence_window, 1)
-        _check_int("cadence_min_count", cadence_min_count, 1)
-        _check_float("cadence_quantile", cadence_quantile, positive=False)
+        check_int("max_keys", max_keys, 1)
+        check_int("dedupe_window", dedupe_window, 1)
+        check_number("reorder_tolerance_s", reorder_tolerance_s)
+        check_number("gap_factor", gap_factor, positive=True)
+        check_number("min_gap_s", min_gap_s)
+        check_int("cadence_window", cadence_window, 1)
+        check_int("cadence_min_count", cadence_min_count, 1)
+        check_number("cadence_quantile", cadence_quantile)
         if cadence_quantile > 1:
             raise ValueError(f"cadence_quantile must be in [0, 1], got {cadence_quantile!r}")
-        _check_float("spike_z", spike_z, positive=True, finite=False)
-        _check_int("spike_window", spike_window, 2)
-        _check_int("spike_min_count", spike_min_count, 1)
-        _check_float("min_mad", min_mad, positive=True)
-        _check_int("level_shift_ticks", level_shift_ticks, 2)
-        _check_int("refresh_every", refresh_every, 1)
+        check_number("spike_z", spike_z, positive=True, finite=False)
+        check_int("spike_window", spike_window, 2)
+        check_int("spike_min_count", spike_min_count, 1)
+        check_number("min_mad", min_mad, positive=True)
+        check_int("level_shift_ticks", level_shift_ticks, 2)
+        check_int("refresh_every", refresh_every, 1)
         self.max_keys = max_keys
         self.dedupe_window = dedupe_window
         self.reorder_tolerance_s = float(reorder_tolerance_s)

@@ -77,6 +77,7 @@ from orjson import JSONDecodeError
 from orjson import loads as _loads
 
 from data_feeds.cache.keys import StreamInfo, normalize_symbol, parse_stream_key
+from data_feeds.checks import check_int, check_number
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import (
     BOOK,
@@ -235,25 +236,6 @@ def _json_failure(
     return InvalidMessage("malformed_json", str(exc)[:160], field)
 
 
-def _check_positive(name: str, value: object, *, allow_zero: bool = False) -> float:
-    if type(value) is bool or not isinstance(value, int | float):
-        raise ValueError(f"{name} must be a number, got {_show(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise ValueError(f"{name} must be finite, got {_show(value)}") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {number!r}")
-    return number
-
-
-def _check_count(name: str, value: object) -> int:
-    if type(value) is bool or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {_show(value)}")
-    return value
-
-
 def _config_asset_class(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.isascii():
         raise ValueError(f"{name} must be an asset class name, got {_show(value)}")
@@ -314,12 +296,12 @@ class SchemaValidator:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._default_asset = _config_asset_class("default_asset_class", default_asset_class)
-        self._max_bytes = _check_count("max_payload_bytes", max_payload_bytes)
-        self._max_levels = _check_count("max_book_levels", max_book_levels)
-        self._max_price = _check_positive("max_price", max_price)
-        self._max_volume = _check_positive("max_volume", max_volume)
-        self._min_ts = _check_positive("min_timestamp_s", min_timestamp_s, allow_zero=True)
-        self._max_future = _check_positive("max_future_s", max_future_s, allow_zero=True)
+        self._max_bytes = check_int("max_payload_bytes", max_payload_bytes)
+        self._max_levels = check_int("max_book_levels", max_book_levels)
+        self._max_price = check_number("max_price", max_price, positive=True)
+        self._max_volume = check_number("max_volume", max_volume, positive=True)
+        self._min_ts = check_number("min_timestamp_s", min_timestamp_s)
+        self._max_future = check_number("max_future_s", max_future_s)
         if not callable(clock):
             raise ValueError(f"clock must be a callable returning epoch seconds, got {clock!r}")
         self._clock = clock
