@@ -274,10 +274,10 @@ class ProgressLine:
             self.stream.flush()
 
 
-async def _connect(url: str) -> aredis.Redis:
-    from data_feeds.cache.db_connector import client_options  # noqa: PLC0415
+async def _connect(url: str, settings: Settings) -> aredis.Redis:
+    from data_feeds.cache.db_connector import AsyncDBConnector  # noqa: PLC0415
 
-    client: aredis.Redis = aredis.Redis.from_url(url, **client_options())
+    client = AsyncDBConnector(url, settings=settings).redis
     try:
         await client.ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
@@ -460,7 +460,7 @@ async def _simulate(args: argparse.Namespace) -> int:
     injector, messages = scenario.injector, scenario.messages
 
     url, settings = _redis_url(args.redis_url)
-    client = await _connect(url)
+    client = await _connect(url, settings)
     progress = ProgressLine("simulate")
     stop = asyncio.Event()
     try:
@@ -568,7 +568,7 @@ async def _replay(args: argparse.Namespace) -> int:
         raise UsageError(f"cannot read {args.path}: {exc.strerror or exc}") from None
 
     url, settings = _redis_url(args.redis_url)
-    client = await _connect(url)
+    client = await _connect(url, settings)
     progress = ProgressLine("replay")
     stop = asyncio.Event()
     try:

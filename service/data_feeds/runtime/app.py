@@ -13,15 +13,13 @@ import asyncio
 import contextlib
 import signal
 import time
-from typing import Any
 
 import redis
-import redis.asyncio as aredis
 import structlog
 
 from data_feeds import __version__
 from data_feeds.cache import signed
-from data_feeds.cache.db_connector import client_options, resolve_redis_url
+from data_feeds.cache.db_connector import AsyncDBConnector
 from data_feeds.runtime.consumer import REDIS_DOWN, StreamConsumer
 from data_feeds.runtime.health import HealthServer, Heartbeat
 from data_feeds.runtime.metrics import ServiceMetrics
@@ -35,11 +33,8 @@ from data_feeds.validation.schema_validator import SchemaValidator
 log = structlog.get_logger(__name__)
 
 
-def build_pipeline(settings: Settings) -> TickPipeline:
+def build_pipeline(settings: Settings, validator: SchemaValidator) -> TickPipeline:
     """A fresh pipeline as the settings describe it (the checkpoint may replace its state)."""
-    validator = SchemaValidator(
-        asset_classes=settings.asset_classes, default_asset_class=settings.default_asset_class
-    )
     generator = SignalGenerator(
         build_model(settings.model, settings.model_params),
         model_version="v0",
@@ -82,14 +77,13 @@ class Service:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self.request_stop)
                 installed.append(sig)
-        url, _embedded = await asyncio.to_thread(resolve_redis_url, None, s)
-        self.url = url
-        client: aredis.Redis = aredis.Redis.from_url(url, **client_options())
-        self.metrics.build_info.info({"version": __version__})
+        # starting the bundled server (when no URL is set) blocks briefly: off the loop
+        db = await asyncio.to_thread(AsyncDBConnector, settings=s)
+        self.url = url = db.url
         self.metrics.set_model_version("v0")
-        pipeline = build_pipeline(s)
+        pipeline = build_pipeline(s, db.validator)
         consumer = StreamConsumer(
-            client, s, pipeline, hmac_key=signed.hmac_key(s), metrics=self.metrics
+            db.redis, s, pipeline, hmac_key=signed.hmac_key(s), metrics=self.metrics
         )
         self.consumer = consumer
         heartbeat = Heartbeat(self.metrics)
@@ -143,15 +137,6 @@ class Service:
             if self.health:
                 self.health.stop()
             with contextlib.suppress(redis.RedisError, OSError):
-                await client.aclose()
+                await db.aclose()
             for sig in installed:
                 loop.remove_signal_handler(sig)
-
-
-def service_stats(service: Service) -> dict[str, Any]:
-    """A few live figures of a running service (for the demo's console view)."""
-    c = service.consumer
-    if c is None:
-        return {}
-    card = c.pipeline.generator.scorecard
-    return {"processed": c.processed, "signals": c.signals_written, **card.as_dict()}

@@ -21,10 +21,9 @@ from dataclasses import replace
 from typing import Any, Final, TextIO
 
 import orjson
-import redis.asyncio as aredis
 
 from data_feeds.cache import keys
-from data_feeds.cache.db_connector import client_options
+from data_feeds.cache.db_connector import AsyncDBConnector
 from data_feeds.cache.embedded import EmbeddedRedis
 from data_feeds.errors import REASONS
 from data_feeds.records import ACTIONS, KINDS
@@ -141,7 +140,7 @@ async def run_demo(
     out = out or sys.stdout
     server = EmbeddedRedis(settings.data_dir / "demo")
     url = await asyncio.to_thread(server.ensure_running)
-    client: aredis.Redis = aredis.Redis.from_url(url, **client_options())
+    client = AsyncDBConnector(url, settings=settings).redis
     try:
         await client.flushdb()
         settings = replace(settings, redis_url=url)
