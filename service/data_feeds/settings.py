@@ -25,6 +25,7 @@ MAX_BLOCK_MS: Final = 10_000
 MAX_BATCH_SIZE: Final = 5_000
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -184,34 +185,11 @@ def _parse_path(name: str, raw: str) -> Path:
     return Path(raw).expanduser()
 
 
-def _positive_int(name: str, raw: str) -> int:
+def _int(name: str, raw: str) -> int:
     try:
-        value = int(raw)
+        return int(raw)
     except ValueError:
         raise _bad(name, raw, "expected a whole number") from None
-    if value <= 0:
-        raise _bad(name, raw, "must be greater than 0")
-    return value
-
-
-def _non_negative_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(name, raw, "expected a whole number") from None
-    if value < 0:
-        raise _bad(name, raw, "must be 0 or more")
-    return value
-
-
-def _parse_port(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(name, raw, "expected a port number") from None
-    if not -1 <= value <= 65535:
-        raise _bad(name, raw, "must be a port in 0..65535 (0: any free port, -1: none)")
-    return value
 
 
 def _float(name: str, raw: str) -> float:
@@ -224,17 +202,28 @@ def _float(name: str, raw: str) -> float:
     return value
 
 
-def _positive_float(name: str, raw: str) -> float:
-    value = _float(name, raw)
-    if value <= 0:
-        raise _bad(name, raw, "must be greater than 0")
-    return value
+def _at_least(parse: Callable[[str, str], N], *, strict: bool) -> Callable[[str, str], N]:
+    """``parse``, then refuse values below 0 (``strict``: 0 too)."""
+
+    def parse_bounded(name: str, raw: str) -> N:
+        value = parse(name, raw)
+        if value < 0 or (strict and value == 0):
+            raise _bad(name, raw, "must be greater than 0" if strict else "must be 0 or more")
+        return value
+
+    return parse_bounded
 
 
-def _non_negative_float(name: str, raw: str) -> float:
-    value = _float(name, raw)
-    if value < 0:
-        raise _bad(name, raw, "must be 0 or more")
+_positive_int = _at_least(_int, strict=True)
+_non_negative_int = _at_least(_int, strict=False)
+_positive_float = _at_least(_float, strict=True)
+_non_negative_float = _at_least(_float, strict=False)
+
+
+def _parse_port(name: str, raw: str) -> int:
+    value = _int(name, raw)
+    if not -1 <= value <= 65535:
+        raise _bad(name, raw, "must be a port in 0..65535 (0: any free port, -1: none)")
     return value
 
 
