@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -31,6 +31,9 @@ import redis.asyncio as aredis
 
 from data_feeds.errors import ConfigError, DataFeedsError
 from data_feeds.settings import Settings
+
+if TYPE_CHECKING:
+    from data_feeds.simulation.publisher import PublishResult
 
 PROG: Final = "data-feeds"
 EXIT_OK: Final = 0
@@ -332,6 +335,40 @@ def _publishing_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+async def _publish(
+    args: argparse.Namespace,
+    label: str,
+    messages: Iterable[Any],
+    *,
+    manifest_key: str | None = None,
+    **options: Any,
+) -> tuple[PublishResult, str, bool]:
+    """Publish to --redis-url (else the configured or bundled Redis) with a progress line,
+    stopping gracefully on Ctrl-C/SIGTERM; the result, the URL and whether it was stopped."""
+    from data_feeds.simulation.publisher import StreamPublisher  # noqa: PLC0415
+
+    url, settings = _redis_url(args.redis_url)
+    client = await _connect(url, settings)
+    progress = ProgressLine(label)
+    stop = asyncio.Event()
+    try:
+        publisher = StreamPublisher(
+            client, maxlen=args.maxlen or settings.stream_maxlen, manifest_key=manifest_key
+        )
+        with graceful_stop(stop):
+            result = await publisher.publish(
+                messages,
+                stop=stop,
+                progress=progress,
+                progress_interval_s=progress.interval_s,
+                **options,
+            )
+    finally:
+        progress.close()
+        await client.aclose()
+    return result, url, stop.is_set()
+
+
 # -- simulate ----------------------------------------------------------------------------------
 
 
@@ -436,7 +473,6 @@ def simulate(args: argparse.Namespace) -> int:
 
 async def _simulate(args: argparse.Namespace) -> int:
     from data_feeds.simulation.edge_cases import FAULTS_KEY  # noqa: PLC0415
-    from data_feeds.simulation.publisher import StreamPublisher  # noqa: PLC0415
     from data_feeds.simulation.scenario import build_scenario  # noqa: PLC0415
 
     try:
@@ -459,30 +495,16 @@ async def _simulate(args: argparse.Namespace) -> int:
     seed, start, paced = scenario.seed, scenario.start_s, scenario.paced
     injector, messages = scenario.injector, scenario.messages
 
-    url, settings = _redis_url(args.redis_url)
-    client = await _connect(url, settings)
-    progress = ProgressLine("simulate")
-    stop = asyncio.Event()
-    try:
-        publisher = StreamPublisher(
-            client,
-            maxlen=args.maxlen or settings.stream_maxlen,
-            manifest_key=FAULTS_KEY if injector is not None else None,
-        )
-        with graceful_stop(stop):
-            result = await publisher.publish(
-                messages,
-                speed=1.0 if paced else 0.0,
-                limit=args.count,
-                duration_s=args.duration or None,
-                faults=injector.faults if injector is not None else None,
-                stop=stop,
-                progress=progress,
-                progress_interval_s=progress.interval_s,
-            )
-    finally:
-        progress.close()
-        await client.aclose()
+    result, url, stopped = await _publish(
+        args,
+        "simulate",
+        messages,
+        manifest_key=FAULTS_KEY if injector is not None else None,
+        speed=1.0 if paced else 0.0,
+        limit=args.count,
+        duration_s=args.duration or None,
+        faults=injector.faults if injector is not None else None,
+    )
 
     by_kind = result.by_kind()
     faults = result.faults_by_type()
@@ -499,13 +521,13 @@ async def _simulate(args: argparse.Namespace) -> int:
         "faults_total": len(result.faults),
         "dropped_in_silences": injector.dropped if injector is not None else 0,
         "fault_manifest_key": FAULTS_KEY if injector is not None else None,
-        "stopped": stop.is_set(),
+        "stopped": stopped,
         "redis": _redacted(url),
     }
     lines = [
         f"published {result.published:,} messages to {len(result.streams)} streams in "
         f"{result.elapsed_s:.1f} s ({result.rate_per_s:,.0f}/s)"
-        + (" (stopped)" if stop.is_set() else ""),
+        + (" (stopped)" if stopped else ""),
         _kinds_line(by_kind),
     ]
     if injector is not None:
@@ -553,7 +575,6 @@ def replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace) -> int:
-    from data_feeds.simulation.publisher import StreamPublisher  # noqa: PLC0415
     from data_feeds.simulation.replay import ReplayError, detect_layout, read_records  # noqa: PLC0415
 
     asset_class = args.asset_class.strip().lower()
@@ -567,26 +588,12 @@ async def _replay(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {args.path}: {exc.strerror or exc}") from None
 
-    url, settings = _redis_url(args.redis_url)
-    client = await _connect(url, settings)
-    progress = ProgressLine("replay")
-    stop = asyncio.Event()
     try:
-        publisher = StreamPublisher(client, maxlen=args.maxlen or settings.stream_maxlen)
-        with graceful_stop(stop):
-            result = await publisher.publish(
-                records,
-                speed=args.speed,
-                limit=args.limit,
-                stop=stop,
-                progress=progress,
-                progress_interval_s=progress.interval_s,
-            )
-    except ReplayError as exc:
+        result, url, stopped = await _publish(
+            args, "replay", records, speed=args.speed, limit=args.limit
+        )
+    except ReplayError as exc:  # a bad row further down the file
         raise UsageError(str(exc)) from None
-    finally:
-        progress.close()
-        await client.aclose()
     summary = {
         "path": str(args.path),
         "layout": layout,
@@ -595,7 +602,7 @@ async def _replay(args: argparse.Namespace) -> int:
         "by_kind": result.by_kind(),
         "elapsed_s": round(result.elapsed_s, 3),
         "rate_per_s": round(result.rate_per_s, 1),
-        "stopped": stop.is_set(),
+        "stopped": stopped,
         "redis": _redacted(url),
     }
     lines = [
