@@ -535,20 +535,18 @@ def _grouped_books(
     bids: list[Level] = []
     asks: list[Level] = []
     head: tuple[str, float, bool, str | None] = ("", 0.0, False, None)
+
+    def finished() -> Record:
+        """The book whose rows were gathered so far."""
+        return _book(head[0], head[1], bids, asks, asset_class=ctx.asset_class,
+                     snapshot=head[2], exchange=head[3])  # fmt: skip
+
     for n, row in rows:
         try:
             k = key(row)
             if k != current:
                 if current is not None:
-                    yield _book(
-                        head[0],
-                        head[1],
-                        bids,
-                        asks,
-                        asset_class=ctx.asset_class,
-                        snapshot=head[2],
-                        exchange=head[3],
-                    )
+                    yield finished()
                 current, bids, asks = k, [], []
                 exchange = row.get(exchange_col) if exchange_col else None
                 head = (
@@ -562,15 +560,7 @@ def _grouped_books(
             raise ReplayError(f"{ctx.path}:{n}: {exc}") from None
         (bids if side == "buy" else asks).append((price, size))
     if current is not None:
-        yield _book(
-            head[0],
-            head[1],
-            bids,
-            asks,
-            asset_class=ctx.asset_class,
-            snapshot=head[2],
-            exchange=head[3],
-        )
+        yield finished()
 
 
 def _side_of(raw: str) -> str:
