@@ -15,84 +15,36 @@ passes with a fresh cleaner each, in this one run.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
-import json
 import math
 import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
-from data_feeds.records import Record, Tick, Trade
+from data_feeds.records import Record, Tick
+from data_feeds.simulation.replay import read_records
 from data_feeds.validation.cleaner import CLEAN_ACTIONS, FEED_EVENT_TYPES, DataCleaner
 
 CHUNK = 100
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
-def btcusdt_trades(data: Path) -> list[Record]:
-    """nautilus_trader Binance trades: ISO timestamps, ``buyer_maker`` True = a seller hit."""
-    out: list[Record] = []
-    with (data / "nautilus_trader/binance/btcusdt-trades.csv").open(newline="") as f:
-        for row in csv.DictReader(f):
-            out.append(
-                Trade(
-                    symbol="BTCUSDT",
-                    price=float(row["price"]),
-                    volume=float(row["quantity"]),
-                    side="sell" if row["buyer_maker"] == "True" else "buy",
-                    timestamp=datetime.fromisoformat(row["timestamp"]).timestamp(),
-                    trade_id=row["trade_id"],
-                    exchange="BINANCE",
-                )
-            )
-    return out
+def real(relative: str, symbol: str) -> Callable[[Path], list[Record]]:
+    """A recorded file read by the project's one reader of these layouts (candles become
+    ticks at their close)."""
+
+    def load(data: Path) -> list[Record]:
+        return list(read_records(data / relative, symbol))
+
+    return load
 
 
-def xrpeth_trades(data: Path) -> list[Record]:
-    """freqtrade trades: ``[ts_ms, id, type, side, price, amount, cost]``."""
-    with gzip.open(data / "freqtrade/XRP_ETH-trades.json.gz") as f:
-        rows = json.load(f)
-    return [
-        Trade(
-            symbol="XRPETH",
-            price=float(price),
-            volume=float(amount),
-            side=side,
-            timestamp=ts_ms / 1000.0,
-            trade_id=str(trade_id),
-            exchange="BINANCE",
-        )
-        for ts_ms, trade_id, _type, side, price, amount, _cost in rows
-    ]
-
-
-def unittest_btc_candles(data: Path) -> list[Record]:
-    """freqtrade 1-minute candles ``[ts_ms, o, h, l, c, v]`` as ticks at the close."""
-    with (data / "freqtrade/UNITTEST_BTC-1m.json").open() as f:
-        rows = json.load(f)
-    return [
-        Tick(symbol="UNITTESTBTC", price=float(c), volume=float(v), timestamp=ts / 1000.0)
-        for ts, _o, _h, _l, c, v in rows
-    ]
-
-
-def ethbtc_candles(data: Path) -> list[Record]:
-    """freqtrade 5-minute candles ``date,open,high,low,close,volume`` as ticks at the close."""
-    with (data / "freqtrade/ETH_BTC-5m.csv").open(newline="") as f:
-        return [
-            Tick(
-                symbol="ETHBTC",
-                price=float(row["close"]),
-                volume=float(row["volume"]),
-                timestamp=datetime.fromisoformat(row["date"]).timestamp(),
-            )
-            for row in csv.DictReader(f)
-        ]
+btcusdt_trades = real("nautilus_trader/binance/btcusdt-trades.csv", "BTCUSDT")
+xrpeth_trades = real("freqtrade/XRP_ETH-trades.json.gz", "XRPETH")
+unittest_btc_candles = real("freqtrade/UNITTEST_BTC-1m.json", "UNITTESTBTC")
+ethbtc_candles = real("freqtrade/ETH_BTC-5m.csv", "ETHBTC")
 
 
 def synthetic_ticks(_data: Path) -> list[Record]:

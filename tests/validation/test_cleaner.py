@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import functools
-import gzip
-import json
 import math
 import pickle
 import random
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
+from data_feeds.simulation.replay import read_records
 from data_feeds.validation.cleaner import (
     ACCEPT,
     CLEAN_ACTIONS,
@@ -634,39 +632,14 @@ SPIKE_FACTOR = 1.05
 def btcusdt_trades() -> tuple[Trade, ...]:
     """Binance BTC/USDT trades; timestamps are ISO 8601 strings in UTC, ms resolution."""
     path = shared_data_path("nautilus_trader", "binance", "btcusdt-trades.csv")
-    with path.open(newline="") as f:
-        return tuple(
-            Trade(
-                symbol="BTCUSDT",
-                price=float(row["price"]),
-                volume=float(row["quantity"]),
-                side="sell" if row["buyer_maker"] == "True" else "buy",  # maker buyer: seller hit
-                timestamp=datetime.fromisoformat(row["timestamp"]).timestamp(),
-                trade_id=row["trade_id"],
-                exchange="BINANCE",
-            )
-            for row in csv.DictReader(f)
-        )
+    return tuple(r for r in read_records(path, "BTCUSDT") if isinstance(r, Trade))
 
 
 @functools.cache
 def xrpeth_trades() -> tuple[Trade, ...]:
     """Binance XRP/ETH trades from freqtrade: [ts_ms, id, type, side, price, amount, cost]."""
     path = shared_data_path("freqtrade", "XRP_ETH-trades.json.gz")
-    with gzip.open(path) as f:
-        rows = json.load(f)
-    return tuple(
-        Trade(
-            symbol="XRPETH",
-            price=float(price),
-            volume=float(amount),
-            side=side,
-            timestamp=ts_ms / 1000.0,
-            trade_id=str(trade_id),
-            exchange="BINANCE",
-        )
-        for ts_ms, trade_id, _type, side, price, amount, _cost in rows
-    )
+    return tuple(r for r in read_records(path, "XRPETH") if isinstance(r, Trade))
 
 
 REAL_SERIES = {"btcusdt": btcusdt_trades, "xrpeth": xrpeth_trades}
