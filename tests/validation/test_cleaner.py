@@ -547,11 +547,48 @@ def test_least_recently_seen_feed_is_forgotten_beyond_max_keys() -> None:
 def test_per_feed_windows_are_bounded() -> None:
     """However long a feed runs, its windows hold at most their configured sizes."""
     cleaner = DataCleaner(dedupe_window=50, cadence_window=16, spike_window=24)
-    run(cleaner, ticks(walk(500)))
+    records = ticks(walk(500))
+    for i in range(7, 500, 7):  # records sharing a timestamp need the set, which is kept up
+        records[i] = replace(records[i], timestamp=records[i - 1].timestamp, volume=2.0)
+    run(cleaner, records)
     state = cleaner._feeds[("price", "BTCUSDT")]
+    assert state.fingerprints is not None
     assert len(state.fingerprint_ring) == len(state.fingerprints) == 50
+    assert set(state.fingerprint_ring) == state.fingerprints
     assert len(state.intervals) == 16
     assert len(state.returns) == 24
+
+
+def test_the_duplicate_set_exists_only_while_records_need_it() -> None:
+    """Strictly newer ticks only fill the ring; the first record that could be a duplicate
+    builds the set from the ring (and so finds a duplicate of a tick remembered without it);
+    a whole ring of newer ticks later the set is dropped again. Decisions are the same."""
+    cleaner = DataCleaner(dedupe_window=40)
+    history = ticks(walk(100))
+    assert [decision(r) for r in run(cleaner, history)] == [QUIET] * 100
+    state = cleaner._feeds[("price", "BTCUSDT")]
+    assert state.fingerprints is None and len(state.fingerprint_ring) == 40
+    assert decision(cleaner.clean(replace(history[70]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(cleaner.clean(replace(history[59]))) == (REJECT_LATE, (LATE,))  # forgotten
+    assert state.fingerprints == set(state.fingerprint_ring)
+    more = ticks(walk(80, seed=8, start=history[-1].price), t0=history[-1].timestamp + 1.0)
+    assert [decision(r) for r in run(cleaner, more[:39])] == [QUIET] * 39
+    assert state.fingerprints == set(state.fingerprint_ring)  # kept up while it exists
+    assert decision(cleaner.clean(replace(more[10]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert [decision(r) for r in run(cleaner, more[39:])] == [QUIET] * 41
+    assert state.fingerprints is None
+    assert decision(cleaner.clean(replace(more[-1]))) == (DROP_DUPLICATE, (DUPLICATE,))
+
+
+def test_a_trade_id_is_a_duplicate_whatever_its_timestamp() -> None:
+    """Trades are known by their id, so a redelivery with a later timestamp is still caught,
+    though it is newer than anything the feed has seen."""
+    cleaner = DataCleaner()
+    trades = [Trade("BTCUSDT", 100.0 + i * 0.01, 1.0, "buy", T0 + i, trade_id=str(i))
+              for i in range(30)]  # fmt: skip
+    assert [decision(r) for r in run(cleaner, trades)] == [QUIET] * 30
+    later = replace(trades[5], timestamp=T0 + 100.0)
+    assert decision(cleaner.clean(later)) == (DROP_DUPLICATE, (DUPLICATE,))
 
 
 # -- events and pickling -------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import struct
 from typing import Any
 
 import orjson
+import pytest
 
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import Tick
@@ -93,6 +94,17 @@ def payloads(rng: random.Random) -> list[bytes]:
         json.dumps(PLAIN).replace("50000.5", "1e400"),
         json.dumps({**PLAIN, "symbol": "BTC\u00e9\u00e9"}, ensure_ascii=False),
         json.dumps({**PLAIN, "asset_class": "\u00e9" * 9}, ensure_ascii=False),
+        json.dumps({**PLAIN, "bid": None, "ask": 50001.0}),  # null: absent
+        json.dumps({**PLAIN, "bid": 50000.0, "ask": None}),
+        json.dumps({k: v for k, v in PLAIN.items() if k != "kind"}),
+        json.dumps(PLAIN).replace('"volume": 1.25', '"volume": 12345678901234567890123'),
+        json.dumps(PLAIN).replace('"volume": 1.25', '"volume": -0'),
+        json.dumps(PLAIN).replace('"volume": 1.25', '"volume": 1.25e0'),
+        json.dumps(PLAIN).replace('"symbol": "BTCUSDT"', '"symbol": "BTC\\u0055SDT"'),
+        json.dumps(PLAIN).replace('"symbol": "BTCUSDT"', '"symbol": "\\ud800"'),
+        json.dumps(PLAIN).encode().replace(b"BTCUSDT", b"BTC\xffSDT").decode("latin-1"),
+        json.dumps(PLAIN) + " ",
+        json.dumps(PLAIN) + " x",
     ]
     return [text.encode() for text in texts] + [orjson.dumps(PLAIN)]
 
@@ -111,6 +123,74 @@ def test_fast_path_decides_as_the_general_path() -> None:
                     key = None if stream is None else stream.encode()
                     via_general = outcome(general, {b"data": value}, key)
                     assert via_fast == via_general, (stream, max_bytes, value)
+
+
+def number_texts(value: float) -> list[str]:
+    """``value`` written as JSON numbers of many shapes (all of them valid JSON)."""
+    texts = [repr(value), f"{value:.17g}", f"{value:.25e}", f"{value:.3E}", f"{value:.20f}"]
+    digits = f"{value:.40f}".rstrip("0").rstrip(".")
+    texts.append(digits + "0000000000000000000001")  # beyond any float's precision
+    if value == int(value):
+        texts.append(str(int(value)))
+    mantissa, exponent = f"{value:.16e}".split("e")
+    texts.append(f"{mantissa.replace('.', '')}e{int(exponent) - 16}")  # an integer mantissa
+    return [t for t in texts if "inf" not in t and "nan" not in t]
+
+
+def test_fast_path_reads_every_number_as_the_general_path() -> None:
+    """msgspec (fast path) and orjson (general path) read the same number text to the same
+    float, for price, volume, timestamp, bid and ask, near the limits too."""
+    rng = random.Random(17)
+    values = {
+        "price": [rng.uniform(1e-8, 1e6) for _ in range(60)] + [1e12, 1e-300, 50000.0, 0.1],
+        "volume": [rng.lognormvariate(0, 3) for _ in range(60)] + [1e15, 0.0, 3.0],
+        "timestamp": [rng.uniform(946684800.0, NOW + 86400.0) for _ in range(60)]
+        + [946684800.0, NOW + 86400.0, float(int(TS))],
+        "bid": [rng.uniform(49000.0, 50000.5) for _ in range(20)],
+        "ask": [rng.uniform(50000.5, 51000.0) for _ in range(20)],
+    }
+    fast = SchemaValidator(clock=lambda: NOW)
+    general = SchemaValidator(clock=lambda: NOW)
+    text = json.dumps(PLAIN)
+    checked = 0
+    for name, numbers in values.items():
+        for value in numbers:
+            for literal in number_texts(value):
+                base = {**PLAIN, name: 0.0}
+                body = json.dumps(base).replace(f'"{name}": 0.0', f'"{name}": {literal}')
+                assert body != text or literal == repr(PLAIN[name])
+                raw = {b"data": body.encode()}
+                via_fast = outcome(fast, raw, STREAM)
+                via_general = outcome(general, raw, STREAM.encode())
+                assert via_fast == via_general, (name, literal)
+                checked += via_fast[0] == "accepted"
+    assert checked > 800
+
+
+def test_fast_path_takes_our_layouts_without_the_general_code() -> None:
+    """Our tick layout, with or without a quote (as the simulator writes it), is decided by the
+    fast path alone; anything else reaches the general code."""
+
+    class FastOnly(SchemaValidator):
+        def _tick(self, obj: Any, hint: Any) -> Tick:
+            raise AssertionError("general path")
+
+        def _build(self, obj: Any, hint: Any, field: Any) -> Any:
+            raise AssertionError("general path")
+
+    validator = FastOnly(clock=lambda: NOW)
+    # What the general code learns on its first call: the stream key, and the clock.
+    validator._new_hint(STREAM)
+    validator._timestamp(TS, "timestamp")
+    quoted = {**PLAIN, "bid": 50000.0, "ask": 50001.0}
+    for obj in (PLAIN, quoted, {**PLAIN, "bid": 50000.0}, {**PLAIN, "price": 50000}):
+        record = validator.validate({b"data": orjson.dumps(obj)}, stream=STREAM)
+        assert type(record) is Tick
+        assert (record.price, record.bid, record.ask) == (
+            float(obj["price"]), obj.get("bid"), obj.get("ask"))  # fmt: skip
+    for obj in ({**PLAIN, "exchange": "BINANCE"}, {**PLAIN, "bid": 50002.0, "ask": 50001.0}):
+        with pytest.raises(AssertionError, match="general path"):
+            validator.validate({b"data": orjson.dumps(obj)}, stream=STREAM)
 
 
 def test_fast_path_tick_is_the_one_the_constructor_makes() -> None:
@@ -160,6 +240,36 @@ def test_pickles_leave_out_the_last_feed_cache_and_old_ones_load() -> None:
     assert [(r.action, r.events) for r in map(restored.clean, records[300:])] == tail
     assert [(r.action, r.events) for r in map(older.clean, records[300:])] == tail
     assert restored.counts == older.counts == original.counts
+
+
+def test_pickles_of_the_previous_layout_load_and_continue() -> None:
+    """A pickle from before the accept count was split off, the duplicate set became optional
+    and the return bounds existed (a ``counts`` dict; feed states with a set and without
+    ``newer_run``, ``return_low``, ``return_high``) continues exactly as the original."""
+    records = ticks(600, seed=6)
+    records[350] = Tick(records[349].symbol, records[349].price, 1.0, records[349].timestamp)
+    original = DataCleaner()
+    for record in records[:300]:
+        original.clean(record)
+    state = pickle.loads(pickle.dumps(original.__getstate__()))
+    counts = original.counts
+    del state["_counts"], state["_accepted"]
+    state["counts"] = counts
+    new_slots = ("newer_run", "return_low", "return_high")
+    for key, feed in list(state["_feeds"].items()):
+        names = [name for name in type(feed).__slots__ if name not in new_slots]
+        slots = {name: getattr(feed, name) for name in names}
+        slots["fingerprints"] = set(feed.fingerprint_ring)
+        legacy = type(feed).__new__(type(feed))
+        legacy.__setstate__((None, slots))
+        state["_feeds"][key] = legacy
+    older = DataCleaner.__new__(DataCleaner)
+    older.__setstate__(state)
+    assert older.counts == counts
+    tail = [(r.action, r.events) for r in map(original.clean, records[300:])]
+    assert any(action != ACCEPT for action, _ in tail)
+    assert [(r.action, r.events) for r in map(older.clean, records[300:])] == tail
+    assert older.counts == original.counts
 
 
 def bits(x: float) -> bytes:

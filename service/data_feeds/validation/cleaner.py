@@ -23,6 +23,11 @@ Checks, in order:
    dropped rather than quarantined twice. A trade without a ``trade_id`` is known by its
    content only, so two genuine identical fills in one millisecond look like a redelivery: the
    real BTC/USDT trades stripped of their ids lose 12 of 2001 that way (none with their ids).
+   Every remembered record is at most as new as the feed's newest, so a record strictly newer
+   than that whose fingerprint holds its timestamp (all but a trade with an id) cannot be a
+   duplicate and is only appended to the ring. The set of the ring's fingerprints is built
+   when a record could be one (an equal or older timestamp, a trade id) and kept up until a
+   whole ring of records has gone by that could not.
 2. Ordering: a record older than the feed's newest timestamp but by at most
    ``reorder_tolerance_s`` is accepted with an ``out_of_order`` event; it is still checked for a
    spike against the reference price, but it updates neither the timing nor the price state
@@ -193,11 +198,14 @@ class _FeedState:
         "fingerprints",
         "intervals",
         "intervals_countdown",
+        "newer_run",
         "newest_ts",
         "pending_count",
         "pending_log",
         "ref_log",
         "ref_price",
+        "return_high",
+        "return_low",
         "return_median",
         "return_scale",
         "returns",
@@ -206,8 +214,12 @@ class _FeedState:
 
     def __init__(self, cleaner: DataCleaner) -> None:
         self.newest_ts = _NEVER
-        self.fingerprints: set[Hashable] = set()
+        # Duplicates: the fingerprints of the last dedupe_window remembered records, and the
+        # same as a set while it is needed (None: not built, see clean). newer_run counts the
+        # records since the last one that needed it.
         self.fingerprint_ring: deque[Hashable] = deque(maxlen=cleaner.dedupe_window)
+        self.fingerprints: set[Hashable] | None = None
+        self.newer_run = 0
         # Timing: inter-arrival times of in-order records. A countdown to the next
         # recomputation of the threshold: first after cadence_min_count intervals, then
         # every refresh_every.
@@ -221,9 +233,23 @@ class _FeedState:
         self.returns_countdown = cleaner.spike_min_count
         self.return_median = 0.0
         self.return_scale = 0.0  # 0.0: too few returns to judge spikes yet
+        # Returns within [return_low, return_high] are certainly not spikes (see _bounds).
+        self.return_low = -math.inf
+        self.return_high = math.inf
         # A run of consistent spikes that may turn out to be a level shift.
         self.pending_count = 0
         self.pending_log = 0.0
+
+    def __setstate__(self, state: object) -> None:
+        # The (None, slots) state of the default pickling; pickles of older versions lack the
+        # newer slots, which start as __init__ leaves them (DataCleaner.__setstate__ then
+        # derives the return bounds from the statistics).
+        assert isinstance(state, tuple) and isinstance(state[1], dict)
+        self.newer_run = 0
+        self.return_low = -math.inf
+        self.return_high = math.inf
+        for name, value in state[1].items():
+            setattr(self, name, value)
 
 
 _NO_FEED: Final = _FeedState.__new__(_FeedState)  # DataCleaner._last_state before any feed
@@ -264,6 +290,8 @@ class DataCleaner:
     """
 
     __slots__ = (
+        "_accepted",
+        "_counts",
         "_feeds",
         "_last_kind",
         "_last_name",
@@ -271,7 +299,6 @@ class DataCleaner:
         "cadence_min_count",
         "cadence_quantile",
         "cadence_window",
-        "counts",
         "dedupe_window",
         "evicted_feeds",
         "gap_factor",
@@ -351,7 +378,9 @@ class DataCleaner:
         self.min_mad = float(min_mad)
         self.level_shift_ticks = level_shift_ticks
         self.refresh_every = refresh_every
-        self.counts: dict[str, int] = dict.fromkeys(CLEAN_ACTIONS + FEED_EVENT_TYPES, 0)
+        # Every action and event type but ACCEPT; the commonest of all is a plain int.
+        self._counts: dict[str, int] = dict.fromkeys(CLEAN_ACTIONS + FEED_EVENT_TYPES, 0)
+        self._accepted = 0
         self.evicted_feeds = 0
         self._feeds: OrderedDict[tuple[str, str], _FeedState] = OrderedDict()
         self._forget_last()
@@ -373,10 +402,28 @@ class DataCleaner:
         if isinstance(state, tuple):
             state = state[1]
         assert isinstance(state, dict)
+        if "counts" in state:  # pickles from before the accept count was split off
+            state = dict(state)
+            counts = dict(state.pop("counts"))
+            state["_accepted"] = counts[ACCEPT]
+            counts[ACCEPT] = 0
+            state["_counts"] = counts
         for name, value in state.items():
             if name in _PICKLED_SLOTS:
                 setattr(self, name, value)
+        for feed in self._feeds.values():
+            feed.return_low, feed.return_high = _bounds(
+                feed.return_median, feed.return_scale, self.spike_z
+            )
         self._forget_last()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many records took each action and how many events of each type were noticed
+        (a fixed key set: ``CLEAN_ACTIONS`` then ``FEED_EVENT_TYPES``); a fresh dict."""
+        counts = dict(self._counts)
+        counts[ACCEPT] = self._accepted
+        return counts
 
     @property
     def tracked_feeds(self) -> int:
@@ -387,6 +434,7 @@ class DataCleaner:
         """Judge one validated record against its feed's recent history."""
         fingerprint: Hashable
         # Fingerprints are built inline for the two hot record types (see _fingerprint).
+        timed = True  # whether the fingerprint holds the timestamp
         if type(record) is Tick:
             kind = PRICE
             name = record.symbol
@@ -401,10 +449,9 @@ class DataCleaner:
             trade_id = record.trade_id
             if trade_id is None:
                 fingerprint = _fingerprint(record)
-            elif record.exchange is None:
-                fingerprint = trade_id
             else:
-                fingerprint = (record.exchange, trade_id)
+                fingerprint = trade_id if record.exchange is None else (record.exchange, trade_id)
+                timed = False
         else:
             kind = record.kind
             if type(record) is BookSnapshot:
@@ -431,22 +478,38 @@ class DataCleaner:
         else:
             state = self._feed(kind, name)
 
-        # 1. Duplicates. One hash for the test and the insertion: a set that does not grow
-        # already held the fingerprint. (Fingerprints in the ring are distinct, so the ring and
-        # the set always hold the same ones.)
-        seen = state.fingerprints
-        size = len(seen)
-        seen.add(fingerprint)
-        if len(seen) == size:
-            return self._duplicate(record, name=name, kind=kind, price=price)
-
-        # 2. Ordering.
+        # 1. Duplicates, and 2. ordering. Every remembered record is at most as new as the
+        # feed's newest, so one strictly newer than that whose fingerprint holds its timestamp
+        # duplicates none of them: the commonest case of all appends to the ring and is done.
+        # The set (one hash for test and insertion: a set that does not grow held the
+        # fingerprint) is built when a record needs it and dropped again once a whole ring of
+        # records has gone by that did not; while it exists it holds what the ring holds (the
+        # ring's fingerprints are distinct).
         newest = state.newest_ts
-        if ts < newest:
-            return self._behind(state, record, fingerprint, name=name, kind=kind, price=price)
         ring = state.fingerprint_ring
-        if size == self.dedupe_window:  # the ring is full (it holds what the set held)
-            seen.discard(ring[0])
+        seen = state.fingerprints
+        if ts > newest and timed:
+            if seen is not None:
+                if len(seen) == self.dedupe_window:
+                    seen.discard(ring[0])
+                seen.add(fingerprint)
+                state.newer_run += 1
+                if state.newer_run >= self.dedupe_window:
+                    state.fingerprints = None
+        else:
+            if seen is None:
+                seen = state.fingerprints = set(ring)
+            state.newer_run = 0
+            size = len(seen)
+            seen.add(fingerprint)
+            if len(seen) == size:
+                return self._duplicate(record, name=name, kind=kind, price=price)
+            if ts < newest:
+                return self._behind(
+                    state, seen, record, fingerprint, name=name, kind=kind, price=price
+                )
+            if size == self.dedupe_window:  # the ring is full (it holds what the set held)
+                seen.discard(ring[0])
         ring.append(fingerprint)
         events = _NO_EVENTS
 
@@ -454,7 +517,7 @@ class DataCleaner:
         if newest != _NEVER and kind != SENTIMENT:
             interval = ts - newest
             if interval > state.cadence_threshold_s and self._still_a_gap(state, interval):
-                self.counts[GAP] += 1
+                self._counts[GAP] += 1
                 events = (
                     FeedEvent(GAP, name, kind, ts, previous_timestamp=newest, gap_s=interval),
                 )
@@ -471,8 +534,7 @@ class DataCleaner:
             log_price = _log(price)
             if state.ref_price > 0.0:
                 ret = log_price - state.ref_log
-                scale = state.return_scale
-                if scale > 0.0 and not abs((ret - state.return_median) / scale) <= self.spike_z:
+                if not state.return_low <= ret <= state.return_high:
                     return self._judge_return(
                         state,
                         record,
@@ -491,7 +553,7 @@ class DataCleaner:
             state.ref_price = price
             state.ref_log = log_price
 
-        self.counts[ACCEPT] += 1
+        self._accepted += 1
         result = _new(CleanResult)  # CleanResult(ACCEPT, record, events), without a call
         result.action = ACCEPT
         result.record = record
@@ -519,7 +581,7 @@ class DataCleaner:
         return state
 
     def _duplicate(self, record: Record, *, name: str, kind: str, price: float) -> CleanResult:
-        counts = self.counts
+        counts = self._counts
         counts[DROP_DUPLICATE] += 1
         counts[DUPLICATE] += 1
         event = FeedEvent(DUPLICATE, name, kind, record.timestamp, price=price or None)
@@ -528,6 +590,7 @@ class DataCleaner:
     def _behind(
         self,
         state: _FeedState,
+        seen: set[Hashable],
         record: Record,
         fingerprint: Hashable,
         *,
@@ -535,14 +598,14 @@ class DataCleaner:
         kind: str,
         price: float,
     ) -> CleanResult:
-        """A record older than the newest of its feed (its fingerprint just added to the set)."""
+        """A record older than the newest of its feed (its fingerprint just added to ``seen``,
+        the feed's set)."""
         ts = record.timestamp
         newest = state.newest_ts
         lag_s = newest - ts
-        seen = state.fingerprints
         if lag_s > self.reorder_tolerance_s:
             seen.discard(fingerprint)  # late records are not remembered
-            counts = self.counts
+            counts = self._counts
             counts[REJECT_LATE] += 1
             counts[LATE] += 1
             event = FeedEvent(LATE, name, kind, ts, previous_timestamp=newest, lag_s=lag_s)
@@ -595,7 +658,7 @@ class DataCleaner:
         state.pending_count = 0
         state.ref_price = price
         state.ref_log = log_price
-        self.counts[ACCEPT] += 1
+        self._accepted += 1
         return CleanResult(ACCEPT, record, events)
 
     def _out_of_order(
@@ -609,7 +672,7 @@ class DataCleaner:
         newest: float,
         lag_s: float,
     ) -> CleanResult:
-        counts = self.counts
+        counts = self._counts
         counts[OUT_OF_ORDER] += 1
         late = FeedEvent(
             OUT_OF_ORDER, name, kind, record.timestamp, previous_timestamp=newest, lag_s=lag_s
@@ -630,7 +693,7 @@ class DataCleaner:
                     reference_price=state.ref_price,
                 )
                 return CleanResult(QUARANTINE, record, (late, spike))
-        counts[ACCEPT] += 1
+        self._accepted += 1
         return CleanResult(ACCEPT, record, (late,))
 
     def _spike(
@@ -645,7 +708,7 @@ class DataCleaner:
         z: float,
         events: tuple[FeedEvent, ...],
     ) -> CleanResult:
-        counts = self.counts
+        counts = self._counts
         if (
             state.pending_count
             and abs(log_price - state.pending_log) <= self.spike_z * state.return_scale
@@ -656,7 +719,7 @@ class DataCleaner:
         state.pending_log = log_price
         reference_price = state.ref_price
         if state.pending_count >= self.level_shift_ticks:
-            counts[ACCEPT] += 1
+            self._accepted += 1
             counts[LEVEL_SHIFT] += 1
             shift = FeedEvent(
                 LEVEL_SHIFT,
@@ -701,8 +764,26 @@ class DataCleaner:
         state.returns_countdown = self.refresh_every
         values = sorted(state.returns)
         median = _median(values)
+        scale = MAD_TO_SIGMA * max(_mad(values, median), self.min_mad)
         state.return_median = median
-        state.return_scale = MAD_TO_SIGMA * max(_mad(values, median), self.min_mad)
+        state.return_scale = scale
+        state.return_low, state.return_high = _bounds(median, scale, self.spike_z)
+
+
+def _bounds(median: float, scale: float, spike_z: float) -> tuple[float, float]:
+    """Returns ``r`` with ``low <= r <= high`` have ``abs((r - median) / scale) <= spike_z``.
+
+    What clean's common case tests instead of the z-score (two comparisons). The interval is
+    narrowed by a margin far above the rounding of either computation, so a return inside it
+    is certainly no spike; one outside it (or NaN) is judged by the z-score itself
+    (``_judge_return``), which decides exactly as before. Hence: no bounds at all without
+    statistics or with spike detection off.
+    """
+    width = spike_z * scale
+    if not (scale > 0.0 and _isfinite(width) and _isfinite(median)):
+        return -math.inf, math.inf
+    margin = 1e-9 * (width + abs(median))
+    return median - width + margin, median + width - margin
 
 
 def _mad(values: list[float], median: float) -> float:

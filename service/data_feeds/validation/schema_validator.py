@@ -63,6 +63,7 @@ Every failure raises ``InvalidMessage`` with a code from ``errors.REASONS``; see
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -71,8 +72,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any, Final, cast
+from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from orjson import JSONDecodeError
 from orjson import loads as _loads
 
@@ -145,6 +147,37 @@ _TICK_BY_HAND: Final = tuple(field.name for field in fields(Tick)) == (
     "ask",
     "exchange",
 ) and not hasattr(Tick, "__post_init__")
+
+
+@functools.lru_cache(maxsize=64)
+def _native_tick_decoder(
+    max_price: float, max_volume: float, min_ts: float
+) -> Callable[[bytes], Any]:
+    """A msgspec decoder of our price tick layout within these limits (one per configuration).
+
+    It takes a JSON object of exactly ``kind`` (``"price"``), ``symbol``, ``price``, ``volume``,
+    ``timestamp``, ``asset_class`` and optionally ``bid`` and ``ask`` (or ``null``); numbers are
+    JSON numbers (integers become floats; booleans and text are refused) with a price in
+    ``(0, max_price]``, a volume in ``[0, max_volume]`` and a timestamp ``>= min_ts``. Anything
+    else raises a ``ValueError``; the general path then tells what is wrong.
+    """
+    price = Annotated[float, msgspec.Meta(gt=0.0, le=max_price)]
+    layout = msgspec.defstruct(
+        "NativeTick",
+        [
+            ("kind", Literal["price"]),
+            ("symbol", str),
+            ("price", price),
+            ("volume", Annotated[float, msgspec.Meta(ge=0.0, le=max_volume)]),
+            ("timestamp", Annotated[float, msgspec.Meta(ge=min_ts)]),
+            ("asset_class", str),
+            ("bid", price | None, None),
+            ("ask", price | None, None),
+        ],
+        forbid_unknown_fields=True,
+        gc=False,  # text and numbers only, and dropped at once
+    )
+    return msgspec.json.Decoder(layout).decode
 
 
 def _absent(value: object) -> bool:
@@ -269,6 +302,7 @@ class SchemaValidator:
         "_asset_map",
         "_asset_names",
         "_clock",
+        "_decode_native",
         "_default_asset",
         "_hints",
         "_max_bytes",
@@ -316,8 +350,9 @@ class SchemaValidator:
         self._asset_names: dict[str, str] = {self._default_asset: self._default_asset}
         self._hints: dict[str, StreamInfo | None] = {}
         # The native price streams among them (an asset class, no exchange): stream key ->
-        # ("price", symbol, asset class), what validate's fast path compares a tick with.
-        self._price_streams: dict[str | None, tuple[str, str, str]] = {}
+        # (symbol, asset class), what validate's fast path compares a tick with.
+        self._price_streams: dict[str | None, tuple[str, str]] = {}
+        self._decode_native = _native_tick_decoder(self._max_price, self._max_volume, self._min_ts)
         self._asset_map: dict[str, str] = {}
         if asset_classes is not None:
             if not isinstance(asset_classes, Mapping):
@@ -345,11 +380,13 @@ class SchemaValidator:
         stream entry's field mapping (bytes or str keys and values). Raises ``InvalidMessage``.
         """
         # Fast path: a data field of bytes within the size limit, read from a native price
-        # stream seen before, holding exactly the six fields of Tick.to_dict without bid, ask
-        # or exchange, with the stream's own kind, symbol and asset class (normalized already,
-        # so equal text normalizes to itself) and plainly valid float numbers: the Tick that
-        # _tick would build, without its lookups. Whatever fails a test here takes the general
-        # path (without parsing again), which decides as it always did.
+        # stream seen before, holding our tick layout (Tick.to_dict without exchange) with the
+        # stream's own symbol and asset class (normalized already, so equal text normalizes to
+        # itself). msgspec decodes and checks it in one pass against a type made of this
+        # validator's limits (_native_tick_decoder): kind "price", no other fields, plain
+        # numbers within range, no booleans. What is left is the comparison with the stream,
+        # the moving timestamp ceiling and a crossed quote. Anything that fails a test takes
+        # the general path below, which parses again and decides as it always did.
         if type(raw) is dict and len(raw) == 1:
             try:
                 fast = self._price_streams.get(stream)
@@ -358,42 +395,31 @@ class SchemaValidator:
                 fast = None
             if fast is not None and type(data) is bytes and len(data) <= self._max_bytes:
                 try:
-                    obj = _loads(data)
-                except JSONDecodeError:
-                    pass  # empty or not JSON: the general path below parses again and tells
+                    native = self._decode_native(data)
+                except ValueError:  # msgspec's DecodeError and ValidationError, bad UTF-8
+                    pass
                 else:
-                    try:
-                        if len(obj) == 6:
-                            price = obj["price"]
-                            volume = obj["volume"]
-                            ts = obj["timestamp"]
-                            if (
-                                (obj["kind"], obj["symbol"], obj["asset_class"]) == fast
-                                and type(price) is float
-                                and type(volume) is float
-                                and type(ts) is float
-                                and 0.0 < price <= self._max_price
-                                and 0.0 <= volume <= self._max_volume
-                                and self._min_ts <= ts <= self._ts_ceiling
-                            ):
-                                if not _TICK_BY_HAND:
-                                    return Tick(fast[1], price, volume, ts, fast[2])
-                                tick = _new(Tick)
-                                tick.symbol = fast[1]
-                                tick.price = price
-                                tick.volume = volume
-                                tick.timestamp = ts
-                                tick.asset_class = fast[2]
-                                tick.bid = None
-                                tick.ask = None
-                                tick.exchange = None
-                                return tick
-                    except (TypeError, KeyError):  # not an object, or not those fields
-                        pass
-                    info = self._hints[cast(str, stream)]  # cached along with fast
-                    if type(obj) is dict and obj.get("kind") == PRICE:
-                        return self._tick(obj, info)
-                    return self._build(obj, info, "data")
+                    ts = native.timestamp
+                    bid = native.bid
+                    ask = native.ask
+                    if (
+                        native.symbol == fast[0]
+                        and native.asset_class == fast[1]
+                        and ts <= self._ts_ceiling
+                        and (bid is None or ask is None or bid <= ask)
+                    ):
+                        if not _TICK_BY_HAND:
+                            return Tick(fast[0], native.price, native.volume, ts, fast[1], bid, ask)
+                        tick = _new(Tick)
+                        tick.symbol = fast[0]
+                        tick.price = native.price
+                        tick.volume = native.volume
+                        tick.timestamp = ts
+                        tick.asset_class = fast[1]
+                        tick.bid = bid
+                        tick.ask = ask
+                        tick.exchange = None
+                        return tick
         hint: StreamInfo | None = None
         if stream is not None:
             try:
@@ -744,7 +770,7 @@ class SchemaValidator:
                 and info.asset_class is not None
                 and info.exchange is None
             ):
-                self._price_streams[stream] = (PRICE, info.symbol, info.asset_class)
+                self._price_streams[stream] = (info.symbol, info.asset_class)
         return info
 
     def _symbol(self, value: str, field: str) -> str:
