@@ -168,8 +168,9 @@ def test_fast_path_reads_every_number_as_the_general_path() -> None:
 
 
 def test_fast_path_takes_our_layouts_without_the_general_code() -> None:
-    """Our tick layout, with or without a quote (as the simulator writes it), is decided by the
-    fast path alone; anything else reaches the general code."""
+    """Our tick layout, with or without a quote (as the simulator writes it) or the symbol and
+    asset class (the stream key's), is decided by the fast path alone; anything else reaches
+    the general code."""
 
     class FastOnly(SchemaValidator):
         def _tick(self, obj: Any, hint: Any) -> Tick:
@@ -183,7 +184,8 @@ def test_fast_path_takes_our_layouts_without_the_general_code() -> None:
     validator._new_hint(STREAM)
     validator._timestamp(TS, "timestamp")
     quoted = {**PLAIN, "bid": 50000.0, "ask": 50001.0}
-    for obj in (PLAIN, quoted, {**PLAIN, "bid": 50000.0}, {**PLAIN, "price": 50000}):
+    bare = {k: v for k, v in PLAIN.items() if k not in ("symbol", "asset_class")}
+    for obj in (PLAIN, quoted, bare, {**PLAIN, "bid": 50000.0}, {**PLAIN, "price": 50000}):
         record = validator.validate({b"data": orjson.dumps(obj)}, stream=STREAM)
         assert type(record) is Tick
         assert (record.price, record.bid, record.ask) == (

@@ -155,8 +155,8 @@ def _native_tick_decoder(
 ) -> Callable[[bytes], Any]:
     """A msgspec decoder of our price tick layout within these limits (one per configuration).
 
-    It takes a JSON object of exactly ``kind`` (``"price"``), ``symbol``, ``price``, ``volume``,
-    ``timestamp``, ``asset_class`` and optionally ``bid`` and ``ask`` (or ``null``); numbers are
+    It takes a JSON object of ``kind`` (``"price"``), ``price``, ``volume`` and ``timestamp``, and
+    optionally (absent or ``null``) ``symbol``, ``asset_class``, ``bid`` and ``ask``; numbers are
     JSON numbers (integers become floats; booleans and text are refused) with a price in
     ``(0, max_price]``, a volume in ``[0, max_volume]`` and a timestamp ``>= min_ts``. Anything
     else raises a ``ValueError``; the general path then tells what is wrong.
@@ -166,11 +166,11 @@ def _native_tick_decoder(
         "NativeTick",
         [
             ("kind", Literal["price"]),
-            ("symbol", str),
             ("price", price),
             ("volume", Annotated[float, msgspec.Meta(ge=0.0, le=max_volume)]),
             ("timestamp", Annotated[float, msgspec.Meta(ge=min_ts)]),
-            ("asset_class", str),
+            ("symbol", str | None, None),
+            ("asset_class", str | None, None),
             ("bid", price | None, None),
             ("ask", price | None, None),
         ],
@@ -381,12 +381,13 @@ class SchemaValidator:
         """
         # Fast path: a data field of bytes within the size limit, read from a native price
         # stream seen before, holding our tick layout (Tick.to_dict without exchange) with the
-        # stream's own symbol and asset class (normalized already, so equal text normalizes to
-        # itself). msgspec decodes and checks it in one pass against a type made of this
-        # validator's limits (_native_tick_decoder): kind "price", no other fields, plain
-        # numbers within range, no booleans. What is left is the comparison with the stream,
-        # the moving timestamp ceiling and a crossed quote. Anything that fails a test takes
-        # the general path below, which parses again and decides as it always did.
+        # stream's own symbol and asset class or none (normalized already, so equal text
+        # normalizes to itself; none means the stream's). msgspec decodes and checks it in one
+        # pass against a type made of this validator's limits (_native_tick_decoder): kind
+        # "price", no other fields, plain numbers within range, no booleans. What is left is
+        # the comparison with the stream, the moving timestamp ceiling and a crossed quote.
+        # Anything that fails a test takes the general path below, which parses again and
+        # decides as it always did.
         if type(raw) is dict and len(raw) == 1:
             try:
                 fast = self._price_streams.get(stream)
@@ -402,9 +403,11 @@ class SchemaValidator:
                     ts = native.timestamp
                     bid = native.bid
                     ask = native.ask
+                    symbol = native.symbol
+                    asset_class = native.asset_class
                     if (
-                        native.symbol == fast[0]
-                        and native.asset_class == fast[1]
+                        (symbol == fast[0] or symbol is None)
+                        and (asset_class == fast[1] or asset_class is None)
                         and ts <= self._ts_ceiling
                         and (bid is None or ask is None or bid <= ask)
                     ):
