@@ -580,6 +580,28 @@ def test_the_duplicate_set_exists_only_while_records_need_it() -> None:
     assert decision(cleaner.clean(replace(more[-1]))) == (DROP_DUPLICATE, (DUPLICATE,))
 
 
+def test_hand_made_records_out_of_the_validators_range_are_judged_as_ever() -> None:
+    """Records the validator never makes (infinite prices, NaN timestamps, a list for a field)
+    do not break the shortcuts of the common case: an infinite reference still makes the next
+    ordinary price a spike; after a NaN timestamp a repeat is still a duplicate; an unhashable
+    fingerprint, which nothing can equal, is no obstacle to judging later records."""
+    cleaner = DataCleaner(spike_min_count=1)
+    prices = [1.0, math.inf, 1.0]
+    results = [cleaner.clean(Tick("A", p, 1.0, T0 + i)) for i, p in enumerate(prices)]
+    assert decision(results[2]) == (QUARANTINE, (SPIKE,))
+
+    cleaner = DataCleaner()
+    stamps = [T0 + 100.0, math.nan, T0 + 50.0, T0 + 100.0]
+    results = [cleaner.clean(Tick("A", 1.0, 1.0, ts)) for ts in stamps]
+    assert decision(results[3]) == (DROP_DUPLICATE, (DUPLICATE,))
+
+    cleaner = DataCleaner()
+    odd = Tick("A", 1.0, 1.0, T0, exchange=["X"])  # type: ignore[arg-type]
+    assert decision(cleaner.clean(odd)) == QUIET
+    assert decision(cleaner.clean(Tick("A", 1.0, 2.0, T0))) == QUIET  # builds the set
+    assert decision(cleaner.clean(Tick("A", 1.0, 2.0, T0))) == (DROP_DUPLICATE, (DUPLICATE,))
+
+
 def test_a_trade_id_is_a_duplicate_whatever_its_timestamp() -> None:
     """Trades are known by their id, so a redelivery with a later timestamp is still caught,
     though it is newer than anything the feed has seen."""

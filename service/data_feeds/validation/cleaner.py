@@ -23,11 +23,12 @@ Checks, in order:
    dropped rather than quarantined twice. A trade without a ``trade_id`` is known by its
    content only, so two genuine identical fills in one millisecond look like a redelivery: the
    real BTC/USDT trades stripped of their ids lose 12 of 2001 that way (none with their ids).
-   Every remembered record is at most as new as the feed's newest, so a record strictly newer
-   than that whose fingerprint holds its timestamp (all but a trade with an id) cannot be a
-   duplicate and is only appended to the ring. The set of the ring's fingerprints is built
-   when a record could be one (an equal or older timestamp, a trade id) and kept up until a
-   whole ring of records has gone by that could not.
+   The set of the ring's fingerprints is only kept while it is needed: while a feed's records
+   come with strictly increasing timestamps, each is newer than everything remembered, so one
+   whose fingerprint holds its timestamp (all but a trade with an id) cannot be a duplicate and
+   is only appended to the ring. The first record that could be one (an equal or older or NaN
+   timestamp, a trade id) builds the set, and it is kept up until a whole ring of strictly
+   newer records has gone by.
 2. Ordering: a record older than the feed's newest timestamp but by at most
    ``reorder_tolerance_s`` is accepted with an ``out_of_order`` event; it is still checked for a
    spike against the reference price, but it updates neither the timing nor the price state
@@ -82,6 +83,7 @@ cache of the feed used last is left out of the pickle; pickles made before it ex
 
 from __future__ import annotations
 
+import contextlib
 import math
 from bisect import bisect_left as _bisect_left
 from bisect import bisect_right as _bisect_right
@@ -244,7 +246,8 @@ class _FeedState:
         # The (None, slots) state of the default pickling; pickles of older versions lack the
         # newer slots, which start as __init__ leaves them (DataCleaner.__setstate__ then
         # derives the return bounds from the statistics).
-        assert isinstance(state, tuple) and isinstance(state[1], dict)
+        if not (isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict)):
+            raise TypeError(f"not a pickled feed state: {type(state).__name__}")
         self.newer_run = 0
         self.return_low = -math.inf
         self.return_high = math.inf
@@ -255,28 +258,30 @@ class _FeedState:
 _NO_FEED: Final = _FeedState.__new__(_FeedState)  # DataCleaner._last_state before any feed
 
 
+def _fingerprint_set(ring: deque[Hashable]) -> set[Hashable]:
+    """The set of the ring's fingerprints. An unhashable one (only from a hand-made record with
+    a list for a field) can equal no other fingerprint and is left out."""
+    try:
+        return set(ring)
+    except TypeError:
+        seen: set[Hashable] = set()
+        for fingerprint in ring:
+            with contextlib.suppress(TypeError):
+                seen.add(fingerprint)
+        return seen
+
+
 def _median(sorted_values: list[float]) -> float:
     n = len(sorted_values)
     return 0.5 * (sorted_values[(n - 1) // 2] + sorted_values[n // 2])
 
 
 def _fingerprint(record: Record) -> Hashable:
-    """What makes two records the same record."""
+    """What makes two records the same record, for those clean does not fingerprint itself:
+    ticks are known by ``(timestamp, price, volume, bid, ask, exchange)`` and trades with a
+    ``trade_id`` by it (with their exchange, if any), both built inline there."""
     if type(record) is Trade:
-        if record.trade_id is not None:
-            if record.exchange is None:
-                return record.trade_id
-            return (record.exchange, record.trade_id)
         return (record.timestamp, record.price, record.volume, record.side, record.exchange)
-    if type(record) is Tick:
-        return (
-            record.timestamp,
-            record.price,
-            record.volume,
-            record.bid,
-            record.ask,
-            record.exchange,
-        )
     if type(record) is Sentiment:
         return (record.timestamp, record.score, record.source)
     assert isinstance(record, BookSnapshot | BookDelta)
@@ -448,7 +453,7 @@ class DataCleaner:
             ts = record.timestamp
             trade_id = record.trade_id
             if trade_id is None:
-                fingerprint = _fingerprint(record)
+                fingerprint = _fingerprint(record)  # the trade's content
             else:
                 fingerprint = trade_id if record.exchange is None else (record.exchange, trade_id)
                 timed = False
@@ -478,39 +483,42 @@ class DataCleaner:
         else:
             state = self._feed(kind, name)
 
-        # 1. Duplicates, and 2. ordering. Every remembered record is at most as new as the
-        # feed's newest, so one strictly newer than that whose fingerprint holds its timestamp
-        # duplicates none of them: the commonest case of all appends to the ring and is done.
-        # The set (one hash for test and insertion: a set that does not grow held the
-        # fingerprint) is built when a record needs it and dropped again once a whole ring of
-        # records has gone by that did not; while it exists it holds what the ring holds (the
-        # ring's fingerprints are distinct).
+        # 1. Duplicates, and 2. ordering. The set of the ring's fingerprints (one hash for test
+        # and insertion: a set that does not grow held the fingerprint) exists only while it is
+        # needed. Without it, the ring holds fingerprints of in-order records of strictly
+        # increasing timestamps up to the feed's newest (a fresh feed, or the set dropped after
+        # a whole ring of such records), so a record strictly newer than that whose fingerprint
+        # holds its timestamp duplicates none of them: the commonest case of all appends to
+        # the ring and is done. Anything else builds the set and is checked against it; while
+        # the set exists, every record is, and the set holds what the ring holds (the ring's
+        # fingerprints are distinct).
         newest = state.newest_ts
         ring = state.fingerprint_ring
         seen = state.fingerprints
-        if ts > newest and timed:
-            if seen is not None:
-                if len(seen) == self.dedupe_window:
-                    seen.discard(ring[0])
-                seen.add(fingerprint)
-                state.newer_run += 1
-                if state.newer_run >= self.dedupe_window:
-                    state.fingerprints = None
+        if seen is None and timed and ts > newest:
+            ring.append(fingerprint)
         else:
             if seen is None:
-                seen = state.fingerprints = set(ring)
-            state.newer_run = 0
+                seen = state.fingerprints = _fingerprint_set(ring)
             size = len(seen)
             seen.add(fingerprint)
             if len(seen) == size:
+                state.newer_run = 0
                 return self._duplicate(record, name=name, kind=kind, price=price)
             if ts < newest:
+                state.newer_run = 0
                 return self._behind(
                     state, seen, record, fingerprint, name=name, kind=kind, price=price
                 )
             if size == self.dedupe_window:  # the ring is full (it holds what the set held)
                 seen.discard(ring[0])
-        ring.append(fingerprint)
+            ring.append(fingerprint)
+            if timed and ts > newest:
+                state.newer_run += 1
+                if state.newer_run >= self.dedupe_window:
+                    state.fingerprints = None
+            else:
+                state.newer_run = 0
         events = _NO_EVENTS
 
         # 3. Gaps.
@@ -776,12 +784,16 @@ def _bounds(median: float, scale: float, spike_z: float) -> tuple[float, float]:
     What clean's common case tests instead of the z-score (two comparisons). The interval is
     narrowed by a margin far above the rounding of either computation, so a return inside it
     is certainly no spike; one outside it (or NaN) is judged by the z-score itself
-    (``_judge_return``), which decides exactly as before. Hence: no bounds at all without
-    statistics or with spike detection off.
+    (``_judge_return``), which decides exactly as before. Without statistics (``scale`` 0) or
+    with spike detection off (``spike_z`` infinite) nothing is a spike: no bounds. With a
+    median or width that is not finite (only from hand-made records with infinite prices) the
+    interval is empty, so the z-score judges every return.
     """
-    width = spike_z * scale
-    if not (scale > 0.0 and _isfinite(width) and _isfinite(median)):
+    if not scale > 0.0 or spike_z == math.inf:
         return -math.inf, math.inf
+    width = spike_z * scale
+    if not (_isfinite(width) and _isfinite(median)):
+        return math.inf, -math.inf
     margin = 1e-9 * (width + abs(median))
     return median - width + margin, median + width - margin
 

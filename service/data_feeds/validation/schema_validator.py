@@ -72,7 +72,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Protocol, cast
 
 import msgspec
 from orjson import JSONDecodeError
@@ -149,10 +149,22 @@ _TICK_BY_HAND: Final = tuple(field.name for field in fields(Tick)) == (
 ) and not hasattr(Tick, "__post_init__")
 
 
+class _NativeTick(Protocol):
+    """What _native_tick_decoder's decoder returns."""
+
+    price: float
+    volume: float
+    timestamp: float
+    symbol: str | None
+    asset_class: str | None
+    bid: float | None
+    ask: float | None
+
+
 @functools.lru_cache(maxsize=64)
 def _native_tick_decoder(
     max_price: float, max_volume: float, min_ts: float
-) -> Callable[[bytes], Any]:
+) -> Callable[[bytes], _NativeTick]:
     """A msgspec decoder of our price tick layout within these limits (one per configuration).
 
     It takes a JSON object of ``kind`` (``"price"``), ``price``, ``volume`` and ``timestamp``, and
@@ -177,7 +189,7 @@ def _native_tick_decoder(
         forbid_unknown_fields=True,
         gc=False,  # text and numbers only, and dropped at once
     )
-    return msgspec.json.Decoder(layout).decode
+    return cast(Callable[[bytes], _NativeTick], msgspec.json.Decoder(layout).decode)
 
 
 def _absent(value: object) -> bool:
