@@ -7,15 +7,24 @@ import math
 import pickle
 import random
 import struct
+from collections import deque
+from collections.abc import Hashable
 from typing import Any
 
 import orjson
 import pytest
 
 from data_feeds.errors import InvalidMessage
-from data_feeds.records import Tick
+from data_feeds.records import Record, Tick, Trade
 from data_feeds.validation import schema_validator
-from data_feeds.validation.cleaner import ACCEPT, DataCleaner, _mad, _median
+from data_feeds.validation.cleaner import (
+    ACCEPT,
+    DROP_DUPLICATE,
+    REJECT_LATE,
+    DataCleaner,
+    _mad,
+    _median,
+)
 from data_feeds.validation.schema_validator import SchemaValidator
 
 NOW = 1_700_000_000.0
@@ -272,6 +281,80 @@ def test_pickles_of_the_previous_layout_load_and_continue() -> None:
     assert any(action != ACCEPT for action, _ in tail)
     assert [(r.action, r.events) for r in map(older.clean, records[300:])] == tail
     assert older.counts == original.counts
+
+
+def plain_fingerprint(record: Record) -> Hashable:
+    if isinstance(record, Trade) and record.trade_id is not None:
+        return record.trade_id if record.exchange is None else (record.exchange, record.trade_id)
+    if isinstance(record, Trade):
+        return (record.timestamp, record.price, record.volume, record.side, record.exchange)
+    assert isinstance(record, Tick)
+    return (record.timestamp, record.price, record.volume, record.bid, record.ask, record.exchange)
+
+
+def plain_dedupe(records: list[Record], window: int, tolerance: float) -> list[str]:
+    """Steps 1 and 2 of the cleaner written plainly: a record is a duplicate when its
+    fingerprint is among the last ``window`` remembered ones (searched one by one), late when
+    it is further than ``tolerance`` behind the newest; everything else is remembered."""
+    ring: deque[Hashable] = deque(maxlen=window)
+    newest = -math.inf
+    out = []
+    for record in records:
+        fingerprint = plain_fingerprint(record)
+        ts = record.timestamp
+        if fingerprint in ring:
+            out.append("duplicate")
+        elif ts < newest and newest - ts > tolerance:
+            out.append("late")
+        else:
+            ring.append(fingerprint)
+            if not ts < newest:
+                newest = ts
+            out.append("kept")
+    return out
+
+
+def test_duplicates_and_late_records_are_those_of_the_plain_definition() -> None:
+    """The cleaner's duplicate set, built only when a record could be a duplicate and dropped
+    after a ring of strictly newer records, decides as a plain search of the ring would: on
+    sequences that rise, repeat, step back, redeliver, reuse trade ids at new times and carry
+    NaN and infinite timestamps, with rings from 1 record up."""
+    rng = random.Random(23)
+    special = [math.nan, math.inf, -math.inf]
+    for trial in range(400):
+        window = rng.choice([1, 2, 3, 5, 8, 64])
+        tolerance = rng.choice([0.0, 1.0, 2.5])
+        records: list[Record] = []
+        ts = NOW
+        for _ in range(rng.choice([20, 150])):
+            r = rng.random()
+            if r < 0.5:
+                ts += 1.0
+            elif r < 0.6:
+                ts -= rng.choice([0.5, 2.0, 4.0])
+            elif r < 0.62 and trial % 3 == 0:
+                records.append(Tick("AAA", 1.0, 1.0, rng.choice(special)))
+                continue
+            if records and rng.random() < 0.15:  # a redelivery
+                records.append(rng.choice(records[-10:]))
+                continue
+            price, volume = rng.choice([1.0, 1.5]), rng.choice([1.0, 2.0])
+            if rng.random() < 0.3:
+                trade_id = rng.choice([None, str(rng.randrange(40))])
+                records.append(Trade("AAA", price, volume, "buy", ts, trade_id=trade_id))
+            else:
+                records.append(Tick("AAA", price, volume, ts))
+        cleaner = DataCleaner(dedupe_window=window, reorder_tolerance_s=tolerance)
+        named = {DROP_DUPLICATE: "duplicate", REJECT_LATE: "late"}
+        got = {"price": [], "trade": []}  # the cleaner keeps one feed per kind
+        expected = {}
+        for kind, cls in (("price", Tick), ("trade", Trade)):
+            mine = [r for r in records if type(r) is cls]
+            expected[kind] = plain_dedupe(mine, window, tolerance)
+        for record in records:
+            action = cleaner.clean(record).action
+            got["price" if type(record) is Tick else "trade"].append(named.get(action, "kept"))
+        assert got == expected, (trial, window, tolerance)
 
 
 def bits(x: float) -> bytes:
