@@ -31,6 +31,7 @@ from data_feeds.validation.cleaner import (
     CleanResult,
     DataCleaner,
     FeedEvent,
+    _feed_key,
 )
 from tests.shared_data import shared_data_path
 
@@ -207,7 +208,7 @@ def test_fingerprints_are_remembered_for_a_bounded_window_only() -> None:
     run(cleaner, history)
     assert decision(cleaner.clean(replace(history[12]))) == (DROP_DUPLICATE, (DUPLICATE,))
     assert decision(cleaner.clean(replace(history[11]))) == (ACCEPT, (OUT_OF_ORDER,))
-    state = cleaner._feeds[("price", "BTCUSDT")]
+    state = cleaner._feeds[_feed_key("price", "BTCUSDT")]
     assert len(state.fingerprints) == len(state.fingerprint_ring) == 8
 
 
@@ -256,7 +257,7 @@ def test_an_out_of_order_record_moves_neither_the_newest_time_nor_the_reference(
     newest = history[-1]
     old = Tick("BTCUSDT", newest.price * 0.999, 1.0, newest.timestamp - 1.5)
     assert decision(cleaner.clean(old)) == (ACCEPT, (OUT_OF_ORDER,))
-    state = cleaner._feeds[("price", "BTCUSDT")]
+    state = cleaner._feeds[_feed_key("price", "BTCUSDT")]
     assert state.newest_ts == newest.timestamp
     assert state.ref_price == newest.price
 
@@ -551,7 +552,7 @@ def test_per_feed_windows_are_bounded() -> None:
     for i in range(7, 500, 7):  # records sharing a timestamp need the set, which is kept up
         records[i] = replace(records[i], timestamp=records[i - 1].timestamp, volume=2.0)
     run(cleaner, records)
-    state = cleaner._feeds[("price", "BTCUSDT")]
+    state = cleaner._feeds[_feed_key("price", "BTCUSDT")]
     assert state.fingerprints is not None
     assert len(state.fingerprint_ring) == len(state.fingerprints) == 50
     assert set(state.fingerprint_ring) == state.fingerprints
@@ -566,7 +567,7 @@ def test_the_duplicate_set_exists_only_while_records_need_it() -> None:
     cleaner = DataCleaner(dedupe_window=40)
     history = ticks(walk(100))
     assert [decision(r) for r in run(cleaner, history)] == [QUIET] * 100
-    state = cleaner._feeds[("price", "BTCUSDT")]
+    state = cleaner._feeds[_feed_key("price", "BTCUSDT")]
     assert state.fingerprints is None and len(state.fingerprint_ring) == 40
     assert decision(cleaner.clean(replace(history[70]))) == (DROP_DUPLICATE, (DUPLICATE,))
     assert decision(cleaner.clean(replace(history[59]))) == (REJECT_LATE, (LATE,))  # forgotten

@@ -7,7 +7,7 @@ import math
 import pickle
 import random
 import struct
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Hashable
 from typing import Any
 
@@ -222,7 +222,7 @@ def test_last_feed_cache_keeps_the_lru_order() -> None:
     a, b, c = (Tick(s, 100.0, 1.0, NOW) for s in ("AAA", "BBB", "CCC"))
     for record in (a, b, Tick("AAA", 100.0, 1.0, NOW + 1), Tick("AAA", 100.0, 1.0, NOW + 2), c):
         assert cleaner.clean(record).action == ACCEPT
-    assert list(cleaner._feeds) == [("price", "AAA"), ("price", "CCC")]
+    assert list(cleaner._feeds) == ["AAA", "CCC"]
     assert cleaner.evicted_feeds == 1
 
 
@@ -254,9 +254,10 @@ def test_pickles_leave_out_the_last_feed_cache_and_old_ones_load() -> None:
 
 
 def test_pickles_of_the_previous_layout_load_and_continue() -> None:
-    """A pickle from before the accept count was split off, the duplicate set became optional
-    and the return bounds existed (a ``counts`` dict; feed states with a set and without
-    ``newer_run``, ``return_low``, ``return_high``) continues exactly as the original."""
+    """A pickle from before the accept count was split off, the duplicate set became optional,
+    the return bounds existed and price feeds were keyed by symbol alone (a ``counts`` dict;
+    feed states with a set and without ``newer_run``, ``return_low``, ``return_high``; every
+    feed keyed ``(kind, name)``) continues exactly as the original."""
     records = ticks(600, seed=6)
     records[350] = Tick(records[349].symbol, records[349].price, 1.0, records[349].timestamp)
     original = DataCleaner()
@@ -267,13 +268,15 @@ def test_pickles_of_the_previous_layout_load_and_continue() -> None:
     del state["_counts"], state["_accepted"]
     state["counts"] = counts
     new_slots = ("newer_run", "return_low", "return_high")
-    for key, feed in list(state["_feeds"].items()):
+    legacy_feeds = {}
+    for key, feed in state["_feeds"].items():
         names = [name for name in type(feed).__slots__ if name not in new_slots]
         slots = {name: getattr(feed, name) for name in names}
         slots["fingerprints"] = set(feed.fingerprint_ring)
         legacy = type(feed).__new__(type(feed))
         legacy.__setstate__((None, slots))
-        state["_feeds"][key] = legacy
+        legacy_feeds[("price", key) if isinstance(key, str) else key] = legacy  # old keys
+    state["_feeds"] = OrderedDict(legacy_feeds)
     older = DataCleaner.__new__(DataCleaner)
     older.__setstate__(state)
     assert older.counts == counts

@@ -255,6 +255,15 @@ class _FeedState:
             setattr(self, name, value)
 
 
+FeedKey = str | tuple[str, str]
+
+
+def _feed_key(kind: str, name: str) -> FeedKey:
+    """A feed's key in DataCleaner._feeds: the symbol alone for price ticks (the commonest,
+    whose symbol's hash is already cached), ``(kind, name)`` for the other kinds."""
+    return name if kind == PRICE else (kind, name)
+
+
 _NO_FEED: Final = _FeedState.__new__(_FeedState)  # DataCleaner._last_state before any feed
 
 
@@ -387,7 +396,8 @@ class DataCleaner:
         self._counts: dict[str, int] = dict.fromkeys(CLEAN_ACTIONS + FEED_EVENT_TYPES, 0)
         self._accepted = 0
         self.evicted_feeds = 0
-        self._feeds: OrderedDict[tuple[str, str], _FeedState] = OrderedDict()
+        # Feed key -> state, least recently used first (see _feed_key).
+        self._feeds: OrderedDict[FeedKey, _FeedState] = OrderedDict()
         self._forget_last()
 
     def _forget_last(self) -> None:
@@ -416,6 +426,11 @@ class DataCleaner:
         for name, value in state.items():
             if name in _PICKLED_SLOTS:
                 setattr(self, name, value)
+        # Keys of older pickles were (kind, name) for every kind.
+        self._feeds = OrderedDict(
+            (_feed_key(*key) if isinstance(key, tuple) else key, feed)
+            for key, feed in self._feeds.items()
+        )
         for feed in self._feeds.values():
             feed.return_low, feed.return_high = _bounds(
                 feed.return_median, feed.return_scale, self.spike_z
@@ -481,7 +496,16 @@ class DataCleaner:
         if name == self._last_name and kind == self._last_kind:
             state = self._last_state
         else:
-            state = self._feed(kind, name)
+            key = name if kind == PRICE else (kind, name)  # _feed_key, inlined
+            found = self._feeds.get(key)
+            if found is None:
+                state = self._new_feed(key)
+            else:
+                state = found
+                self._feeds.move_to_end(key)
+            self._last_kind = kind
+            self._last_name = name
+            self._last_state = state
 
         # 1. Duplicates, and 2. ordering. The set of the ring's fingerprints (one hash for test
         # and insertion: a set that does not grow held the fingerprint) exists only while it is
@@ -570,22 +594,14 @@ class DataCleaner:
 
     # -- rare paths --------------------------------------------------------------------------
 
-    def _feed(self, kind: str, name: str) -> _FeedState:
-        """The state of a feed (created if new), marked most recently used and remembered."""
+    def _new_feed(self, key: FeedKey) -> _FeedState:
+        """A new feed's state, stored last in the LRU order (the least recent one forgotten
+        first when ``max_keys`` are tracked)."""
         feeds = self._feeds
-        key = (kind, name)
-        state = feeds.get(key)
-        if state is None:
-            if len(feeds) >= self.max_keys:
-                feeds.popitem(last=False)
-                self.evicted_feeds += 1
-            state = _FeedState(self)
-            feeds[key] = state
-        else:
-            feeds.move_to_end(key)
-        self._last_kind = kind
-        self._last_name = name
-        self._last_state = state
+        if len(feeds) >= self.max_keys:
+            feeds.popitem(last=False)
+            self.evicted_feeds += 1
+        state = feeds[key] = _FeedState(self)
         return state
 
     def _duplicate(self, record: Record, *, name: str, kind: str, price: float) -> CleanResult:
