@@ -45,8 +45,8 @@ from data_feeds.indicators import (
 )
 from data_feeds.records import Tick
 from data_feeds.signals.features import features
+from timing import CHUNK, per_item_us
 
-CHUNK = 100
 TARGET_RATIO = 0.5
 """Ours should cost at most this fraction of talipp's per-tick time."""
 
@@ -147,16 +147,7 @@ def bundle(
     """The whole per-symbol bundle, fed Tick records."""
     ind = Indicators("BTCUSDT", IndicatorConfig(vwap_anchor="D"))
     ticks = [Tick("BTCUSDT", p, v, t) for p, v, t in zip(prices, volumes, times, strict=True)]
-    per_tick: list[float] = []
-    clock = time.perf_counter_ns
-    update = ind.update
-    for start in range(0, len(ticks) - CHUNK + 1, CHUNK):
-        chunk = ticks[start : start + CHUNK]
-        t0 = clock()
-        for tick in chunk:
-            update(tick)
-        per_tick.append((clock() - t0) / CHUNK / 1e3)
-    return per_tick, {}
+    return per_item_us(ticks, ind.update), {}
 
 
 def feature_dicts(
