@@ -13,26 +13,13 @@ at most 1.5x bare river.
 from __future__ import annotations
 
 import argparse
-import math
-import random
 from collections.abc import Sequence
 
 from data_feeds.indicators import Indicators
-from data_feeds.records import Tick
 from data_feeds.signals.features import features
 from data_feeds.signals.generator import SignalGenerator, build_model
+from streams import random_walk
 from timing import per_item_us, report
-
-
-def ticks(n: int, seed: int) -> list[Tick]:
-    rng = random.Random(seed)
-    price, ts = 30_000.0, 1_700_000_000.0
-    out = []
-    for _ in range(n):
-        price *= math.exp(rng.gauss(0.0, 0.0005))
-        ts += 0.25
-        out.append(Tick("BTCUSDT", price, rng.lognormvariate(0.0, 1.0), ts))
-    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,13 +27,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=30_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    stream = ticks(args.ticks, seed=1)
+    stream = random_walk(args.ticks, seed=1, regular=True)
     ind = Indicators("BTCUSDT")
     xs = []
     for t in stream:
         ind.update(t)
         xs.append(features(ind))
-    horizon = 20  # ticks (5 s at 4 ticks/s), as the generator below
+    horizon = 20  # ticks (5 s at 4 ticks/s on average), as the generator below
     ys = [stream[min(i + horizon, len(stream) - 1)].price > t.price for i, t in enumerate(stream)]
     pairs = list(zip(xs, ys, strict=True))
     rows: dict[str, list[float]] = {"bare river predict+learn (baseline)": [],

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import random
 import statistics
 import sys
 import time
@@ -45,6 +44,7 @@ from data_feeds.indicators import (
 )
 from data_feeds.records import Tick
 from data_feeds.signals.features import features
+from streams import random_walk
 from timing import CHUNK, per_item_us
 
 TARGET_RATIO = 0.5
@@ -53,17 +53,8 @@ TARGET_RATIO = 0.5
 
 def make_stream(n: int, seed: int) -> tuple[list[float], list[float], list[float]]:
     """Prices, volumes and timestamps (epoch seconds, ~0.25 s apart) of ``n`` ticks."""
-    rng = random.Random(seed)
-    price = 30_000.0
-    prices, volumes, times = [], [], []
-    ts = 1_700_000_000.0
-    for _ in range(n):
-        price *= math.exp(rng.gauss(0.0, 0.0005))
-        ts += rng.expovariate(4.0)
-        prices.append(price)
-        volumes.append(rng.lognormvariate(0.0, 1.0))
-        times.append(ts)
-    return prices, volumes, times
+    ticks = random_walk(n, seed)
+    return [t.price for t in ticks], [t.volume for t in ticks], [t.timestamp for t in ticks]
 
 
 Pass = Callable[[list[float], list[float], list[float]], tuple[list[float], dict[str, float]]]

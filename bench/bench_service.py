@@ -33,7 +33,10 @@ from pathlib import Path
 import orjson
 import redis
 
+from data_feeds.cache.codec import encode_fields
 from data_feeds.cache.embedded import EmbeddedRedis
+from data_feeds.cache.keys import record_stream
+from streams import random_walk
 
 T0 = 1_700_000_000.0
 
@@ -43,15 +46,9 @@ def symbols(n: int) -> list[str]:
 
 
 def prefill(client: redis.Redis, n: int, syms: list[str]) -> None:
-    rng = random.Random(1)
-    prices = dict.fromkeys(syms, 100.0)
     pipe = client.pipeline(transaction=False)
-    for i in range(n):
-        sym = syms[i % len(syms)]
-        prices[sym] *= math.exp(rng.gauss(0.0, 0.0005))
-        tick = {"kind": "price", "symbol": sym, "price": prices[sym],
-                "volume": rng.uniform(0.1, 2.0), "timestamp": T0 + i * 0.01}  # fmt: skip
-        pipe.xadd(f"crypto_price:{sym}", {"data": orjson.dumps(tick)})
+    for tick in random_walk(n, 1, symbols=syms, start=100.0, rate_hz=100.0):
+        pipe.xadd(record_stream(tick), encode_fields(tick))  # type: ignore[arg-type]
         if len(pipe) >= 2000:
             pipe.execute()
     pipe.execute()

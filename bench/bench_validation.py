@@ -13,61 +13,26 @@ for either; each has its own baseline).
 from __future__ import annotations
 
 import argparse
-import math
-import random
 from collections.abc import Callable, Sequence
 
 import orjson
 
+from data_feeds.cache.keys import record_stream
 from data_feeds.validation.cleaner import DataCleaner
 from data_feeds.validation.schema_validator import SchemaValidator
+from streams import entries, random_walk
 from timing import per_item_us, report
 
 STREAM = "crypto_price:BTCUSDT"
 
 
-def payloads(n: int, seed: int, *, quoted: bool = False) -> list[dict[bytes, bytes]]:
-    """Ticks of a random walk in our layout; ``quoted``: with a bid and ask around the price,
-    as the simulator writes them."""
-    rng = random.Random(seed)
-    price, ts = 30_000.0, 1_700_000_000.0
-    out = []
-    for _ in range(n):
-        price *= math.exp(rng.gauss(0.0, 0.0005))
-        ts += rng.expovariate(4.0)
-        tick = {
-            "kind": "price",
-            "symbol": "BTCUSDT",
-            "price": price,
-            "volume": rng.lognormvariate(0.0, 1.0),
-            "timestamp": ts,
-            "asset_class": "crypto",
-        }
-        if quoted:
-            tick["bid"] = round(price * 0.9999, 2)
-            tick["ask"] = round(price * 1.0001, 2)
-        out.append({b"data": orjson.dumps(tick)})
-    return out
-
-
 def interleaved(n: int, seed: int, symbols: int) -> list[tuple[str, dict[bytes, bytes]]]:
-    """(stream key, entry) pairs: ``symbols`` random walks taking turns, as one worker reads
-    its streams; each stream key one str object, as the consumer passes it."""
-    rng = random.Random(seed)
+    """(stream key, entry) pairs of ``symbols`` symbols taking turns, as one worker reads its
+    streams; each stream key one str object, as the consumer passes it."""
     names = [f"SYM{i:03d}USDT" for i in range(symbols)]
-    keys = {name: f"crypto_price:{name}" for name in names}
-    prices = dict.fromkeys(names, 100.0)
-    ts = 1_700_000_000.0
-    out = []
-    for i in range(n):
-        name = names[i % symbols]
-        prices[name] *= math.exp(rng.gauss(0.0, 0.0005))
-        ts += rng.expovariate(4.0 * symbols)
-        volume = rng.lognormvariate(0.0, 1.0)
-        tick = {"kind": "price", "symbol": name, "price": prices[name], "volume": volume,
-                "timestamp": ts, "asset_class": "crypto"}  # fmt: skip
-        out.append((keys[name], {b"data": orjson.dumps(tick)}))
-    return out
+    ticks = random_walk(n, seed, symbols=names, start=100.0, rate_hz=4.0 * symbols)
+    keys = {name: record_stream(ticks[i]) for i, name in enumerate(names)}
+    return [(keys[t.symbol], entry) for t, entry in zip(ticks, entries(ticks), strict=True)]
 
 
 def validate_and_clean() -> Callable[[dict[bytes, bytes]], object]:
@@ -81,8 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ticks", type=int, default=50_000)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    items = payloads(args.ticks, seed=1)
-    quoted = payloads(args.ticks, seed=1, quoted=True)
+    items = entries(random_walk(args.ticks, seed=1))
+    quoted = entries(random_walk(args.ticks, seed=1, quoted=True))
     mixed = interleaved(args.ticks, seed=1, symbols=50)
     loads = orjson.loads
     base = "orjson.loads (baseline)"

@@ -15,17 +15,16 @@ passes with a fresh cleaner each, in this one run.
 from __future__ import annotations
 
 import argparse
-import math
-import random
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from data_feeds.records import Record, Tick
+from data_feeds.records import Record
 from data_feeds.simulation.replay import read_records
 from data_feeds.validation.cleaner import CLEAN_ACTIONS, FEED_EVENT_TYPES, DataCleaner
+from streams import random_walk
 
 CHUNK = 100
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -49,13 +48,7 @@ ethbtc_candles = real("freqtrade/ETH_BTC-5m.csv", "ETHBTC")
 
 def synthetic_ticks(_data: Path) -> list[Record]:
     """The hot path alone: 20k in-order ticks of a seeded random walk, nothing to flag."""
-    rng = random.Random(1)
-    price = 100.0
-    out: list[Record] = []
-    for i in range(20_000):
-        price *= math.exp(rng.gauss(0.0, 1e-4))
-        out.append(Tick(symbol="SYNTH", price=price, volume=1.0, timestamp=1.7e9 + 0.1 * i))
-    return out
+    return list(random_walk(20_000, 1, symbols=("SYNTH",), start=100.0, sigma=1e-4, rate_hz=10.0))
 
 
 SERIES: dict[str, Callable[[Path], list[Record]]] = {
