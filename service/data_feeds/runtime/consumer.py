@@ -377,6 +377,7 @@ class StreamConsumer:
                 total += len(entries)
                 cursor = entries[-1][0].decode()
         if keep:
+            keep.sort(key=arrival_ms)  # gathered stream by stream
             await self._handle(keep)
         self._count_redelivered("pending_redelivered", total)
         return total
@@ -575,10 +576,9 @@ class StreamConsumer:
             await self._handle(held)
 
     async def _handle(self, entries: list[RawEntry]) -> None:
-        """Process a read in arrival order, in chunks of ``batch_size`` each written (and
+        """Process entries given in arrival order, in chunks of ``batch_size`` each written (and
         acknowledged) before the next is processed: a read over many streams can hold
         ``batch_size`` entries per stream, and the event loop must keep turning meanwhile."""
-        entries.sort(key=arrival_ms)
         size = self.settings.batch_size
         for start in range(0, len(entries), size):
             result = self.pipeline.process(entries[start : start + size])

@@ -18,7 +18,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
 
 import orjson
 
@@ -28,8 +27,6 @@ from data_feeds.records import Record
 from data_feeds.signals.generator import Prepared, SignalGenerator
 from data_feeds.validation.cleaner import ACCEPT, QUARANTINE, DataCleaner
 from data_feeds.validation.schema_validator import SchemaValidator
-
-STAGES: Final = ("decode", "validate", "clean", "indicators", "model", "write")
 
 RawEntry = tuple[str, bytes, Mapping[bytes, bytes] | None]
 """(stream, entry id, fields) as XREADGROUP / XAUTOCLAIM return them (fields None if trimmed)."""
@@ -49,8 +46,6 @@ class BatchResult:
     """Per stream, the newest entry id applied to state in this batch."""
     consumed: Counter[str] = field(default_factory=Counter)
     rejected: Counter[str] = field(default_factory=Counter)
-    actions: Counter[str] = field(default_factory=Counter)
-    """Cleaner decisions."""
     signal_actions: Counter[str] = field(default_factory=Counter)
     feed_events: Counter[str] = field(default_factory=Counter)
     trimmed: int = 0
@@ -91,6 +86,7 @@ def dlq_fields(
 
 
 def entry_ms(entry_id: bytes) -> int:
+    """The millisecond part of a stream entry id (the server's clock when it was added)."""
     return int(entry_id.partition(b"-")[0])
 
 
@@ -154,7 +150,6 @@ class TickPipeline:
         for item in valid:
             result = clean(item[2])
             action = result.action
-            out.actions[action] += 1
             if result.events:
                 for event in result.events:
                     out.feed_events[event.type] += 1
@@ -222,4 +217,4 @@ class TickPipeline:
 def arrival_ms(item: RawEntry) -> int:
     """Sort key putting a read's entries from several streams in arrival order: the entry id's
     millisecond part (a stable sort keeps each stream's own order within a millisecond)."""
-    return int(item[1].partition(b"-")[0])
+    return entry_ms(item[1])
