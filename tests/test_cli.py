@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from data_feeds.cli import main
+from data_feeds.cli import _RUN_FLAGS, main
 from tests.learning_layer.history import planted_history
 from tests.shared_data import shared_data_path
 
@@ -59,3 +59,40 @@ def test_bad_input_is_a_clear_error(redis_url: str, capsys: pytest.CaptureFixtur
     assert main(["models", "--promote", "v99", "--redis-url", redis_url]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "v99" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "why"),
+    [
+        ("--horizon-s", "-5", "greater than 0"),
+        ("--horizon-s", "nan", "finite"),
+        ("--claim-idle-ms", "-1", "greater than 0"),
+        ("--metrics-port", "70000", "port"),
+        ("--model-params", "[1]", "JSON object"),
+        ("--group", "a b", "without spaces"),
+        ("--block-ms", "100000", "grace period"),
+        ("--group", " ", "no value"),
+    ],
+)
+def test_run_flags_are_checked_as_their_variables(
+    flag: str, value: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad ``run`` flag exits 2 before anything starts, naming the flag, not the variable
+    it stands in for; the same checks as the DATA_FEEDS_* variable."""
+    assert main(["run", flag, value, "--redis-url", "redis://127.0.0.1:1/0"]) == 2
+    err = capsys.readouterr().err
+    assert flag in err and why in err and "DATA_FEEDS_" + _RUN_FLAGS[flag][0] not in err
+    assert "Traceback" not in err
+
+
+def test_run_flags_stand_in_for_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flag replaces its variable; the variables not given as flags still count."""
+    from data_feeds.cli import build_parser, run_settings  # noqa: PLC0415
+
+    monkeypatch.setenv("DATA_FEEDS_HORIZON_S", "30")
+    monkeypatch.setenv("DATA_FEEDS_MARGIN", "0.1")
+    args = build_parser().parse_args(["run", "--horizon-s", "5", "--streams", "crypto_*:*,x"])
+    settings = run_settings(args)
+    assert settings.horizon_s == 5.0
+    assert settings.margin == 0.1
+    assert settings.stream_patterns == ("crypto_*:*", "x")

@@ -617,81 +617,82 @@ async def _replay(args: argparse.Namespace) -> int:
 
 # -- run: the streaming service ----------------------------------------------------------------
 
-# flag -> (Settings field, type, help). Every flag defaults to the environment's value.
-_RUN_FLAGS: Final[dict[str, tuple[str, Callable[[str], Any], str]]] = {
-    "--streams": ("stream_patterns", lambda v: tuple(p for p in v.split(",") if p),
+# flag -> (its environment variable after DATA_FEEDS_, metavar, help). A flag given stands in
+# for its variable: both go through the same parser and checks (Settings.from_env).
+_RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
+    "--streams": ("STREAMS", "PATTERNS",
                   "comma-separated glob patterns of the streams to consume [DATA_FEEDS_STREAMS, "
                   "default *: every input stream, ours (crypto_price:BTCUSDT...) and "
                   "cryptofeed's (trades-*, ticker-*, book-*, candles-*)]"),
-    "--group": ("consumer_group", str, "consumer group name [DATA_FEEDS_CONSUMER_GROUP]"),
-    "--worker-index": ("worker_index", int,
+    "--group": ("CONSUMER_GROUP", "NAME", "consumer group name [DATA_FEEDS_CONSUMER_GROUP]"),
+    "--worker-index": ("WORKER_INDEX", "N",
                        "this worker's index, 0-based (a StatefulSet ordinal) "
                        "[DATA_FEEDS_WORKER_INDEX]"),
-    "--worker-count": ("worker_count", int,
+    "--worker-count": ("WORKER_COUNT", "N",
                        "number of workers sharing the symbols by a stable hash "
                        "[DATA_FEEDS_WORKER_COUNT]"),
-    "--batch-size": ("batch_size", int, "entries per XREADGROUP [DATA_FEEDS_BATCH_SIZE]"),
-    "--block-ms": ("block_ms", int,
+    "--batch-size": ("BATCH_SIZE", "N", "entries per XREADGROUP [DATA_FEEDS_BATCH_SIZE]"),
+    "--block-ms": ("BLOCK_MS", "N",
                    "how long one read waits for new entries, at most 10000 [DATA_FEEDS_BLOCK_MS]"),
-    "--claim-idle-ms": ("claim_idle_ms", int,
+    "--claim-idle-ms": ("CLAIM_IDLE_MS", "N",
                         "take over entries idle this long on dead consumers "
                         "[DATA_FEEDS_CLAIM_IDLE_MS]"),
-    "--max-deliveries": ("max_deliveries", int,
+    "--max-deliveries": ("MAX_DELIVERIES", "N",
                          "deliveries before an entry goes to the DLQ [DATA_FEEDS_MAX_DELIVERIES]"),
-    "--horizon-s": ("horizon_s", float,
+    "--horizon-s": ("HORIZON_S", "SECONDS",
                     "label horizon in seconds of event time [DATA_FEEDS_HORIZON_S]"),
-    "--margin": ("margin", float,
+    "--margin": ("MARGIN", "VALUE",
                  "BUY above 0.5+margin, SELL below 0.5-margin [DATA_FEEDS_MARGIN]"),
-    "--model": ("model", str,
+    "--model": ("MODEL", "VALUE",
                 "river classifier: default, or a dotted name such as "
                 "tree.HoeffdingTreeClassifier [DATA_FEEDS_MODEL]"),
-    "--model-params": ("model_params", orjson.loads,
+    "--model-params": ("MODEL_PARAMS", "VALUE",
                        "JSON object of the model's parameters [DATA_FEEDS_MODEL_PARAMS]"),
-    "--checkpoint-interval-s": ("checkpoint_interval_s", float,
+    "--checkpoint-interval-s": ("CHECKPOINT_INTERVAL_S", "SECONDS",
                                 "seconds between state checkpoints "
                                 "[DATA_FEEDS_CHECKPOINT_INTERVAL_S]"),
-    "--grace-period-s": ("grace_period_s", float,
+    "--grace-period-s": ("GRACE_PERIOD_S", "SECONDS",
                          "seconds allowed for a clean stop on SIGTERM [DATA_FEEDS_GRACE_PERIOD_S]"),
-    "--metrics-host": ("metrics_host", str, "address of /metrics, /healthz, /readyz "
+    "--metrics-host": ("METRICS_HOST", "VALUE", "address of /metrics, /healthz, /readyz "
                        "[DATA_FEEDS_METRICS_HOST]"),
-    "--metrics-port": ("metrics_port", int,
+    "--metrics-port": ("METRICS_PORT", "N",
                        "port of /metrics, /healthz, /readyz; 0 any free port, -1 none "
                        "[DATA_FEEDS_METRICS_PORT, default 9108]"),
+    "--log-level": ("LOG_LEVEL", "{debug,info,warning,error}", "[DATA_FEEDS_LOG_LEVEL]"),
+    "--log-format": ("LOG_FORMAT", "{auto,json,console}", "[DATA_FEEDS_LOG_FORMAT]"),
 }  # fmt: skip
 
 
 def _configure_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redis-url", help="Redis URL [DATA_FEEDS_REDIS_URL, REDIS_URL; default: "
                    "the bundled server under the data directory]")  # fmt: skip
-    for flag, (field, parse, help_text) in _RUN_FLAGS.items():
-        metavar = "N" if parse is int else "SECONDS" if field.endswith("_s") else "VALUE"
+    for flag, (_variable, metavar, help_text) in _RUN_FLAGS.items():
         p.add_argument(flag, dest=flag[2:].replace("-", "_"), metavar=metavar, help=help_text)
-    p.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
-    p.add_argument("--log-format", choices=("auto", "json", "console"))
 
 
 def run_settings(args: argparse.Namespace) -> Settings:
-    """The environment's settings with the flags given on the command line on top."""
-    from dataclasses import replace  # noqa: PLC0415
+    """The environment's settings with the flags given on the command line on top: each flag
+    given replaces its ``DATA_FEEDS_*`` variable, so flags are checked exactly as variables."""
+    from data_feeds.settings import PREFIX  # noqa: PLC0415
 
-    from data_feeds.settings import parse_redis_url  # noqa: PLC0415
-
-    settings = Settings.from_env()
-    changes: dict[str, Any] = {}
-    if args.redis_url is not None:
-        changes["redis_url"] = parse_redis_url("--redis-url", args.redis_url)
-    for flag, (field, parse, _help) in _RUN_FLAGS.items():
-        raw = getattr(args, flag[2:].replace("-", "_"))
-        if raw is None:
-            continue
-        try:
-            changes[field] = parse(raw)
-        except (ValueError, orjson.JSONDecodeError):
-            raise UsageError(f"{flag}={raw!r}: not a valid value") from None
-    for name in ("log_level", "log_format"):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    return replace(settings, **changes)
+    env = dict(os.environ)
+    given = {flag: value for flag, value in [("--redis-url", args.redis_url)]
+             + [(flag, getattr(args, flag[2:].replace("-", "_"))) for flag in _RUN_FLAGS]
+             if value is not None}  # fmt: skip
+    variables: dict[str, str] = {}  # variable -> the flag standing in for it
+    for flag, value in given.items():
+        if not value.strip():
+            raise UsageError(f"{flag}: no value given")
+        variable = PREFIX + (_RUN_FLAGS[flag][0] if flag in _RUN_FLAGS else "REDIS_URL")
+        env[variable] = value
+        variables[variable] = flag
+    try:
+        return Settings.from_env(env)
+    except ConfigError as exc:
+        message = str(exc)
+        for variable in sorted(variables, key=len, reverse=True):  # MODEL_PARAMS before MODEL
+            message = message.replace(variable, variables[variable])
+        raise UsageError(message) from None
 
 
 @command(
