@@ -923,19 +923,21 @@ def models(args: argparse.Namespace) -> int:
 
 
 def _configure_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=float, default=0.0, metavar="SECONDS",
+    p.add_argument("--duration", type=_number(float, 0), default=0.0, metavar="SECONDS",
                    help="stop after this long (default 0: run until Ctrl-C)")  # fmt: skip
-    p.add_argument("--symbols", type=int, default=10, metavar="N", help="simulated symbols")
-    p.add_argument("--rate", type=float, default=2000.0, metavar="MSG_PER_S",
+    p.add_argument("--symbols", type=_number(int, 1), default=10, metavar="N",
+                   help="simulated symbols")  # fmt: skip
+    p.add_argument("--rate", type=_number(float, 0), default=2000.0, metavar="MSG_PER_S",
                    help="simulated messages per second in total (default 2000)")  # fmt: skip
-    p.add_argument("--faults", type=float, default=0.01, metavar="FRACTION",
+    p.add_argument("--faults", type=_number(float, 0, 1), default=0.01, metavar="FRACTION",
                    help="share of ticks/trades given a labelled fault (default 0.01)")  # fmt: skip
     p.add_argument("--seed", type=int, help="random seed (default: a fresh one)")
-    p.add_argument("--horizon-s", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--horizon-s", type=_number(float, 0), default=10.0, metavar="SECONDS",
                    help="label horizon of the model (default 10)")  # fmt: skip
-    p.add_argument("--retrain-interval-s", type=float, default=20.0, metavar="SECONDS",
+    p.add_argument("--retrain-interval-s", type=_number(float, 0), default=20.0,
+                   metavar="SECONDS",
                    help="retrain in another process this often (default 20; 0: never)")  # fmt: skip
-    p.add_argument("--metrics-port", type=int, default=9108, metavar="PORT",
+    p.add_argument("--metrics-port", type=_number(int, 0, 65535), default=9108, metavar="PORT",
                    help="port of /metrics, /healthz, /readyz (9108; taken: any)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="summary as JSON (live view: stderr)")
 
@@ -969,8 +971,8 @@ def demo(args: argparse.Namespace) -> int:
     from data_feeds.logs import configure_logging  # noqa: PLC0415
     from data_feeds.runtime.demo import run_demo, summary_lines  # noqa: PLC0415
 
-    if args.duration < 0 or args.symbols < 1 or args.rate <= 0 or not 0 <= args.faults < 1:
-        raise UsageError("--duration >= 0, --symbols >= 1, --rate > 0 and 0 <= --faults < 1")
+    if args.rate == 0 or args.faults == 1 or args.horizon_s == 0:
+        raise UsageError("--rate and --horizon-s must be above 0, --faults below 1")
     settings = replace(
         Settings.from_env(),
         redis_url=None,
