@@ -313,3 +313,37 @@ async def test_a_backlog_is_processed_in_arrival_order_across_streams(
     assert len(seen) == len(set(seen)) == 1500
     ms = [int(i.split(b"-")[0]) for _, i in seen]
     assert ms == sorted(ms)
+
+
+async def test_lag_metrics_count_what_the_group_has_not_delivered_or_acked(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """export_lag: per kind, entries delivered but not acknowledged (pending), entries not
+    delivered yet (the group's lag, where the server reports it: Redis 7+) and their age."""
+    import redis.asyncio as aredis  # noqa: PLC0415
+
+    from data_feeds.runtime.app import build_pipeline  # noqa: PLC0415
+    from data_feeds.runtime.consumer import StreamConsumer  # noqa: PLC0415
+    from data_feeds.runtime.metrics import ServiceMetrics  # noqa: PLC0415
+    from data_feeds.validation.schema_validator import SchemaValidator  # noqa: PLC0415
+
+    valid, _ = publish(redis_client, n_symbols=2, per_symbol=30)
+    client = aredis.Redis.from_url(settings.redis_url or "")
+    metrics = ServiceMetrics()
+    consumer = StreamConsumer(
+        client, settings, build_pipeline(settings, SchemaValidator()), hmac_key=b"k" * 32,
+        metrics=metrics,
+    )  # fmt: skip
+    try:
+        await consumer.discover()
+        stream = sorted(consumer.streams)[0]
+        await client.xreadgroup(consumer.group, "someone", {stream: ">"}, count=10)
+        await consumer.export_lag()
+    finally:
+        await client.aclose()
+    m = metrics.snapshot()
+    assert m.value("data_feeds_pending_entries", kind="price") == 10
+    reports_lag = int(redis_client.info("server")["redis_version"].split(".")[0]) >= 7
+    expected_lag = sum(map(len, valid.values())) - 10 if reports_lag else 0
+    assert m.value("data_feeds_consumer_lag_entries", kind="price") == expected_lag
+    assert m.value("data_feeds_consumer_lag_seconds", kind="price") >= 0.0

@@ -664,7 +664,8 @@ class StreamConsumer:
             m.sell_hit_rate_ratio.set(card.sell_hit_rate)
 
     async def export_lag(self) -> None:
-        """Per kind: pending entries and the age of the newest entry not yet delivered."""
+        """Per kind: pending entries, the entries not yet delivered (where Redis 7+ reports the
+        group's lag) and the age of the newest entry not yet delivered."""
         if not self.streams:
             return
         items = list(self.streams.items())
@@ -674,6 +675,7 @@ class StreamConsumer:
                 pipe.xinfo_stream(stream)
             replies = await pipe.execute(raise_on_error=False)
         pending: dict[str, int] = {}
+        lag_entries: dict[str, int] = {}
         lag_s: dict[str, float] = {}
         for i, (stream, group) in enumerate(items):
             groups, info = replies[2 * i], replies[2 * i + 1]
@@ -684,6 +686,8 @@ class StreamConsumer:
             if g is None:
                 continue
             pending[kind] = pending.get(kind, 0) + int(g["pending"])
+            if g.get("lag") is not None:  # absent before Redis 7, nil when Redis cannot tell
+                lag_entries[kind] = lag_entries.get(kind, 0) + int(g["lag"])
             newest = _id_key(_text(info["last-generated-id"]))
             delivered = _id_key(_text(g["last-delivered-id"]))
             behind = (newest[0] - delivered[0]) / 1000.0 if newest > delivered else 0.0
@@ -692,6 +696,9 @@ class StreamConsumer:
             for kind, n in pending.items():
                 if kind in self.metrics.pending_entries:
                     self.metrics.pending_entries[kind].set(n)
+            for kind, n in lag_entries.items():
+                if kind in self.metrics.lag_entries:
+                    self.metrics.lag_entries[kind].set(n)
             for kind, seconds in lag_s.items():
                 if kind in self.metrics.consumer_lag_seconds:
                     self.metrics.consumer_lag_seconds[kind].set(seconds)
