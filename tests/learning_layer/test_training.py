@@ -203,3 +203,16 @@ def test_sentiment_is_read_whatever_the_pattern(db: DBConnector) -> None:
     after = [x[sentiment] for t, x in rows if t > T0 + 10.5]
     assert before and all(v == 0.0 for v in before)
     assert after and all(v > 0.0 for v in after)
+
+
+def test_each_stream_is_read_once_and_its_rejects_counted_once(db: DBConnector) -> None:
+    """Overlapping patterns (every stream, and sentiment:* on top) read a sentiment stream
+    once: its bad entry is counted once and its records are not doubled."""
+    db.store_many(
+        [Sentiment("BTC", 0.5, T0 + 0.5)]
+        + [Tick("BTCUSDT", 100.0 + i % 3, 1.0, T0 + i) for i in range(30)]
+    )
+    db.redis.xadd("sentiment:BTC", {"data": b"{not json"})
+    dataset = TrainingModule(db, horizon_s=1.0, min_rows=2).prepare_dataset(store=False)
+    assert dataset.stats["rejected"] == {"malformed_json": 1}
+    assert dataset.stats["streams"] == 2

@@ -12,7 +12,7 @@ Redis under the data directory (``cache.embedded``). ``redis://user:password@hos
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
@@ -37,6 +37,12 @@ CONNECT_TIMEOUT_S: Final = 5.0
 
 Storable = Record | Mapping[str, Any] | bytes | str
 TimeBound = float | int | datetime | str | None
+Patterns = str | Sequence[str]
+"""A glob pattern of stream keys, or several (their union: each stream read once)."""
+
+
+def _patterns(pattern: Patterns) -> Sequence[str]:
+    return (pattern,) if isinstance(pattern, str) else pattern
 
 
 class Entry(NamedTuple):
@@ -127,7 +133,7 @@ class _Codec:
         name = key.decode() if isinstance(key, bytes) else key
         return name if keys.parse_stream_key(name) is not None else None
 
-    def finish(self, entries: list[Entry], pattern: str, limit: int | None) -> list[Entry]:
+    def finish(self, entries: list[Entry], pattern: Patterns, limit: int | None) -> list[Entry]:
         entries.sort(key=_time_order)
         if self.rejected:
             log.warning("backfill_entries_rejected", pattern=pattern, reasons=dict(self.rejected))
@@ -135,6 +141,7 @@ class _Codec:
 
 
 def _time_order(entry: Entry) -> tuple[float, str, int, int]:
+    """The order backfills return entries in: event time, then stream, then entry id."""
     ms, _, seq = entry.entry_id.partition("-")
     return (entry.record.timestamp, entry.stream, int(ms), int(seq or 0))
 
@@ -187,18 +194,20 @@ class DBConnector:
             ids = pipe.execute()
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    def streams(self, pattern: str = "*") -> list[str]:
-        """Input streams whose key matches the glob ``pattern`` (SCAN, never KEYS), sorted."""
+    def streams(self, pattern: Patterns = "*") -> list[str]:
+        """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never
+        KEYS), sorted."""
         found = {
             name
-            for key in self.redis.scan_iter(match=pattern, count=1000, _type="stream")
+            for one in _patterns(pattern)
+            for key in self.redis.scan_iter(match=one, count=1000, _type="stream")
             if (name := self._codec.is_input_stream(key)) is not None
         }
         return sorted(found)
 
     def backfill_entries(
         self,
-        pattern: str = "*",
+        pattern: Patterns = "*",
         start: TimeBound = None,
         end: TimeBound = None,
         limit: int | None = None,
@@ -217,7 +226,7 @@ class DBConnector:
 
     def backfill(
         self,
-        pattern: str = "*",
+        pattern: Patterns = "*",
         start: TimeBound = None,
         end: TimeBound = None,
         limit: int | None = None,
@@ -287,17 +296,19 @@ class AsyncDBConnector:
             ids = await pipe.execute()
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
-    async def streams(self, pattern: str = "*") -> list[str]:
-        """Input streams whose key matches the glob ``pattern`` (SCAN, never KEYS), sorted."""
+    async def streams(self, pattern: Patterns = "*") -> list[str]:
+        """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never
+        KEYS), sorted."""
         found: set[str] = set()
-        async for key in self.redis.scan_iter(match=pattern, count=1000, _type="stream"):
-            if (name := self._codec.is_input_stream(key)) is not None:
-                found.add(name)
+        for one in _patterns(pattern):
+            async for key in self.redis.scan_iter(match=one, count=1000, _type="stream"):
+                if (name := self._codec.is_input_stream(key)) is not None:
+                    found.add(name)
         return sorted(found)
 
     async def backfill_entries(
         self,
-        pattern: str = "*",
+        pattern: Patterns = "*",
         start: TimeBound = None,
         end: TimeBound = None,
         limit: int | None = None,
@@ -316,7 +327,7 @@ class AsyncDBConnector:
 
     async def backfill(
         self,
-        pattern: str = "*",
+        pattern: Patterns = "*",
         start: TimeBound = None,
         end: TimeBound = None,
         limit: int | None = None,

@@ -249,13 +249,10 @@ class RetrainingLoop:
     def newest_event_time(self) -> float | None:
         """The event time of the newest stored record in the streams this loop trains on
         (each stream's last entry; ``None`` when there are none)."""
-        if self.symbols is None:
-            streams = self.db.streams(self.pattern)
-        else:
-            streams = sorted({s for sym in self.symbols for s in self.db.streams(f"*:{sym}")})
+        patterns = self.pattern if self.symbols is None else [f"*:{s}" for s in self.symbols]
         newest: float | None = None
         validator = self.db.validator
-        for stream in streams:
+        for stream in self.db.streams(patterns):
             for _, fields in self.db.redis.xrevrange(stream, count=1) or []:
                 try:
                     ts = validator.validate(fields, stream=stream).timestamp

@@ -639,14 +639,8 @@ class TrainingModule:
         t0 = time.perf_counter()
         patterns = [pattern] if symbols is None else [f"*:{s.upper()}" for s in symbols]
         patterns.append("sentiment:*")
-        entries: dict[tuple[str, str], Entry] = {}
-        rejected: dict[str, int] = {}
-        for pat in patterns:
-            for entry in self.db.backfill_entries(pat, start, end):
-                entries[(entry.stream, entry.entry_id)] = entry
-            for reason, n in self.db.last_backfill_rejects.items():
-                rejected[reason] = rejected.get(reason, 0) + n
-        ordered = sorted(entries.values(), key=_event_order)
+        ordered = self.db.backfill_entries(patterns, start, end)  # each stream read once
+        rejected = self.db.last_backfill_rejects
         replay = FeatureReplay(
             horizon_s=horizon,
             dead_band_bps=self.dead_band_bps,
@@ -654,7 +648,7 @@ class TrainingModule:
             cleaner=DataCleaner(**self.cleaner_options),
         )
         replay.feed(ordered)
-        streams = sorted({stream for stream, _ in entries})
+        streams = {entry.stream for entry in ordered}
         dataset = replay.dataset(
             min_rows=self.min_rows,
             stats={"streams": len(streams), "rejected": rejected},
@@ -856,12 +850,6 @@ class TrainingModule:
         number = int(result.run_id.rpartition("-")[2])
         if number > self.keep_runs:  # the per-run key of the run that just left the list
             r.delete(run_key(f"run-{number - self.keep_runs}"))
-
-
-def _event_order(entry: Entry) -> tuple[float, str, int, int]:
-    """The order ``DBConnector.backfill`` returns entries in (event time, stream, entry id)."""
-    ms, _, seq = entry.entry_id.partition("-")
-    return (entry.record.timestamp, entry.stream, int(ms), int(seq or 0))
 
 
 def _text(value: object) -> str:
