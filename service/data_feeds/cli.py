@@ -299,8 +299,7 @@ def _redis_url(arg: str | None) -> tuple[str, Settings]:
     settings = Settings.from_env()
     if arg is not None:
         arg = parse_redis_url("--redis-url", arg)
-    url, _embedded = resolve_redis_url(arg, settings)  # the bundled server stops at exit
-    return url, settings
+    return resolve_redis_url(arg, settings), settings  # the bundled server stops at exit
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool, lines: Iterable[str]) -> None:

@@ -53,13 +53,10 @@ class Entry(NamedTuple):
     record: Record
 
 
-def resolve_redis_url(url: str | None, settings: Settings) -> tuple[str, EmbeddedRedis | None]:
-    """The URL to connect to, starting the bundled server when none is configured."""
-    url = url or settings.redis_url
-    if url:
-        return url, None
-    embedded = EmbeddedRedis(settings.data_dir / "redis")
-    return embedded.ensure_running(), embedded
+def resolve_redis_url(url: str | None, settings: Settings) -> str:
+    """The URL to connect to, starting (or joining) the bundled server when none is configured;
+    this process then releases it at exit (``EmbeddedRedis.release``)."""
+    return url or settings.redis_url or EmbeddedRedis(settings.data_dir / "redis").ensure_running()
 
 
 def client_options() -> dict[str, Any]:
@@ -102,7 +99,7 @@ class _Codec:
         )
         self.maxlen = settings.stream_maxlen
         self.rejected: collections.Counter[str] = collections.Counter()
-        """Entries skipped by the last backfill, by reason."""
+        """Entries skipped by the last backfill to finish, by reason."""
 
     def prepare(self, item: Storable) -> tuple[str, dict[str, bytes]]:
         """Validate anything storable; the stream key and the fields to XADD."""
@@ -111,14 +108,22 @@ class _Codec:
         return keys.record_stream(record), encode_fields(record)
 
     def decode_page(
-        self, stream: str, page: Any, lo: float | None, hi: float | None, out: list[Entry]
+        self,
+        stream: str,
+        page: Any,
+        lo: float | None,
+        hi: float | None,
+        *,
+        out: list[Entry],
+        rejected: collections.Counter[str],
     ) -> str | None:
-        """Decode one XRANGE page into ``out``; the cursor of the next page, or ``None``."""
+        """Decode one XRANGE page into ``out`` (skipped entries counted in ``rejected``); the
+        cursor of the next page, or ``None``."""
         for raw_id, fields in page:
             try:
                 record = self.validator.validate(fields, stream=stream)
             except InvalidMessage as exc:
-                self.rejected[exc.reason] += 1
+                rejected[exc.reason] += 1
                 continue
             ts = record.timestamp
             if (lo is None or ts >= lo) and (hi is None or ts <= hi):
@@ -133,10 +138,17 @@ class _Codec:
         name = key.decode() if isinstance(key, bytes) else key
         return name if keys.parse_stream_key(name) is not None else None
 
-    def finish(self, entries: list[Entry], pattern: Patterns, limit: int | None) -> list[Entry]:
+    def finish(
+        self,
+        entries: list[Entry],
+        rejected: collections.Counter[str],
+        pattern: Patterns,
+        limit: int | None,
+    ) -> list[Entry]:
         entries.sort(key=_time_order)
-        if self.rejected:
-            log.warning("backfill_entries_rejected", pattern=pattern, reasons=dict(self.rejected))
+        self.rejected = rejected  # one backfill's own counts, whatever ran beside it
+        if rejected:
+            log.warning("backfill_entries_rejected", pattern=pattern, reasons=dict(rejected))
         return entries if limit is None else entries[:limit]
 
 
@@ -168,7 +180,7 @@ class DBConnector:
         validator: SchemaValidator | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
-        self.url, self.embedded = resolve_redis_url(url, self.settings)
+        self.url = resolve_redis_url(url, self.settings)
         self.redis: redis.Redis = redis.Redis.from_url(self.url, **client_options())
         self._codec = _Codec(self.settings, validator)
 
@@ -215,14 +227,14 @@ class DBConnector:
         """Like ``backfill`` but each record comes with its stream and entry id."""
         _check_limit(limit)
         lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
-        self._codec.rejected.clear()
+        rejected: collections.Counter[str] = collections.Counter()
         out: list[Entry] = []
         for stream in self.streams(pattern):
             cursor: str | None = "-"
             while cursor is not None:
                 page = self.redis.xrange(stream, min=cursor, max="+", count=PAGE_SIZE)
-                cursor = self._codec.decode_page(stream, page, lo, hi, out)
-        return self._codec.finish(out, pattern, limit)
+                cursor = self._codec.decode_page(stream, page, lo, hi, out=out, rejected=rejected)
+        return self._codec.finish(out, rejected, pattern, limit)
 
     def backfill(
         self,
@@ -268,7 +280,7 @@ class AsyncDBConnector:
     ) -> None:
         self.settings = settings or Settings.from_env()
         # Starting the bundled server is a short blocking step, done once at start-up.
-        self.url, self.embedded = resolve_redis_url(url, self.settings)
+        self.url = resolve_redis_url(url, self.settings)
         self.redis: aredis.Redis = aredis.Redis.from_url(self.url, **client_options())
         self._codec = _Codec(self.settings, validator)
 
@@ -316,14 +328,14 @@ class AsyncDBConnector:
         """Like ``backfill`` but each record comes with its stream and entry id."""
         _check_limit(limit)
         lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
-        self._codec.rejected.clear()
+        rejected: collections.Counter[str] = collections.Counter()
         out: list[Entry] = []
         for stream in await self.streams(pattern):
             cursor: str | None = "-"
             while cursor is not None:
                 page = await self.redis.xrange(stream, min=cursor, max="+", count=PAGE_SIZE)
-                cursor = self._codec.decode_page(stream, page, lo, hi, out)
-        return self._codec.finish(out, pattern, limit)
+                cursor = self._codec.decode_page(stream, page, lo, hi, out=out, rejected=rejected)
+        return self._codec.finish(out, rejected, pattern, limit)
 
     async def backfill(
         self,

