@@ -574,14 +574,13 @@ def replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace) -> int:
-    from data_feeds.simulation.replay import ReplayError, detect_layout, read_records  # noqa: PLC0415
+    from data_feeds.simulation.replay import ReplayError, open_records  # noqa: PLC0415
 
     asset_class = args.asset_class.strip().lower()
     if not asset_class.isidentifier() or not asset_class.isascii():
         raise UsageError(f"--asset-class {args.asset_class!r}: expected a name such as crypto")
     try:
-        layout = detect_layout(args.path)
-        records = read_records(args.path, args.symbol, asset_class)
+        layout, records = open_records(args.path, args.symbol, asset_class)
     except ReplayError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:

@@ -78,7 +78,7 @@ from data_feeds.learning_layer._common import (
     stream_entries,
 )
 from data_feeds.records import DEFAULT_ASSET_CLASS, BookSnapshot, Record, Sentiment, Tick, Trade
-from data_feeds.simulation.replay import ReplayError, detect_layout, read_records
+from data_feeds.simulation.replay import ReplayError, open_records
 from data_feeds.validation.cleaner import (
     ACCEPT,
     DUPLICATE,
@@ -603,8 +603,8 @@ class ResearchEngine:
         summary.sources.append(item)
         importer.start_source()
         try:
-            item.layout = detect_layout(path)
-            self._import_records(read_records(path, symbol, asset_class), item, importer)
+            item.layout, records = open_records(path, symbol, asset_class)
+            self._import_records(records, item, importer)
         except (ReplayError, OSError) as exc:
             importer.flush()
             item.error = str(exc)

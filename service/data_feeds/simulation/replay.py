@@ -285,7 +285,11 @@ def _csv_layout(first_row: list[str]) -> str | None:
 
 def detect_layout(path: str | Path) -> str:
     """The layout name (a key of ``LAYOUTS``) of a file. ``OSError`` / ``ReplayError``."""
-    path = Path(path)
+    return _detect(Path(path))[0]
+
+
+def _detect(path: Path) -> tuple[str, Any]:
+    """The layout of a file and, for a JSON one, the document parsed to tell it (else None)."""
     if "funding_rate" in path.name:
         raise ReplayError(f"{path}: a funding-rate series, not prices")
     head = _head(path)
@@ -293,8 +297,10 @@ def detect_layout(path: str | Path) -> str:
     if not stripped:
         raise ReplayError(f"{path}: the file is empty")
     layout: str | None
+    doc: Any = None
     if stripped[0] in "[{":
-        layout = _json_layout(_load_json(path))
+        doc = _load_json(path)
+        layout = _json_layout(doc)
     else:
         line = stripped.splitlines()[0]
         layout = _csv_layout(next(csv.reader([line])))
@@ -303,19 +309,21 @@ def detect_layout(path: str | Path) -> str:
             f"{path}: not a layout this reader knows ({', '.join(LAYOUTS)}; "
             "see data_feeds.simulation.replay)"
         )
-    return layout
+    return layout, doc
 
 
 # -- readers ---------------------------------------------------------------------------------
 
 
 class _Context:
-    """What every reader needs: the file, the symbol rule and the asset class."""
+    """What every reader needs: the file (``doc``: a JSON file's document, parsed once by the
+    layout detection), the symbol rule and the asset class."""
 
-    __slots__ = ("asset_class", "fallback", "given", "interval_s", "path", "symbols")
+    __slots__ = ("asset_class", "doc", "fallback", "given", "interval_s", "path", "symbols")
 
-    def __init__(self, path: Path, symbol: str | None, asset_class: str) -> None:
+    def __init__(self, path: Path, symbol: str | None, asset_class: str, doc: Any = None) -> None:
         self.path = path
+        self.doc = doc
         self.asset_class = asset_class
         self.given = None if symbol is None else _check_symbol(symbol, "symbol")
         self.fallback = symbol_from_name(path)
@@ -388,7 +396,7 @@ def _located(
 
 
 def _read_candles_json(ctx: _Context) -> Iterator[Record]:
-    doc = _load_json(ctx.path)
+    doc = ctx.doc
 
     def parse(row: Any) -> tuple[int, float, float, float]:
         return (0, parse_timestamp(row[0]), _num(row[4]), _num(row[5]))
@@ -397,7 +405,7 @@ def _read_candles_json(ctx: _Context) -> Iterator[Record]:
 
 
 def _read_candles_columns_json(ctx: _Context) -> Iterator[Record]:
-    doc = _load_json(ctx.path)
+    doc = ctx.doc
     dates, closes, volumes = doc["date"], doc["close"], doc.get("volume", {})
     keys = sorted(dates, key=lambda k: int(k) if str(k).isdigit() else str(k))
 
@@ -425,7 +433,7 @@ def _read_binance_klines(ctx: _Context) -> Iterator[Record]:
 
 
 def _read_trades_json(ctx: _Context) -> Iterator[Record]:
-    doc = _load_json(ctx.path)
+    doc = ctx.doc
     symbol, asset_class = ctx.symbol(), ctx.asset_class
     rule = _TickRule()
 
@@ -441,7 +449,7 @@ def _read_trades_json(ctx: _Context) -> Iterator[Record]:
 
 
 def _read_ccxt_trades(ctx: _Context) -> Iterator[Record]:
-    doc = _load_json(ctx.path)
+    doc = ctx.doc
     asset_class = ctx.asset_class
     rule = _TickRule()
 
@@ -708,12 +716,19 @@ def read_records(
     Raises ``OSError`` (unreadable) or ``ReplayError`` (unknown layout, no symbol) before
     returning; a row that does not parse raises ``ReplayError`` naming its line when reached.
     """
+    return open_records(path, symbol, asset_class)[1]
+
+
+def open_records(
+    path: str | Path, symbol: str | None = None, asset_class: str = DEFAULT_ASSET_CLASS
+) -> tuple[str, Iterator[Record]]:
+    """``read_records``, with the layout it detected (the file is looked at once)."""
     path = Path(path)
-    layout = detect_layout(path)
-    ctx = _Context(path, symbol, asset_class)
+    layout, doc = _detect(path)
+    ctx = _Context(path, symbol, asset_class, doc)
     if ctx.given is None and ctx.fallback is None and layout in _NEEDS_NAME_SYMBOL:
         raise ReplayError(_NO_SYMBOL.format(path=path))
-    return _READERS[layout](ctx)
+    return layout, _READERS[layout](ctx)
 
 
 _NEEDS_NAME_SYMBOL: Final = frozenset(
