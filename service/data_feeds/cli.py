@@ -30,7 +30,7 @@ import redis
 import redis.asyncio as aredis
 
 from data_feeds.errors import ConfigError, DataFeedsError
-from data_feeds.settings import Settings
+from data_feeds.settings import DEFAULT_METRICS_PORT, Settings
 
 if TYPE_CHECKING:
     from data_feeds.simulation.publisher import PublishResult
@@ -655,7 +655,7 @@ _RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
                        "[DATA_FEEDS_METRICS_HOST]"),
     "--metrics-port": ("METRICS_PORT", "N",
                        "port of /metrics, /healthz, /readyz; 0 any free port, -1 none "
-                       "[DATA_FEEDS_METRICS_PORT, default 9108]"),
+                       f"[DATA_FEEDS_METRICS_PORT, default {DEFAULT_METRICS_PORT}]"),
     "--log-level": ("LOG_LEVEL", "{debug,info,warning,error}", "[DATA_FEEDS_LOG_LEVEL]"),
     "--log-format": ("LOG_FORMAT", "{auto,json,console}", "[DATA_FEEDS_LOG_FORMAT]"),
 }  # fmt: skip
@@ -935,8 +935,9 @@ def _configure_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retrain-interval-s", type=_number(float, 0), default=20.0,
                    metavar="SECONDS",
                    help="retrain in another process this often (default 20; 0: never)")  # fmt: skip
-    p.add_argument("--metrics-port", type=_number(int, 0, 65535), default=9108, metavar="PORT",
-                   help="port of /metrics, /healthz, /readyz (9108; taken: any)")  # fmt: skip
+    p.add_argument("--metrics-port", type=_number(int, 0, 65535), default=DEFAULT_METRICS_PORT,
+                   metavar="PORT", help="port of /metrics, /healthz, /readyz "
+                   f"({DEFAULT_METRICS_PORT}; taken: any)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="summary as JSON (live view: stderr)")
 
 

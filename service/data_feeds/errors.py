@@ -1,8 +1,9 @@
 """Every exception the package raises on purpose, in one place.
 
-The consumer sorts failures by class: ``InvalidMessage`` is bad input (one counter, one DLQ
-entry, never a retry), ``TransientError`` is worth a retry with backoff, and everything else is
-a bug.
+``InvalidMessage`` is bad input: the consumer counts it and dead-letters the entry, never
+retries it. Redis errors that may pass (connection lost, READONLY during a failover, LOADING,
+OOM) are redis-py's own exceptions, which the consumer treats as an outage and retries with
+backoff (``runtime.consumer``). Anything else is a bug.
 """
 
 from __future__ import annotations
@@ -53,10 +54,6 @@ class InvalidMessage(DataFeedsError):
         super().__init__(f"{reason}{where}: {detail}" if detail else f"{reason}{where}")
 
 
-class TransientError(DataFeedsError):
-    """A failure that may pass (Redis unreachable, a timeout): retry with backoff."""
-
-
 class ConfigError(DataFeedsError, ValueError):
     """A setting that is missing or malformed; the message names the variable and the value."""
 
@@ -64,6 +61,3 @@ class ConfigError(DataFeedsError, ValueError):
 class CheckpointRejected(DataFeedsError):
     """A stored model or state blob whose signature is missing or does not verify."""
 
-
-class InsufficientData(DataFeedsError):
-    """Too little history to build a dataset or train a model."""

@@ -23,8 +23,8 @@ PREFIX = "DATA_FEEDS_"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 MAX_BLOCK_MS: Final = 10_000
 MAX_BATCH_SIZE: Final = 5_000
+DEFAULT_METRICS_PORT: Final = 9108
 
-T = TypeVar("T")
 N = TypeVar("N", int, float)
 
 
@@ -80,7 +80,7 @@ class Settings:
     model_params: Mapping[str, Any] = field(default_factory=dict)
     signals_maxlen: int = 1_000_000
     metrics_host: str = "0.0.0.0"
-    metrics_port: int = 9108
+    metrics_port: int = DEFAULT_METRICS_PORT
     """0 picks a free port; -1 serves no metrics."""
     retrain_interval_s: float = 0.0
     """Run a retraining cycle this often in a separate process (and sooner when the drift
@@ -111,48 +111,20 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment gives (``DATA_FEEDS_*``, see ``VARIABLES``); an unset
+        or empty variable leaves the field's default."""
         env = os.environ if environ is None else environ
-
-        def get(name: str, parse: Callable[[str, str], T], default: T) -> T:
-            raw = env.get(PREFIX + name)
-            if raw is None or raw == "":
-                return default
-            return parse(PREFIX + name, raw)
-
+        values: dict[str, Any] = {}
+        for field_name, (variable, parse) in VARIABLES.items():
+            raw = env.get(PREFIX + variable)
+            if raw:
+                values[field_name] = parse(PREFIX + variable, raw)
         redis_url = env.get(PREFIX + "REDIS_URL") or env.get("REDIS_URL") or None
         if redis_url is not None:
             source = PREFIX + "REDIS_URL" if env.get(PREFIX + "REDIS_URL") else "REDIS_URL"
-            redis_url = parse_redis_url(source, redis_url)
-        return cls(
-            redis_url=redis_url,
-            data_dir=get("DATA_DIR", _parse_path, default_data_dir(env)),
-            stream_maxlen=get("STREAM_MAXLEN", _positive_int, 1_000_000),
-            asset_classes=get("ASSET_CLASSES", _parse_asset_classes, {}),
-            default_asset_class=get("DEFAULT_ASSET_CLASS", _parse_name, DEFAULT_ASSET_CLASS),
-            hmac_key=get("HMAC_KEY", _parse_hmac_key, None),
-            log_level=get("LOG_LEVEL", _choice("debug", "info", "warning", "error"), "info"),
-            log_format=get("LOG_FORMAT", _choice("auto", "json", "console"), "auto"),
-            stream_patterns=get("STREAMS", _parse_patterns, ("*",)),
-            consumer_group=get("CONSUMER_GROUP", _parse_token, "data-feeds"),
-            worker_index=get("WORKER_INDEX", _non_negative_int, 0),
-            worker_count=get("WORKER_COUNT", _positive_int, 1),
-            batch_size=get("BATCH_SIZE", _positive_int, 500),
-            block_ms=get("BLOCK_MS", _positive_int, 1000),
-            claim_idle_ms=get("CLAIM_IDLE_MS", _positive_int, 60_000),
-            max_deliveries=get("MAX_DELIVERIES", _positive_int, 5),
-            discover_interval_s=get("DISCOVER_INTERVAL_S", _positive_float, 5.0),
-            checkpoint_interval_s=get("CHECKPOINT_INTERVAL_S", _positive_float, 30.0),
-            grace_period_s=get("GRACE_PERIOD_S", _positive_float, 10.0),
-            horizon_s=get("HORIZON_S", _positive_float, 60.0),
-            margin=get("MARGIN", _non_negative_float, 0.05),
-            dead_band_bps=get("DEAD_BAND_BPS", _non_negative_float, 0.0),
-            model=get("MODEL", _parse_token, "default"),
-            model_params=get("MODEL_PARAMS", _parse_json_object, {}),
-            signals_maxlen=get("SIGNALS_MAXLEN", _positive_int, 1_000_000),
-            metrics_host=get("METRICS_HOST", _parse_token, "0.0.0.0"),
-            metrics_port=get("METRICS_PORT", _parse_port, 9108),
-            retrain_interval_s=get("RETRAIN_INTERVAL_S", _non_negative_float, 0.0),
-        )
+            values["redis_url"] = parse_redis_url(source, redis_url)
+        values.setdefault("data_dir", default_data_dir(env))
+        return cls(**values)
 
 
 def _bad(name: str, raw: str, why: str) -> ConfigError:
@@ -285,3 +257,36 @@ def _choice(*allowed: str) -> Callable[[str, str], str]:
         return value
 
     return parse
+
+
+VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
+    "data_dir": ("DATA_DIR", _parse_path),
+    "stream_maxlen": ("STREAM_MAXLEN", _positive_int),
+    "asset_classes": ("ASSET_CLASSES", _parse_asset_classes),
+    "default_asset_class": ("DEFAULT_ASSET_CLASS", _parse_name),
+    "hmac_key": ("HMAC_KEY", _parse_hmac_key),
+    "log_level": ("LOG_LEVEL", _choice("debug", "info", "warning", "error")),
+    "log_format": ("LOG_FORMAT", _choice("auto", "json", "console")),
+    "stream_patterns": ("STREAMS", _parse_patterns),
+    "consumer_group": ("CONSUMER_GROUP", _parse_token),
+    "worker_index": ("WORKER_INDEX", _non_negative_int),
+    "worker_count": ("WORKER_COUNT", _positive_int),
+    "batch_size": ("BATCH_SIZE", _positive_int),
+    "block_ms": ("BLOCK_MS", _positive_int),
+    "claim_idle_ms": ("CLAIM_IDLE_MS", _positive_int),
+    "max_deliveries": ("MAX_DELIVERIES", _positive_int),
+    "discover_interval_s": ("DISCOVER_INTERVAL_S", _positive_float),
+    "checkpoint_interval_s": ("CHECKPOINT_INTERVAL_S", _positive_float),
+    "grace_period_s": ("GRACE_PERIOD_S", _positive_float),
+    "horizon_s": ("HORIZON_S", _positive_float),
+    "margin": ("MARGIN", _non_negative_float),
+    "dead_band_bps": ("DEAD_BAND_BPS", _non_negative_float),
+    "model": ("MODEL", _parse_token),
+    "model_params": ("MODEL_PARAMS", _parse_json_object),
+    "signals_maxlen": ("SIGNALS_MAXLEN", _positive_int),
+    "metrics_host": ("METRICS_HOST", _parse_token),
+    "metrics_port": ("METRICS_PORT", _parse_port),
+    "retrain_interval_s": ("RETRAIN_INTERVAL_S", _non_negative_float),
+}
+"""Settings field -> its environment variable after ``DATA_FEEDS_`` and the parser that checks
+it (``DATA_FEEDS_REDIS_URL``, falling back to ``REDIS_URL``, is read on its own)."""

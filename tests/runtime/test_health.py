@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from data_feeds.runtime.health import (
-    DEFAULT_METRICS_PORT,
     METRICS_CONTENT_TYPE,
     HealthServer,
     Heartbeat,
 )
 from data_feeds.runtime.metrics import ServiceMetrics
+from data_feeds.settings import DEFAULT_METRICS_PORT, Settings
 
 PROMTOOL = shutil.which("promtool") or (
     "/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None
@@ -211,8 +211,9 @@ def test_bad_arguments_are_refused(metrics: ServiceMetrics, ready: Ready) -> Non
 
 
 def test_default_metrics_port_is_9108() -> None:
-    """The documented default metrics port."""
+    """The documented default metrics port (the service's and the demo's)."""
     assert DEFAULT_METRICS_PORT == 9108
+    assert Settings.from_env({}).metrics_port == DEFAULT_METRICS_PORT
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package: prometheus)")

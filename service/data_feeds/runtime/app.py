@@ -55,7 +55,6 @@ class Service:
         self.consumer: StreamConsumer | None = None
         self.health: HealthServer | None = None
         self.scheduler: Scheduler | None = None
-        self.url: str | None = None
 
     def readiness(self) -> tuple[bool, str]:
         consumer = self.consumer
@@ -79,7 +78,7 @@ class Service:
                 installed.append(sig)
         # starting the bundled server (when no URL is set) blocks briefly: off the loop
         db = await asyncio.to_thread(AsyncDBConnector, settings=s)
-        self.url = url = db.url
+        url = db.url
         self.metrics.set_model_version("v0")
         pipeline = build_pipeline(s, db.validator)
         consumer = StreamConsumer(

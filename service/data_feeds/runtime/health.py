@@ -30,8 +30,6 @@ import structlog
 
 from data_feeds.runtime.metrics import ServiceMetrics
 
-DEFAULT_METRICS_PORT: Final = 9108
-"""The default port of ``/metrics``, ``/healthz`` and ``/readyz`` (``DATA_FEEDS_METRICS_PORT``)."""
 DEFAULT_HOST: Final = "0.0.0.0"
 """Every interface: in a container the probes and the scraper come from outside."""
 HEARTBEAT_INTERVAL_S: Final = 0.5
