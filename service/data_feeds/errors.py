@@ -60,4 +60,3 @@ class ConfigError(DataFeedsError, ValueError):
 
 class CheckpointRejected(DataFeedsError):
     """A stored model or state blob whose signature is missing or does not verify."""
-

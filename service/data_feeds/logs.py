@@ -15,6 +15,18 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
            "error": logging.ERROR}  # fmt: skip
 
 
+class _CurrentStderr:
+    """A file that writes to whatever ``sys.stderr`` is when a line is logged, not the one of
+    the moment logging was configured (test runners and embedding tools replace it, and a
+    logger left on a closed one would fail at its next line)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     """Configure structlog once for the process; ``fmt`` is ``json``, ``console`` or ``auto``."""
     if level not in _LEVELS:
@@ -38,6 +50,6 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
