@@ -78,8 +78,8 @@ def stream_key(asset_class: str, kind: str, symbol: str) -> str:
 def record_stream(record: Record) -> str:
     """The stream a record is stored in."""
     if isinstance(record, Sentiment):
-        return f"{SENTIMENT}{SEP}{record.keyword}"
-    return f"{record.asset_class}_{record.kind}{SEP}{record.symbol}"
+        return stream_key("", SENTIMENT, record.keyword)
+    return stream_key(record.asset_class, record.kind, record.symbol)
 
 
 def signals_key(symbol: str) -> str:

@@ -11,6 +11,7 @@ import orjson
 import redis
 
 from data_feeds.cache.db_connector import PAGE_SIZE
+from data_feeds.simulation.replay import is_number
 
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_DATACLASS
 
@@ -76,19 +77,11 @@ def render_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     numeric_cols = [False] * len(headers)
     for row in raw_rows:
         for i, cell in enumerate(row):
-            numeric_cols[i] = numeric_cols[i] or _looks_numeric(cell)
+            numeric_cols[i] = numeric_cols[i] or is_number(cell)
     out = [line(list(headers), [False] * len(headers))]
     out.append("  ".join("-" * w for w in widths))
     out.extend(line(row, numeric_cols) for row in raw_rows)
     return "\n".join(out)
-
-
-def _looks_numeric(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def counts(mapping: Mapping[str, int]) -> str:

@@ -57,6 +57,7 @@ from typing import Any, Final
 
 import orjson
 
+from data_feeds.cache.codec import DATA_FIELD
 from data_feeds.cache.keys import record_stream
 from data_feeds.checks import check_number
 from data_feeds.errors import REASONS
@@ -412,7 +413,7 @@ class FaultInjector:
                 raw, variant, reason = self._break(fault, record)
                 self._label(fault, stream, record, reason=reason, variant=variant)
                 self.delivered += 1
-                yield RawMessage(stream, {"data": raw}, ts)
+                yield RawMessage(stream, {DATA_FIELD: raw}, ts)
             elif fault == DUPLICATE:
                 self._delivered_clean(st, record)
                 self.delivered += 1

@@ -36,7 +36,7 @@ import redis.asyncio as aredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from data_feeds.cache.codec import DATA_FIELD, encode_fields
+from data_feeds.cache.codec import DATA_FIELD_B, encode_fields
 from data_feeds.cache.keys import parse_stream_key, record_stream
 from data_feeds.errors import DataFeedsError
 from data_feeds.simulation.edge_cases import Fault, Message, RawMessage
@@ -44,7 +44,6 @@ from data_feeds.simulation.edge_cases import Fault, Message, RawMessage
 DEFAULT_BATCH: Final = 1000
 PACE_SLICE_S: Final = 0.01
 """A paced batch holds about this much time's worth of messages."""
-_DATA_B: Final = DATA_FIELD.encode()
 
 
 class PublishError(DataFeedsError):
@@ -158,7 +157,7 @@ class StreamPublisher:
 
     def _head(self, stream: str) -> bytes:
         """The RESP text of ``XADD stream [MAXLEN ~ n] * data`` up to the value."""
-        args = (b"XADD", stream.encode(), *self._trim, b"*", _DATA_B)
+        args = (b"XADD", stream.encode(), *self._trim, b"*", DATA_FIELD_B)
         head = b"*%d\r\n" % (len(args) + 1) + b"".join(_bulk(a) for a in args)
         self._heads[stream] = head
         return head
@@ -348,7 +347,7 @@ class StreamPublisher:
                         self.manifest_key.encode(),
                         *self._manifest_trim,
                         b"*",
-                        _DATA_B,
+                        DATA_FIELD_B,
                         orjson.dumps(fault.to_dict()),
                     )
                 )

@@ -148,7 +148,8 @@ def _num(value: Any) -> float:
         raise ReplayError(f"not a number: {value!r}") from None
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``float`` reads the text (a CSV cell) as a number."""
     try:
         float(text)
     except ValueError:
@@ -258,7 +259,7 @@ def _json_layout(doc: Any) -> str | None:
 def _csv_layout(first_row: list[str]) -> str | None:
     cols = [c.strip().lower() for c in first_row]
     names = set(cols)
-    if cols and all(_is_number(c) for c in cols if c):
+    if cols and all(is_number(c) for c in cols if c):
         return {12: "binance_klines_csv", 3: "kraken_trades_csv"}.get(len(cols))
     if "exchange" in names and "local_timestamp" in names:
         if "is_snapshot" in names:
