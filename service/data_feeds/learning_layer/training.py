@@ -310,12 +310,15 @@ class FeatureReplay:
         self.dead_band_bps = dead_band_bps
         self.cleaner = cleaner or DataCleaner()
         # The generator's observe() is the live "indicators + features" step; its model is
-        # never asked for anything here.
+        # never asked for anything here, and its per-symbol outcome buffers hold the rows
+        # waiting for their labels.
         self.generator = SignalGenerator(
-            horizon_s=horizon_s, dead_band_bps=dead_band_bps, indicator_config=indicator_config
+            horizon_s=horizon_s,
+            dead_band_bps=dead_band_bps,
+            max_pending=_MAX_PENDING,
+            indicator_config=indicator_config,
         )
         self.names = FEATURE_NAMES
-        self._outcomes: dict[str, OutcomeBuffer] = {}
         self.x_rows: list[list[float]] = []
         self.y: list[int] = []
         self.timestamps: list[float] = []
@@ -340,10 +343,8 @@ class FeatureReplay:
             prepared = observe(record)
             if prepared is None:
                 continue
-            tick, _state, features_now = prepared
-            buffer = self._outcomes.get(tick.symbol)
-            if buffer is None:
-                buffer = self._outcomes[tick.symbol] = OutcomeBuffer(self.horizon_s, _MAX_PENDING)
+            tick, state, features_now = prepared
+            buffer = state.outcomes
             price, ts = tick.price, tick.timestamp
             for pending in buffer.mature(ts):
                 label = label_move(pending.price, price, dead_band)
@@ -360,7 +361,7 @@ class FeatureReplay:
 
     def dataset(self, *, min_rows: int, stats: Mapping[str, Any]) -> Dataset:
         order = sorted(range(len(self.y)), key=lambda i: (self.timestamps[i], self.symbols[i]))
-        unmatured = sum(len(b) for b in self._outcomes.values())
+        unmatured = sum(self.generator.pending(s) for s in self.generator.symbols)
         all_stats = {
             **stats,
             "records": self.records,

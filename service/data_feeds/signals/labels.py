@@ -60,11 +60,6 @@ class OutcomeBuffer:
             self.dropped += 1
         self.queue.append(pending)
 
-    def due(self, now_s: float) -> bool:
-        """Whether ``mature(now_s)`` would yield anything (cheap; no generator object)."""
-        queue = self.queue
-        return bool(queue) and queue[0].timestamp <= now_s - self.horizon_s
-
     def mature(self, now_s: float) -> Iterator[Pending]:
         """Pop every prediction whose horizon has passed at event time ``now_s``."""
         queue = self.queue
