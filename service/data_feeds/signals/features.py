@@ -87,9 +87,7 @@ def features(ind: Indicators) -> dict[str, float]:
         assert upper is not None and lower is not None and middle is not None
         assert price is not None and log_return is not None
     book = ind.book
-    spread_bps = book.spread_bps
-    if spread_bps is None:
-        spread_bps = ind.quote_spread_bps
+    spread_bps = ind.spread_bps
     imbalance = book.imbalance
     slippage_bps = book.slippage_bps
     flow = ind.trade_flow.value
@@ -166,9 +164,7 @@ def _features_warming(ind: Indicators) -> dict[str, float]:
     volatility = ind.volatility.value
     volume_zscore = ind.volume_zscore.value
     book = ind.book
-    spread_bps = book.spread_bps
-    if spread_bps is None:
-        spread_bps = ind.quote_spread_bps
+    spread_bps = ind.spread_bps
     imbalance = book.imbalance
     slippage_bps = book.slippage_bps
     flow = ind.trade_flow.value
