@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import math
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TextIO, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -30,6 +28,7 @@ import redis
 import redis.asyncio as aredis
 
 from data_feeds.errors import ConfigError, DataFeedsError
+from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import DEFAULT_METRICS_PORT, Settings
 
 if TYPE_CHECKING:
@@ -218,29 +217,6 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
-@contextlib.contextmanager
-def graceful_stop(stop: asyncio.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` once; a second Ctrl-C interrupts as usual."""
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-
-    def handler(sig: signal.Signals) -> None:
-        stop.set()
-        loop.remove_signal_handler(sig)
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handler, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, Windows
-            pass
-    try:
-        yield
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-
-
 class ProgressLine:
     """Progress on stderr: one updating line on a terminal, a line every ``every_s`` otherwise."""
 
@@ -354,7 +330,7 @@ async def _publish(
         publisher = StreamPublisher(
             client, maxlen=args.maxlen or settings.stream_maxlen, manifest_key=manifest_key
         )
-        with graceful_stop(stop):
+        with stop_on_signals(stop.set, once=True):
             result = await publisher.publish(
                 messages,
                 stop=stop,

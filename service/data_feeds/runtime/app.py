@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import time
 
 import redis
@@ -25,6 +24,7 @@ from data_feeds.runtime.health import HealthServer, Heartbeat
 from data_feeds.runtime.metrics import ServiceMetrics
 from data_feeds.runtime.pipeline import TickPipeline
 from data_feeds.runtime.scheduler import Scheduler
+from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import Settings
 from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.validation.cleaner import DataCleaner
@@ -69,13 +69,11 @@ class Service:
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT (or ``request_stop``); the exit code."""
+        with stop_on_signals(self.request_stop):
+            return await self._run()
+
+    async def _run(self) -> int:
         s = self.settings
-        loop = asyncio.get_running_loop()
-        installed = []
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self.request_stop)
-                installed.append(sig)
         # starting the bundled server (when no URL is set) blocks briefly: off the loop
         db = await asyncio.to_thread(AsyncDBConnector, settings=s)
         url = db.url
@@ -137,5 +135,3 @@ class Service:
                 self.health.stop()
             with contextlib.suppress(redis.RedisError, OSError):
                 await db.aclose()
-            for sig in installed:
-                loop.remove_signal_handler(sig)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 import time
 from collections import Counter
@@ -28,6 +27,7 @@ from data_feeds.cache.embedded import EmbeddedRedis
 from data_feeds.errors import REASONS
 from data_feeds.records import ACTIONS, KINDS
 from data_feeds.runtime.app import Service
+from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import Settings
 from data_feeds.simulation.edge_cases import FAULTS_KEY
 from data_feeds.simulation.publisher import PublishProgress, PublishResult, StreamPublisher
@@ -155,42 +155,36 @@ async def run_demo(
         service_task = asyncio.create_task(service.run(), name="service")
         await _until(lambda: service.consumer is not None and service.consumer.started,
                      service_task)  # fmt: skip
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # the service installed its own: take over
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stop.set)
-        t0 = time.monotonic()
-        sent = [0]
+        with stop_on_signals(stop.set):  # the service installed its own: take over
+            t0 = time.monotonic()
+            sent = [0]
 
-        def progress(p: PublishProgress) -> None:
-            sent[0] = p.published
+            def progress(p: PublishProgress) -> None:
+                sent[0] = p.published
 
-        publish_task = asyncio.create_task(
-            publisher.publish(
-                scenario.messages, speed=1.0, duration_s=duration_s, stop=stop,
-                faults=injector.faults if injector else None, progress=progress,
-                progress_interval_s=0.5,
-            ),
-            name="simulator",
-        )  # fmt: skip
-        view = ConsoleView(out)
-        while not publish_task.done() and not service_task.done():
-            view.show(collect_stats(service, sent[0]), time.monotonic() - t0,
-                      duration_s)  # fmt: skip
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(publish_task), view.every_s)
-        stop.set()
-        result: PublishResult = await publish_task
-        # drain what was published before stopping the service
-        await _until(lambda: service.consumer is not None
-                     and service.consumer.processed >= result.published, service_task,
-                     timeout_s=DRAIN_TIMEOUT_S)  # fmt: skip
-        view.show(collect_stats(service, result.published), time.monotonic() - t0, duration_s)
-        service.request_stop()
-        await service_task
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
+            publish_task = asyncio.create_task(
+                publisher.publish(
+                    scenario.messages, speed=1.0, duration_s=duration_s, stop=stop,
+                    faults=injector.faults if injector else None, progress=progress,
+                    progress_interval_s=0.5,
+                ),
+                name="simulator",
+            )  # fmt: skip
+            view = ConsoleView(out)
+            while not publish_task.done() and not service_task.done():
+                view.show(collect_stats(service, sent[0]), time.monotonic() - t0,
+                          duration_s)  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(publish_task), view.every_s)
+            stop.set()
+            result: PublishResult = await publish_task
+            # drain what was published before stopping the service
+            await _until(lambda: service.consumer is not None
+                         and service.consumer.processed >= result.published, service_task,
+                         timeout_s=DRAIN_TIMEOUT_S)  # fmt: skip
+            view.show(collect_stats(service, result.published), time.monotonic() - t0, duration_s)
+            service.request_stop()
+            await service_task
         summary = collect_stats(service, result.published)
         summary.update(
             seed=scenario.seed,
