@@ -223,3 +223,13 @@ def test_bad_configuration_is_refused(kwargs: dict[str, float]) -> None:
     """Out-of-range settings raise ValueError at construction."""
     with pytest.raises(ValueError):
         SignalGenerator(**kwargs)  # type: ignore[arg-type]
+
+
+def test_past_max_symbols_the_least_recently_seen_symbol_is_forgotten() -> None:
+    """An active symbol keeps its state however early it was first seen."""
+    generator = SignalGenerator(horizon_s=5.0, max_symbols=2)
+    for i, symbol in enumerate(["AAAUSDT", "BBBUSDT", "AAAUSDT", "CCCUSDT"]):
+        generator.process(Tick(symbol, 100.0, 1.0, 1_700_000_000.0 + i))
+    assert generator.symbols == ["AAAUSDT", "CCCUSDT"]
+    indicators = generator.indicators("AAAUSDT")
+    assert indicators is not None and indicators.ticks == 2

@@ -131,6 +131,8 @@ class SignalGenerator:
     # -- state -------------------------------------------------------------------------------
 
     def _state(self, symbol: str) -> _SymbolState:
+        """A symbol's state (created if new), marked most recently seen; past ``max_symbols``
+        the least recently seen symbol is forgotten."""
         state = self._symbols.get(symbol)
         if state is None:
             if len(self._symbols) >= self.max_symbols:
@@ -140,6 +142,8 @@ class SignalGenerator:
                 OutcomeBuffer(self.horizon_s, self.max_pending),
             )
             self._symbols[symbol] = state
+        else:
+            self._symbols.move_to_end(symbol)
         return state
 
     @property
@@ -181,7 +185,12 @@ class SignalGenerator:
             if not 0.0 < price < math.inf:  # also False for NaN
                 raise InvalidMessage("non_positive_price" if price <= 0.0 else "non_finite",
                                      repr(price), "price")  # fmt: skip
-            state = self._symbols.get(record.symbol) or self._state(record.symbol)
+            symbol = record.symbol
+            state = self._symbols.get(symbol)  # _state, inlined for the hot path
+            if state is None:
+                state = self._state(symbol)
+            else:
+                self._symbols.move_to_end(symbol)
             state.indicators.update(record)
             x = features(state.indicators)
             if not math.isfinite(sum(x.values())):
