@@ -693,11 +693,14 @@ class TrainingModule:
     def _enforce_retention(self) -> None:
         r = self.db.redis
         newest_first = [_text(f) for f in r.zrevrange(DATASETS, 0, -1)]
+        with r.pipeline(transaction=False) as pipe:
+            for fp in newest_first:
+                pipe.strlen(dataset_rows_key(fp))
+            sizes = pipe.execute()
         keep_rows = 0
         total = 0
         drop_rows: list[str] = []
-        for fp in newest_first:
-            size = r.strlen(dataset_rows_key(fp))
+        for fp, size in zip(newest_first, sizes, strict=True):
             if not size:
                 continue
             if keep_rows < self.keep_datasets and total + int(size) <= self.dataset_budget_bytes:
@@ -721,13 +724,17 @@ class TrainingModule:
         fps = [_text(f) for f in r.zrevrange(DATASETS, 0, -1)]
         if not fps:
             return []
-        raws = r.mget([dataset_key(fp) for fp in fps])
+        with r.pipeline(transaction=False) as pipe:
+            pipe.mget([dataset_key(fp) for fp in fps])
+            for fp in fps:
+                pipe.exists(dataset_rows_key(fp))
+            raws, *stored = pipe.execute()
         out = []
-        for fp, raw in zip(fps, raws, strict=True):
+        for raw, rows_stored in zip(raws, stored, strict=True):
             if raw is None:
                 continue
             meta = orjson.loads(raw)
-            meta["rows_stored"] = bool(r.exists(dataset_rows_key(fp)))
+            meta["rows_stored"] = bool(rows_stored)
             out.append(meta)
         return out
 
