@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import redis
+from redis.client import Pipeline
 
 from data_feeds.cache.db_connector import PAGE_SIZE
 from data_feeds.simulation.replay import is_number
@@ -25,9 +26,14 @@ def dumps(obj: Any, *, indent: bool = False) -> bytes:
 def push_capped(client: redis.Redis, key: str, payload: bytes, keep: int) -> None:
     """Prepend ``payload`` to the list ``key`` and keep only the newest ``keep`` items."""
     with client.pipeline(transaction=True) as pipe:
-        pipe.lpush(key, payload)
-        pipe.ltrim(key, 0, keep - 1)
+        queue_capped(pipe, key, payload, keep)
         pipe.execute()
+
+
+def queue_capped(pipe: Pipeline, key: str, payload: bytes, keep: int) -> None:
+    """``push_capped`` as two commands queued on ``pipe`` (part of a larger transaction)."""
+    pipe.lpush(key, payload)
+    pipe.ltrim(key, 0, keep - 1)
 
 
 def read_list(client: redis.Redis, key: str, limit: int | None = None) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ from data_feeds.cache import signed
 from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.keys import models_key
 from data_feeds.errors import CheckpointRejected
-from data_feeds.learning_layer._common import dumps, push_capped, read_list
+from data_feeds.learning_layer._common import dumps, queue_capped, read_list
 from data_feeds.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -180,8 +180,11 @@ class ModelRegistry:
             pipe.set(blob_key(version), blob)
             pipe.set(meta_key(version), dumps(meta.to_dict()))
             pipe.zadd(VERSIONS, {version: number})
+            event = self._event_json(
+                "registered", version, model_name=model_name, parent=meta.parent
+            )
+            queue_capped(pipe, HISTORY, event, self.history_limit)
             pipe.execute()
-        self._event("registered", version, model_name=model_name, parent=meta.parent)
         self._prune_blobs()
         log.info("model_registered", version=version, model_name=model_name, bytes=len(blob))
         return meta
@@ -258,8 +261,8 @@ class ModelRegistry:
                     if previous is not None:
                         pipe.rpush(CHAMPION_STACK, previous)
                     pipe.set(CHAMPION, version)
-                    pipe.lpush(HISTORY, self._event_json("promoted", version, previous, reason))
-                    pipe.ltrim(HISTORY, 0, self.history_limit - 1)
+                    event = self._event_json("promoted", version, previous=previous, reason=reason)
+                    queue_capped(pipe, HISTORY, event, self.history_limit)
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -283,8 +286,8 @@ class ModelRegistry:
                     pipe.multi()
                     pipe.rpop(CHAMPION_STACK)
                     pipe.set(CHAMPION, target)
-                    pipe.lpush(HISTORY, self._event_json("rolled_back", target, current, reason))
-                    pipe.ltrim(HISTORY, 0, self.history_limit - 1)
+                    event = self._event_json("rolled_back", target, previous=current, reason=reason)
+                    queue_capped(pipe, HISTORY, event, self.history_limit)
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -298,20 +301,10 @@ class ModelRegistry:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _event_json(self, event: str, version: str, previous: str | None, reason: str) -> bytes:
-        return dumps(
-            {
-                "event": event,
-                "version": version,
-                "previous": previous,
-                "reason": reason,
-                "at": time.time(),
-            }
-        )
-
-    def _event(self, event: str, version: str, **fields: Any) -> None:
-        payload = dumps({"event": event, "version": version, "at": time.time(), **fields})
-        push_capped(self.redis, HISTORY, payload, self.history_limit)
+    @staticmethod
+    def _event_json(event: str, version: str, **fields: Any) -> bytes:
+        """A history entry: what happened to which version, when, and its details."""
+        return dumps({"event": event, "version": version, **fields, "at": time.time()})
 
     def _prune_blobs(self) -> None:
         old = [_text(v) for v in self.redis.zrange(VERSIONS, 0, -(self.keep_blobs + 1))]
