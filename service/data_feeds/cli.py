@@ -446,6 +446,25 @@ def simulate(args: argparse.Namespace) -> int:
     return run_async(_simulate(args))
 
 
+def _time_range(p: argparse.ArgumentParser, what: str) -> None:
+    """``--start`` and ``--end``: bounds of ``what`` time, epoch seconds or ISO-8601."""
+    p.add_argument("--start", type=_epoch, help=f"{what} time from (epoch seconds or ISO-8601)")
+    p.add_argument("--end", type=_epoch, help=f"{what} time to (epoch seconds or ISO-8601)")
+
+
+def _published_summary(result: PublishResult, url: str, stopped: bool) -> dict[str, Any]:
+    """What simulate and replay both report of a publishing run."""
+    return {
+        "published": result.published,
+        "per_stream": result.streams,
+        "by_kind": result.by_kind(),
+        "elapsed_s": round(result.elapsed_s, 3),
+        "rate_per_s": round(result.rate_per_s, 1),
+        "stopped": stopped,
+        "redis": _redacted(url),
+    }
+
+
 async def _simulate(args: argparse.Namespace) -> int:
     from data_feeds.simulation.edge_cases import FAULTS_KEY  # noqa: PLC0415
     from data_feeds.simulation.scenario import build_scenario  # noqa: PLC0415
@@ -481,24 +500,18 @@ async def _simulate(args: argparse.Namespace) -> int:
         faults=injector.faults if injector is not None else None,
     )
 
-    by_kind = result.by_kind()
+    summary = _published_summary(result, url, stopped)
+    by_kind = summary["by_kind"]
     faults = result.faults_by_type()
-    summary = {
-        "published": result.published,
-        "streams": len(result.streams),
-        "by_kind": by_kind,
-        "per_stream": result.streams,
-        "elapsed_s": round(result.elapsed_s, 3),
-        "rate_per_s": round(result.rate_per_s, 1),
-        "seed": seed,
-        "start_s": start,
-        "faults": faults,
-        "faults_total": len(result.faults),
-        "dropped_in_silences": injector.dropped if injector is not None else 0,
-        "fault_manifest_key": FAULTS_KEY if injector is not None else None,
-        "stopped": stopped,
-        "redis": _redacted(url),
-    }
+    summary.update(
+        streams=len(result.streams),
+        seed=seed,
+        start_s=start,
+        faults=faults,
+        faults_total=len(result.faults),
+        dropped_in_silences=injector.dropped if injector is not None else 0,
+        fault_manifest_key=FAULTS_KEY if injector is not None else None,
+    )
     lines = [
         f"published {result.published:,} messages to {len(result.streams)} streams in "
         f"{result.elapsed_s:.1f} s ({result.rate_per_s:,.0f}/s)"
@@ -568,22 +581,12 @@ async def _replay(args: argparse.Namespace) -> int:
         )
     except ReplayError as exc:  # a bad row further down the file
         raise UsageError(str(exc)) from None
-    summary = {
-        "path": str(args.path),
-        "layout": layout,
-        "published": result.published,
-        "per_stream": result.streams,
-        "by_kind": result.by_kind(),
-        "elapsed_s": round(result.elapsed_s, 3),
-        "rate_per_s": round(result.rate_per_s, 1),
-        "stopped": stopped,
-        "redis": _redacted(url),
-    }
+    summary = {"path": str(args.path), "layout": layout, **_published_summary(result, url, stopped)}
     lines = [
         f"replayed {result.published:,} messages ({layout}) from {args.path} to "
         + ", ".join(sorted(result.streams))
         + f" in {result.elapsed_s:.1f} s ({result.rate_per_s:,.0f}/s)",
-        _kinds_line(result.by_kind()),
+        _kinds_line(summary["by_kind"]),
     ]
     _print_summary(summary, args.json, lines)
     return EXIT_OK
@@ -746,8 +749,7 @@ def import_data(args: argparse.Namespace) -> int:
 
 def _configure_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="streams to analyze (glob), default *")
-    p.add_argument("--start", type=_epoch, help="event time from (epoch seconds or ISO-8601)")
-    p.add_argument("--end", type=_epoch, help="event time to (epoch seconds or ISO-8601)")
+    _time_range(p, "event")
     p.add_argument("--gaps", type=int, default=5, metavar="N", help="gaps listed per feed")
     _common(p)
 
@@ -766,8 +768,7 @@ def analyze(args: argparse.Namespace) -> int:
 
 def _configure_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbols", help="comma-separated symbols (default: every stored stream)")
-    p.add_argument("--start", type=_epoch, help="event time from (epoch seconds or ISO-8601)")
-    p.add_argument("--end", type=_epoch, help="event time to (epoch seconds or ISO-8601)")
+    _time_range(p, "event")
     p.add_argument("--horizon-s", type=float, help="label horizon [DATA_FEEDS_HORIZON_S]")
     p.add_argument("--model", help="river classifier by dotted name [DATA_FEEDS_MODEL]")
     p.add_argument("--promote", action="store_true",
@@ -814,8 +815,7 @@ def _configure_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="signals:*", help="signal streams (glob)")
     p.add_argument("--horizon-s", type=float, help="outcome horizon [DATA_FEEDS_HORIZON_S]")
     p.add_argument("--cost-bps", type=float, default=0.0, help="cost per BUY/SELL in bps")
-    p.add_argument("--start", type=_epoch, help="signal time from (epoch seconds or ISO-8601)")
-    p.add_argument("--end", type=_epoch, help="signal time to (epoch seconds or ISO-8601)")
+    _time_range(p, "signal")
     _common(p)
 
 
@@ -835,8 +835,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def _configure_backfill(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", help="input streams (glob), e.g. 'crypto_price:*'")
-    p.add_argument("--start", type=_epoch, help="event time from (epoch seconds or ISO-8601)")
-    p.add_argument("--end", type=_epoch, help="event time to (epoch seconds or ISO-8601)")
+    _time_range(p, "event")
     p.add_argument("--limit", type=int, help="at most this many records (the earliest)")
     _common(p, json_flag=False)
 

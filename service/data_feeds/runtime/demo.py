@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections import Counter
 from dataclasses import replace
 from typing import Any, Final, TextIO
 
@@ -27,6 +26,7 @@ from data_feeds.cache.embedded import EmbeddedRedis
 from data_feeds.errors import REASONS
 from data_feeds.records import ACTIONS, KINDS
 from data_feeds.runtime.app import Service
+from data_feeds.runtime.metrics import RETRAIN_OUTCOMES
 from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import Settings
 from data_feeds.simulation.edge_cases import FAULTS_KEY
@@ -118,7 +118,7 @@ def collect_stats(service: Service, published: int) -> dict[str, Any]:
         "scored": card.n if card else 0,
         "retrains": dict(
             (outcome, int(snap.value("data_feeds_retrain_runs_total", outcome=outcome)))
-            for outcome in ("promoted", "kept", "insufficient_data", "failed")
+            for outcome in RETRAIN_OUTCOMES
         )
         if scheduler
         else {},
@@ -189,7 +189,7 @@ async def run_demo(
         summary.update(
             seed=scenario.seed,
             duration_s=round(time.monotonic() - t0, 3),
-            faults_injected=dict(Counter(f.fault for f in result.faults)),
+            faults_injected=result.faults_by_type(),
             finished_at=time.time(),
         )
         blob = orjson.dumps(summary)
