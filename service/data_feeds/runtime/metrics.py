@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -177,32 +177,36 @@ class ServiceMetrics:
         def histogram(name: str, doc: str, buckets: Sequence[float]) -> Histogram:
             return Histogram(name, doc, namespace=NAMESPACE, buckets=buckets, registry=reg)
 
+        def counters(name: str, doc: str, label: str, values: Iterable[str]) -> dict[str, Counter]:
+            """A counter with one label and its child per value, resolved once."""
+            family = Counter(name, doc, [label], namespace=NAMESPACE, registry=reg)
+            return {v: family.labels(**{label: v}) for v in values}
+
+        def gauges(name: str, doc: str, label: str, values: Iterable[str]) -> dict[str, Gauge]:
+            """A gauge with one label and its child per value, resolved once."""
+            family = Gauge(name, doc, [label], namespace=NAMESPACE, registry=reg)
+            return {v: family.labels(**{label: v}) for v in values}
+
         # -- throughput and rejects -----------------------------------------------------------
-        consumed = Counter(
+        self.consumed = counters(
             "messages_consumed_total",
             "Messages read from the input streams, by kind (price, trade, book, sentiment).",
-            ["kind"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "kind",
+            KINDS,
         )
-        self.consumed: dict[str, Counter] = {k: consumed.labels(kind=k) for k in KINDS}
-        rejected = Counter(
+        self.rejected = counters(
             "messages_rejected_total",
             "Messages refused as invalid and sent to the DLQ, by reason code (errors.REASONS).",
-            ["reason"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "reason",
+            REASONS,
         )
-        self.rejected: dict[str, Counter] = {r: rejected.labels(reason=r) for r in REASONS}
         self.batches_total = counter("batches_total", "Batches read and processed.")
-        signals = Counter(
+        self.signals = counters(
             "signals_total",
             "Signals written, by action (BUY, SELL, HOLD).",
-            ["action"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "action",
+            ACTIONS,
         )
-        self.signals: dict[str, Counter] = {a: signals.labels(action=a) for a in ACTIONS}
         self.dlq_total = counter(
             "dlq_messages_total", "Entries written to a dead-letter stream (dlq:<stream>)."
         )
@@ -210,17 +214,13 @@ class ServiceMetrics:
             "quarantined_messages_total",
             "Suspect records kept aside in quarantine:<symbol> instead of reaching the model.",
         )
-        feed_events = Counter(
+        self.feed_events = counters(
             "feed_events_total",
             "Feed events the cleaner reported, by type (gap, duplicate, out_of_order, late, "
             "spike, level_shift).",
-            ["type"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "type",
+            FEED_EVENT_TYPES,
         )
-        self.feed_events: dict[str, Counter] = {
-            t: feed_events.labels(type=t) for t in FEED_EVENT_TYPES
-        }
         self.redeliveries_total = counter(
             "redeliveries_total",
             "Entries delivered again: own pending entries re-read on start, or claimed from a "
@@ -271,32 +271,26 @@ class ServiceMetrics:
         )
 
         # -- consumer group state -------------------------------------------------------------
-        lag_s = Gauge(
+        self.consumer_lag_seconds = gauges(
             "consumer_lag_seconds",
             "Age of the oldest entry not yet delivered to the consumer group, by kind "
             "(0 when caught up).",
-            ["kind"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "kind",
+            KINDS,
         )
-        self.consumer_lag_seconds: dict[str, Gauge] = {k: lag_s.labels(kind=k) for k in KINDS}
-        pending = Gauge(
+        self.pending_entries = gauges(
             "pending_entries",
             "Entries delivered to this worker and not yet acknowledged, by kind.",
-            ["kind"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "kind",
+            KINDS,
         )
-        self.pending_entries: dict[str, Gauge] = {k: pending.labels(kind=k) for k in KINDS}
-        lag_entries = Gauge(
+        self.lag_entries = gauges(
             "consumer_lag_entries",
             "Entries not yet delivered to the consumer group, by kind, where Redis reports it "
             "(XINFO GROUPS lag, Redis 7+).",
-            ["kind"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "kind",
+            KINDS,
         )
-        self.lag_entries: dict[str, Gauge] = {k: lag_entries.labels(kind=k) for k in KINDS}
 
         # -- model ----------------------------------------------------------------------------
         self.model_info = Gauge(
@@ -329,16 +323,12 @@ class ServiceMetrics:
             self.sell_hit_rate_ratio,
         ):
             quality.set(math.nan)  # unknown until a prediction matures: no false "accuracy 0"
-        retrain = Counter(
+        self.retrain_runs = counters(
             "retrain_runs_total",
             "Retraining runs, by outcome (promoted, kept, failed, insufficient_data).",
-            ["outcome"],
-            namespace=NAMESPACE,
-            registry=reg,
+            "outcome",
+            RETRAIN_OUTCOMES,
         )
-        self.retrain_runs: dict[str, Counter] = {
-            o: retrain.labels(outcome=o) for o in RETRAIN_OUTCOMES
-        }
         self.retrain_duration_seconds = histogram(
             "retrain_duration_seconds",
             "Wall time of one retraining run, dataset build to promotion decision.",
