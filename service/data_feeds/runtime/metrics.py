@@ -16,7 +16,7 @@ import bisect
 import math
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import generate_latest
@@ -25,6 +25,10 @@ from data_feeds import __version__
 from data_feeds.errors import REASONS
 from data_feeds.records import ACTIONS, KINDS
 from data_feeds.validation.cleaner import FEED_EVENT_TYPES
+
+if TYPE_CHECKING:
+    from data_feeds.runtime.pipeline import BatchResult
+    from data_feeds.signals.scoring import Scorecard
 
 NAMESPACE: Final = "data_feeds"
 
@@ -360,6 +364,57 @@ class ServiceMetrics:
         if entry_ms:
             written_ms = written_s * 1000.0
             self._entry_batch.observe_many([(written_ms - m) * 0.001 for m in entry_ms])
+
+    def record_batch(self, r: BatchResult, write_s: float, written_s: float) -> None:
+        """Count one written batch: what it consumed, rejected and wrote, its stage times
+        and its latencies (``written_s``: the epoch seconds it was written at)."""
+        self.batches_total.inc()
+        for kind, n in r.consumed.items():
+            child = self.consumed.get(kind)
+            if child is not None:
+                child.inc(n)
+        for reason, n in r.rejected.items():
+            self.rejected[reason].inc(n)
+        for action, n in r.signal_actions.items():
+            self.signals[action].inc(n)
+        for event_type, n in r.feed_events.items():
+            self.feed_events[event_type].inc(n)
+        if r.dlq:
+            self.dlq_total.inc(len(r.dlq))
+        if r.quarantine:
+            self.quarantine_total.inc(len(r.quarantine))
+        if r.trimmed:
+            self.trimmed_total.inc(r.trimmed)
+        for stage, seconds in r.stage_s.items():
+            self.stage_seconds[stage].observe(seconds)
+        self.stage_seconds["write"].observe(write_s)
+        if r.signal_event_ts:
+            self.observe_latencies(r.signal_event_ts, r.signal_entry_ms, written_s)
+
+    def record_scorecard(self, card: Scorecard) -> None:
+        """The live quality gauges from the serving model's scorecard (known ones only)."""
+        for gauge, value in (
+            (self.live_accuracy, card.accuracy),
+            (self.live_log_loss, card.log_loss),
+            (self.buy_hit_rate_ratio, card.buy_hit_rate),
+            (self.sell_hit_rate_ratio, card.sell_hit_rate),
+        ):
+            if value is not None:
+                gauge.set(value)
+
+    def record_lag(
+        self, pending: dict[str, int], lag_entries: dict[str, int], lag_s: dict[str, float]
+    ) -> None:
+        """The consumer group's state per kind: pending entries, entries not yet delivered
+        and the age of the oldest of those."""
+        for values, gauges in (
+            (pending, self.pending_entries),
+            (lag_entries, self.lag_entries),
+            (lag_s, self.consumer_lag_seconds),
+        ):
+            for kind, value in values.items():
+                if kind in gauges:
+                    gauges[kind].set(value)
 
     def set_model_version(self, version: str) -> None:
         """Mark ``version`` as the serving model (``data_feeds_model_info{version} 1``) and drop

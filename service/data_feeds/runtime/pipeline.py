@@ -90,6 +90,13 @@ def entry_ms(entry_id: bytes) -> int:
     return int(entry_id.partition(b"-")[0])
 
 
+def id_key(entry_id: bytes | str) -> tuple[int, int]:
+    """A stream entry id as ``(ms, seq)``, ordered as Redis orders ids."""
+    raw = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = raw.partition("-")
+    return int(ms), int(seq or 0)
+
+
 class TickPipeline:
     """Validator, cleaner and signal generator, run over a batch."""
 
@@ -212,9 +219,3 @@ class TickPipeline:
             "model": t5 - t4,
         }
         return out
-
-
-def arrival_ms(item: RawEntry) -> int:
-    """Sort key putting a read's entries from several streams in arrival order: the entry id's
-    millisecond part (a stable sort keeps each stream's own order within a millisecond)."""
-    return entry_ms(item[1])

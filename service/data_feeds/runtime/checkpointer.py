@@ -1,0 +1,168 @@
+"""Checkpointer: the worker's state in Redis, and the way back to it after a restart.
+
+The one place that decides how stored state is laid out and versioned. A checkpoint is the
+pipeline's state (the signal generator: indicators and model; the cleaner) with, per input
+stream, the newest entry applied to it (``last_ids``), pickled and sealed with the HMAC key
+(``cache.signed``) under ``keys.checkpoint_key``. ``FORMAT`` changes whenever that layout
+does; a checkpoint of another format, or one that does not verify, is refused and the worker
+starts fresh.
+
+After ``restore``, ``replay`` re-applies the entries that were acknowledged after the
+checkpoint was taken, with outputs discarded, so the state is what it was when the worker
+stopped and the model learns each outcome exactly once. They are merged by arrival exactly
+as live reads are (``ArrivalMerge``); entries still pending (they will be delivered again)
+and entries that went to the DLQ (never applied live) are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+import redis.asyncio as aredis
+import structlog
+
+from data_feeds.cache import keys, signed
+from data_feeds.errors import CheckpointRejected
+from data_feeds.runtime.arrival import ArrivalMerge
+from data_feeds.runtime.batch_writer import OUTPUT_MAXLEN
+from data_feeds.runtime.pipeline import TickPipeline, id_key
+
+log = structlog.get_logger(__name__)
+
+FORMAT: Final = 2
+REPLAY_PAGE: Final = 1000
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Checkpointer:
+    """Saves, restores and replays one worker's state.
+
+    ``key``: where the checkpoint lives; ``hmac_key``: seals it; ``pipeline``: whose state
+    is saved and restored.
+    """
+
+    def __init__(
+        self, client: aredis.Redis, key: str, *, hmac_key: bytes, pipeline: TickPipeline
+    ) -> None:
+        # redis-py types replies as unions over every decode setting; ours are always bytes.
+        self.redis: Any = client
+        self.key = key
+        self._hmac_key = hmac_key
+        self.pipeline = pipeline
+        self.last_ids: dict[str, str] = {}
+        """Per stream, the newest entry applied to the in-memory state."""
+
+    def advance(self, last_ids: Mapping[str, bytes | str]) -> None:
+        """Note entries applied to the state (claims can bring older ones: never go back)."""
+        for stream, entry_id in last_ids.items():
+            new = _text(entry_id)
+            old = self.last_ids.get(stream)
+            if old is None or id_key(new) > id_key(old):
+                self.last_ids[stream] = new
+
+    async def restore(self) -> bool:
+        """Load the checkpoint into the pipeline; ``False`` (fresh start) if none or refused."""
+        blob = await self.redis.get(self.key)
+        if blob is None:
+            return False
+        try:
+            state = await asyncio.to_thread(
+                signed.loads, blob, self._hmac_key, what=f"checkpoint {self.key}"
+            )
+            if not isinstance(state, dict) or state.get("format") != FORMAT:
+                raise CheckpointRejected("checkpoint refused: unknown layout")
+        except CheckpointRejected as exc:
+            log.error("checkpoint_refused", key=self.key, error=str(exc))
+            return False
+        self.pipeline.generator = state["generator"]
+        self.pipeline.cleaner = state["cleaner"]
+        self.last_ids = dict(state["last_ids"])
+        log.info("checkpoint_restored", key=self.key, streams=len(self.last_ids))
+        return True
+
+    async def save(self) -> int:
+        """Store the state as it is now; the size of the stored blob in bytes.
+
+        The caller makes sure the state is not ahead of what Redis has (no batch unwritten).
+        """
+        state = {
+            "format": FORMAT,
+            "generator": self.pipeline.generator,
+            "cleaner": self.pipeline.cleaner,
+            "last_ids": dict(self.last_ids),
+            "written_at": time.time(),
+        }
+        # pickled here, where the state cannot change underneath; compressed and signed (and
+        # the restore unpickled) in a thread: a large state would otherwise stall the loop
+        pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = await asyncio.to_thread(signed.seal, pickled, self._hmac_key)
+        await self.redis.set(self.key, blob)
+        log.debug("checkpoint_written", bytes=len(blob), streams=len(self.last_ids))
+        return len(blob)
+
+    async def replay(self, streams: Mapping[str, str]) -> int:
+        """Re-apply entries acknowledged after the checkpoint, outputs discarded; how many.
+
+        ``streams``: stream -> the group this worker reads it in.
+        """
+        ranges: dict[str, tuple[str, str]] = {}  # stream -> (exclusive cursor, last delivered)
+        skip: set[tuple[str, bytes]] = set()
+        for stream, group in streams.items():
+            groups = await self.redis.xinfo_groups(stream)
+            info = next((g for g in groups if _text(g["name"]) == group), None)
+            if info is None:
+                continue
+            last_delivered = _text(info["last-delivered-id"])
+            start = self.last_ids.get(stream, "0-0")
+            if id_key(last_delivered) <= id_key(start):
+                continue
+            ranges[stream] = ("(" + start, last_delivered)
+            skip.update((stream, i) for i in await self._pending_ids(stream, group))
+            skip.update((stream, i) for i in await self._dead_lettered(stream, start))
+        merge = ArrivalMerge(REPLAY_PAGE)
+        total = 0
+        while ranges or len(merge):
+            for stream in merge.readable(list(ranges)):
+                cursor, last = ranges[stream]
+                page = await self.redis.xrange(stream, min=cursor, max=last, count=REPLAY_PAGE)
+                merge.add(stream, page)
+                if len(page) < REPLAY_PAGE:
+                    del ranges[stream]  # exhausted
+                else:
+                    ranges[stream] = ("(" + page[-1][0].decode(), last)
+            ready = merge.release()
+            batch = [e for e in ready if (e[0], e[1]) not in skip]
+            if batch:
+                self.pipeline.process(batch, emit=False)
+                total += len(batch)
+            self.advance({e[0]: e[1] for e in ready})
+        if total:
+            log.info("state_replayed", entries=total)
+        return total
+
+    async def _pending_ids(self, stream: str, group: str) -> set[bytes]:
+        ids: set[bytes] = set()
+        start = "-"
+        while True:
+            page = await self.redis.xpending_range(stream, group, min=start, max="+", count=1000)
+            ids.update(p["message_id"] for p in page)
+            if len(page) < 1000:
+                return ids
+            start = "(" + page[-1]["message_id"].decode()
+
+    async def _dead_lettered(self, stream: str, after: str) -> set[bytes]:
+        """Ids of ``stream`` newer than ``after`` that were sent to its DLQ (never applied)."""
+        out: set[bytes] = set()
+        floor = id_key(after)
+        for _, fields in await self.redis.xrange(keys.dlq_key(stream), count=OUTPUT_MAXLEN):
+            entry_id = fields.get(b"entry_id", b"")
+            if entry_id and id_key(entry_id) > floor:
+                out.add(entry_id)
+        return out
