@@ -6,9 +6,9 @@ unreachable or refusing writes, an OS error), 2 bad usage or unusable input (an 
 refused by its type, ``UsageError``, a malformed setting). Errors are one line on stderr,
 ``data-feeds <cmd>: error: <what>``, never a traceback.
 
-Each command is an ``argparse`` subparser added by its group's ``add_commands`` (``publishing``,
-``service``, ``learning``) with its function as the ``run`` default; the function returns
-``None`` when done, or an exit code of its own.
+Each command is an ``argparse`` subparser that its group's ``add_commands`` (``publishing``,
+``service``, ``learning``) declares with ``options.add_command``, naming the function that runs
+it; the function returns ``None`` when done, or an exit code of its own.
 """
 
 from __future__ import annotations
@@ -62,8 +62,6 @@ def build_parser() -> Parser:
     shared = Shared()
     for group in (service, publishing, learning):
         group.add_commands(sub, shared)
-    for command in sub.choices.values():  # its errors are said by the command's own name
-        command.set_defaults(command_parser=command)
     return parser
 
 

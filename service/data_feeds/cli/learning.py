@@ -13,7 +13,7 @@ import time
 
 from data_feeds.cli import types
 from data_feeds.cli.connect import Target
-from data_feeds.cli.options import Shared
+from data_feeds.cli.options import Shared, add_command
 from data_feeds.cli.output import note, print_json_lines, print_lines, print_result
 from data_feeds.errors import UsageError, as_usage_error
 from data_feeds.simulation.replay import ReplayError
@@ -23,9 +23,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
     """Add the learning-layer commands to the subcommands ``sub``."""
     common = [shared.redis, shared.json]
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "import",
-        help="import external market data into the store (re-imports add nothing)",
+        "import external market data into the store (re-imports add nothing)",
+        import_data,
         parents=common,
     )
     p.add_argument(
@@ -49,11 +51,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         default="*",
         help="streams to read from a Redis source (glob, default *)",
     )
-    p.set_defaults(run=import_data)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "analyze",
-        help="report how the stored feeds behave: cadence, gaps, volatility, spikes",
+        "report how the stored feeds behave: cadence, gaps, volatility, spikes",
+        analyze,
         parents=[*common, shared.events],
     )
     p.add_argument(
@@ -70,11 +73,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         metavar="N",
         help="gaps listed per feed (default 5)",
     )
-    p.set_defaults(run=analyze)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "train",
-        help="build a dataset from stored history and train a candidate model",
+        "build a dataset from stored history and train a candidate model",
+        train,
         parents=[*common, shared.events],
     )
     p.add_argument(
@@ -100,18 +104,20 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         action="store_true",
         help="make the trained version the champion the service serves",
     )
-    p.set_defaults(run=train)
 
-    p = sub.add_parser(
+    add_command(
+        sub,
         "retrain",
-        help="run one retraining cycle: challenger vs champion, promote if better",
+        "run one retraining cycle: challenger vs champion, promote if better",
+        retrain,
         parents=common,
     )
-    p.set_defaults(run=retrain)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "evaluate",
-        help="score stored signals against what prices really did",
+        "score stored signals against what prices really did",
+        evaluate,
         parents=[*common, shared.signals],
     )
     p.add_argument(
@@ -134,11 +140,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         metavar="BPS",
         help="cost per BUY/SELL in basis points (default 0)",
     )
-    p.set_defaults(run=evaluate)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "backfill",
-        help="print stored records as JSON lines, in event-time order",
+        "print stored records as JSON lines, in event-time order",
+        backfill,
         parents=[shared.redis, shared.events],
     )
     p.add_argument(
@@ -150,11 +157,12 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         metavar="N",
         help="at most this many records (the earliest)",
     )
-    p.set_defaults(run=backfill)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "models",
-        help="list model versions; promote one or roll back the champion",
+        "list model versions; promote one or roll back the champion",
+        models,
         parents=common,
     )
     group = p.add_mutually_exclusive_group()
@@ -165,7 +173,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         help="make VERSION the champion",
     )
     group.add_argument("--rollback", action="store_true", help="go back to the previous champion")
-    p.set_defaults(run=models)
 
 
 def import_data(args: argparse.Namespace) -> None:

@@ -1,14 +1,38 @@
-"""The options several commands share, each declared once as an ``argparse`` parent parser.
+"""How a command is declared: ``add_command`` adds its subparser, and the options several
+commands share are declared once each, as ``argparse`` parent parsers in ``Shared``.
 
-A command takes a shared option by listing its parent: ``sub.add_parser(name,
+A command takes a shared option by listing its parent: ``add_command(sub, name, help, run,
 parents=[shared.redis, shared.json])``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 
 from data_feeds.cli import types
+
+
+def add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    run: Callable[[argparse.Namespace], int | None],
+    *,
+    parents: Sequence[argparse.ArgumentParser] = (),
+    description: str | None = None,
+) -> argparse.ArgumentParser:
+    """Add the subcommand ``name`` that ``run`` runs; its parser, to add its own arguments to.
+    ``description`` (default: ``help``) heads its ``--help``, line breaks kept."""
+    p = sub.add_parser(
+        name,
+        help=help,
+        description=description or help,
+        parents=list(parents),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(run=run, command_parser=p)  # the parser says errors by the command's name
+    return p
 
 
 def _parent() -> argparse.ArgumentParser:

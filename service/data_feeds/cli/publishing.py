@@ -12,7 +12,7 @@ from typing import Any
 from data_feeds.cli import types
 from data_feeds.cli.aio import run_async
 from data_feeds.cli.connect import Target, redacted
-from data_feeds.cli.options import Shared
+from data_feeds.cli.options import Shared, add_command
 from data_feeds.cli.output import ProgressLine, kinds_line, print_summary
 from data_feeds.errors import UsageError
 from data_feeds.runtime.shutdown import stop_on_signals
@@ -26,9 +26,11 @@ from data_feeds.simulation.scenario import build_scenario
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], shared: Shared) -> None:
     """Add ``simulate`` and ``replay`` to the subcommands ``sub``."""
     parents = [shared.publishing, shared.redis, shared.json]
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "simulate",
-        help="publish simulated ticks, trades, books (and sentiment, faults) to the input streams",
+        "publish simulated ticks, trades, books (and sentiment, faults) to the input streams",
+        simulate,
         parents=parents,
     )
     p.add_argument(
@@ -121,10 +123,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         metavar="SECONDS",
         help="the tweets' lead over the price return (default 60; 0: none)",
     )
-    p.set_defaults(run=simulate)
 
-    p = sub.add_parser(
-        "replay", help="publish a recorded market-data file to the input streams", parents=parents
+    p = add_command(
+        sub,
+        "replay",
+        "publish a recorded market-data file to the input streams",
+        replay,
+        parents=parents,
     )
     p.add_argument(
         "path",
@@ -154,7 +159,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
     p.add_argument(
         "--limit", type=types.count, default=None, metavar="N", help="stop after N messages"
     )
-    p.set_defaults(run=replay)
 
 
 def simulate(args: argparse.Namespace) -> None:

@@ -16,7 +16,7 @@ from typing import Final
 
 from data_feeds.cli import types
 from data_feeds.cli.aio import run_async
-from data_feeds.cli.options import Shared
+from data_feeds.cli.options import Shared, add_command
 from data_feeds.cli.output import print_summary
 from data_feeds.errors import ConfigError, UsageError
 from data_feeds.logs import configure_logging
@@ -85,11 +85,12 @@ JSON on stdout and the live view goes to stderr."""
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], shared: Shared) -> None:
     """Add ``run`` and ``demo`` to the subcommands ``sub``."""
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "run",
-        help="run the streaming service (consumers, signals, metrics) until SIGTERM/Ctrl-C",
+        "run the streaming service (consumers, signals, metrics) until SIGTERM/Ctrl-C",
+        run,
         description=RUN_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[shared.redis],
     )
     for flag, (variable, metavar, help_text) in RUN_FLAGS.items():
@@ -100,13 +101,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
             metavar=metavar,
             help=help_text,
         )
-    p.set_defaults(run=run)
 
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "demo",
-        help="the main job: bundled Redis + simulator + service, a live console view and a summary",
+        "the main job: bundled Redis + simulator + service, a live console view and a summary",
+        demo,
         description=DEMO_DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[shared.json],
     )
     p.add_argument(
@@ -161,7 +162,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         metavar="PORT",
         help=f"port of /metrics, /healthz, /readyz ({DEFAULT_METRICS_PORT}; taken: any)",
     )
-    p.set_defaults(run=demo)
 
 
 def _dest(flag: str) -> str:
