@@ -3,10 +3,14 @@
 ``InvalidMessage`` is bad input: the consumer counts it and dead-letters the entry, never
 retries it. Redis errors that may pass (connection lost, READONLY during a failover, LOADING,
 OOM) are redis-py's own exceptions, which the consumer treats as an outage and retries with
-backoff (``runtime.consumer``). Anything else is a bug.
+backoff (``runtime.consumer``). The command line's own two, ``UsageError`` and ``RunError``,
+are its exit codes 2 and 1 (``data_feeds.cli.app``). Anything else is a bug.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # The documented set of InvalidMessage reason codes (README "Reason codes" lists them too).
 # Keep this the single source: metrics use it as the bounded label set.
@@ -60,3 +64,22 @@ class ConfigError(DataFeedsError, ValueError):
 
 class CheckpointRejected(DataFeedsError):
     """A stored model or state blob whose signature is missing or does not verify."""
+
+
+class UsageError(DataFeedsError):
+    """Bad command-line input found after parsing: a value the library refuses, an unreadable
+    or unknown file (the command line exits 2)."""
+
+
+class RunError(DataFeedsError):
+    """A failure while running a command, such as an unreachable Redis (exits 1)."""
+
+
+@contextmanager
+def as_usage_error(*kinds: type[Exception]) -> Iterator[None]:
+    """Re-raise the exceptions ``kinds`` as ``UsageError``: for library calls whose errors mean
+    the user gave a value the library refuses (a bad file, a bad model parameter)."""
+    try:
+        yield
+    except kinds as exc:
+        raise UsageError(str(exc)) from None

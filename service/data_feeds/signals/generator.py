@@ -47,11 +47,15 @@ def build_model(name: str = DEFAULT_MODEL, params: Mapping[str, Any] | None = No
 
     ``name`` is ``default`` (logistic regression) or a dotted path to any river classifier,
     with or without the ``river.`` prefix: ``tree.HoeffdingTreeClassifier``,
-    ``river.forest.ARFClassifier``...; ``params`` go to its constructor.
+    ``river.forest.ARFClassifier``...; ``params`` go to its constructor. ``ValueError`` for
+    an unknown name or parameters the class does not take.
     """
     if name == DEFAULT_MODEL:
         options = {**DEFAULT_LR_PARAMS(), **(params or {})}
-        return preprocessing.StandardScaler() | linear_model.LogisticRegression(**options)
+        try:
+            return preprocessing.StandardScaler() | linear_model.LogisticRegression(**options)
+        except TypeError as exc:
+            raise ValueError(f"model {name!r}: bad parameters ({exc})") from None
     path = name if name.startswith("river.") else f"river.{name}"
     module_name, _, class_name = path.rpartition(".")
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import subprocess
@@ -13,14 +12,15 @@ import orjson
 import pytest
 import redis
 
-from data_feeds import cli
+from data_feeds.cli import main
+from data_feeds.cli.output import ProgressLine
 from data_feeds.simulation.edge_cases import FAULTS_KEY
 from data_feeds.simulation.publisher import PublishProgress
 from tests.shared_data import shared_data_path
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
+    code = main(list(argv))
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -170,7 +170,7 @@ class _Terminal(io.StringIO):
 def test_progress_line_on_a_terminal_and_in_a_log() -> None:
     """On a terminal the line is rewritten in place; in a log a line is added every few seconds."""
     tty = _Terminal()
-    line = cli.ProgressLine("simulate", stream=tty)
+    line = ProgressLine("simulate", stream=tty)
     line(PublishProgress(1000, 1.0, 3))
     line(PublishProgress(2000, 2.0, 5))
     line.close()
@@ -178,30 +178,9 @@ def test_progress_line_on_a_terminal_and_in_a_log() -> None:
     assert text.count("\r") == 2 and text.endswith("\n")
     assert "simulate: 2,000 messages in 2.0 s (1,000/s), 5 faults" in text
     log = io.StringIO()
-    line = cli.ProgressLine("simulate", stream=log, every_s=3600.0)
+    line = ProgressLine("simulate", stream=log, every_s=3600.0)
     line(PublishProgress(1000, 1.0, 0))
     assert log.getvalue() == ""
-    line = cli.ProgressLine("simulate", stream=log, every_s=0.0)
+    line = ProgressLine("simulate", stream=log, every_s=0.0)
     line(PublishProgress(1000, 1.0, 0))
     assert log.getvalue().count("\n") == 1 and "\r" not in log.getvalue()
-
-
-def test_a_new_subcommand_is_one_registration(capsys: pytest.CaptureFixture[str]) -> None:
-    """Registering a Command adds a subcommand to the parser and main() runs it."""
-
-    def configure(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--times", type=int, default=1)
-
-    def hello(args: argparse.Namespace) -> int:
-        print("hello " * args.times)
-        return 0
-
-    cli.register(cli.Command("hello", "say hello", configure, hello))
-    try:
-        code, out, _ = run(capsys, "hello", "--times", "2")
-        assert code == 0 and out.strip() == "hello hello"
-        with pytest.raises(ValueError, match="already registered"):
-            cli.register(cli.Command("hello", "again", configure, hello))
-    finally:
-        del cli.COMMANDS["hello"]
-    assert {"simulate", "replay"} <= set(cli.COMMANDS)

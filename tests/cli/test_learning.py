@@ -7,7 +7,9 @@ import json
 import pytest
 import redis
 
-from data_feeds.cli import _RUN_FLAGS, main
+from data_feeds.cli import main
+from data_feeds.cli.app import build_parser
+from data_feeds.cli.service import RUN_FLAGS, run_settings
 from tests.learning_layer.history import planted_history
 from tests.shared_data import shared_data_path
 
@@ -81,14 +83,12 @@ def test_run_flags_are_checked_as_their_variables(
     it stands in for; the same checks as the DATA_FEEDS_* variable."""
     assert main(["run", flag, value, "--redis-url", "redis://127.0.0.1:1/0"]) == 2
     err = capsys.readouterr().err
-    assert flag in err and why in err and "DATA_FEEDS_" + _RUN_FLAGS[flag][0] not in err
+    assert flag in err and why in err and "DATA_FEEDS_" + RUN_FLAGS[flag][0] not in err
     assert "Traceback" not in err
 
 
 def test_run_flags_stand_in_for_their_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     """A flag replaces its variable; the variables not given as flags still count."""
-    from data_feeds.cli import build_parser, run_settings  # noqa: PLC0415
-
     monkeypatch.setenv("DATA_FEEDS_HORIZON_S", "30")
     monkeypatch.setenv("DATA_FEEDS_MARGIN", "0.1")
     args = build_parser().parse_args(["run", "--horizon-s", "5", "--streams", "crypto_*:*,x"])

@@ -1,0 +1,40 @@
+"""``data-feeds demo`` runs end to end and leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from data_feeds.cache.embedded import EmbeddedRedis
+
+
+def test_demo_runs_and_leaves_no_process_behind(short_tmp: Path) -> None:
+    """`data-feeds demo --duration N` prints a summary with signals of every action, matches
+    rejects to injected faults, exits 0, and stops its Redis."""
+    data_dir = short_tmp / "demo-run"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DATA_FEEDS_") and k != "REDIS_URL"}  # fmt: skip
+    env["DATA_FEEDS_DATA_DIR"] = str(data_dir)
+    done = subprocess.run(
+        [sys.executable, "-m", "data_feeds", "demo", "--duration", "12", "--rate", "1500",
+         "--symbols", "4", "--horizon-s", "2", "--retrain-interval-s", "0", "--metrics-port",
+         "0", "--seed", "7", "--json"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["published"] == summary["consumed"] > 10_000
+    assert all(summary["signals"][a] > 0 for a in ("BUY", "SELL", "HOLD"))
+    rejects = sum(n for f, n in summary["faults_injected"].items()
+                  if f in ("missing_field", "wrong_type", "extreme_price", "nan",
+                           "malformed_json"))  # fmt: skip
+    assert summary["rejected_total"] == summary["dlq"] == rejects
+    assert summary["quarantined"] == summary["faults_injected"].get("spike", 0)
+    assert summary["latency_ms"]["p50"] is not None
+    assert not EmbeddedRedis(data_dir / "demo").is_running()
+    leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True,
+                               check=False)  # fmt: skip
+    assert leftovers.stdout.strip() == ""
