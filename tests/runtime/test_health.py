@@ -117,7 +117,7 @@ def test_port_zero_binds_a_free_port_and_stop_releases_it(
 
 def test_metrics_answers_the_exposition(server: HealthServer, metrics: ServiceMetrics) -> None:
     """/metrics is 200 with the 0.0.4 text content type and the current values."""
-    metrics.consumed["price"].inc(42)
+    metrics.messages_consumed_total["price"].inc(42)
     status, headers, body = get(server, "/metrics")
     assert status == 200
     assert headers["Content-Type"] == METRICS_CONTENT_TYPE
@@ -224,9 +224,9 @@ def test_promtool_finds_nothing_to_lint_in_a_real_scrape(
     assert PROMTOOL is not None
     metrics.set_model_version("v3")
     metrics.observe_latencies([time.time() - 0.002], [int(time.time() * 1000) - 1], time.time())
-    for stage in metrics.stage_seconds.values():
+    for stage in metrics.stage_duration_seconds.values():
         stage.observe(0.0004)
-    metrics.live_accuracy.set(0.53)
+    metrics.live_accuracy_ratio.set(0.53)
     _, _, body = get(server, "/metrics")
     result = subprocess.run(
         [PROMTOOL, "check", "metrics"],

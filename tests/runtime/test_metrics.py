@@ -131,9 +131,9 @@ def test_labels_come_from_bounded_sets_only() -> None:
     """No label outside the bounded set, and the series count does not grow with traffic."""
     metrics = ServiceMetrics()
     before = len(metrics.render().splitlines())
-    metrics.consumed["price"].inc(5)
+    metrics.messages_consumed_total["price"].inc(5)
     metrics.observe_latencies([1.0] * 10, [1000] * 10, 2.0)
-    metrics.stage_seconds["model"].observe(0.001)
+    metrics.stage_duration_seconds["model"].observe(0.001)
     assert len(metrics.render().splitlines()) == before
     for family in metrics.registry.collect():
         for s in family.samples:
@@ -143,30 +143,38 @@ def test_labels_come_from_bounded_sets_only() -> None:
 def test_every_reason_code_has_a_child() -> None:
     """Each code in errors.REASONS has a prebound rejected child exposed at 0 from the start."""
     metrics = ServiceMetrics()
-    assert set(metrics.rejected) == set(REASONS)
+    assert set(metrics.messages_rejected_total) == set(REASONS)
     for reason in REASONS:
         assert sample_value(metrics, "data_feeds_messages_rejected_total", reason=reason) == 0.0
-    metrics.rejected["non_finite"].inc()
+    metrics.messages_rejected_total["non_finite"].inc()
     assert sample_value(metrics, "data_feeds_messages_rejected_total", reason="non_finite") == 1
 
 
 def test_children_are_resolved_for_every_bounded_value() -> None:
     """kinds, stages, actions, feed events, outcomes: every child exists and counts its own."""
     metrics = ServiceMetrics()
-    assert set(metrics.consumed) == set(KINDS) == {"price", "trade", "book", "sentiment"}
-    assert tuple(metrics.stage_seconds) == STAGES
+    assert (
+        set(metrics.messages_consumed_total)
+        == set(KINDS)
+        == {"price", "trade", "book", "sentiment"}
+    )
+    assert tuple(metrics.stage_duration_seconds) == STAGES
     assert set(STAGES) == {"decode", "validate", "clean", "indicators", "model", "write"}
-    assert set(metrics.signals) == set(ACTIONS) == {"BUY", "SELL", "HOLD"}
-    assert set(metrics.feed_events) == set(FEED_EVENT_TYPES)
-    assert set(metrics.retrain_runs) == set(RETRAIN_OUTCOMES)
+    assert set(metrics.signals_total) == set(ACTIONS) == {"BUY", "SELL", "HOLD"}
+    assert set(metrics.feed_events_total) == set(FEED_EVENT_TYPES)
+    assert set(metrics.retrain_runs_total) == set(RETRAIN_OUTCOMES)
     assert set(RETRAIN_OUTCOMES) == {"promoted", "kept", "failed", "insufficient_data"}
-    for per_kind in (metrics.consumer_lag_seconds, metrics.pending_entries, metrics.lag_entries):
+    for per_kind in (
+        metrics.consumer_lag_seconds,
+        metrics.pending_entries,
+        metrics.consumer_lag_entries,
+    ):
         assert set(per_kind) == set(KINDS)
 
-    metrics.consumed["trade"].inc(7)
-    metrics.signals["SELL"].inc()
-    metrics.feed_events["gap"].inc(2)
-    metrics.retrain_runs["kept"].inc()
+    metrics.messages_consumed_total["trade"].inc(7)
+    metrics.signals_total["SELL"].inc()
+    metrics.feed_events_total["gap"].inc(2)
+    metrics.retrain_runs_total["kept"].inc()
     metrics.pending_entries["book"].set(12)
     assert sample_value(metrics, "data_feeds_messages_consumed_total", kind="trade") == 7
     assert sample_value(metrics, "data_feeds_messages_consumed_total", kind="price") == 0
@@ -194,7 +202,7 @@ def test_a_given_registry_is_used() -> None:
     """ServiceMetrics(registry) registers into that registry."""
     registry = CollectorRegistry()
     metrics = ServiceMetrics(registry)
-    metrics.dlq_total.inc()
+    metrics.dlq_messages_total.inc()
     assert registry.get_sample_value("data_feeds_dlq_messages_total") == 1
 
 
@@ -236,7 +244,7 @@ def test_quality_gauges_start_unknown() -> None:
         "data_feeds_sell_hit_rate_ratio",
     ):
         assert math.isnan(sample_value(metrics, name))
-    metrics.live_accuracy.set(0.56)
+    metrics.live_accuracy_ratio.set(0.56)
     assert sample_value(metrics, "data_feeds_live_accuracy_ratio") == 0.56
 
 
@@ -496,3 +504,21 @@ def test_grafana_provisioning_points_at_the_dashboard_and_prometheus() -> None:
     assert ds["datasources"][0]["type"] == "prometheus"
     (dash,) = load_yaml_documents(provisioning / "dashboards" / "data-feeds.yml")
     assert dash["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_each_metric_attribute_is_named_after_the_metric_it_exports() -> None:
+    """``metrics.X`` exports ``data_feeds_X``: grepping a dashboard's metric finds the code."""
+    from prometheus_client.metrics import MetricWrapperBase  # noqa: PLC0415
+
+    metrics = ServiceMetrics()
+    exported = {m.name for m in metrics.registry.collect()}
+    seen = 0
+    for attr, value in vars(metrics).items():
+        sample = next(iter(value.values())) if isinstance(value, dict) and value else value
+        if not isinstance(sample, MetricWrapperBase) or attr.startswith("_"):
+            continue
+        seen += 1
+        name = f"data_feeds_{attr}"
+        family = name.removesuffix("_total") if name.endswith("_total") else name
+        assert family.removesuffix("_info") in exported or family in exported, attr
+    assert seen >= 25

@@ -110,8 +110,8 @@ def collect_stats(service: Service, published: int) -> dict[str, Any]:
         "dlq": snap.value("data_feeds_dlq_messages_total"),
         "quarantined": snap.value("data_feeds_quarantined_messages_total"),
         "latency_ms": {
-            "p50": m.quantile(m.entry_latency, 0.5),
-            "p99": m.quantile(m.entry_latency, 0.99),
+            "p50": m.quantile(m.entry_to_signal_seconds, 0.5),
+            "p99": m.quantile(m.entry_to_signal_seconds, 0.99),
         },
         "model_version": m.model_version or "v0",
         "live_accuracy": card.accuracy if card else None,

@@ -269,7 +269,7 @@ class StreamConsumer:
                 attempt += 1
                 log.warning("redis_unavailable", error=str(exc), retry_in_s=round(delay, 3))
                 if self.metrics:
-                    self.metrics.reconnects_total.inc()
+                    self.metrics.redis_reconnects_total.inc()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
         if started:

@@ -49,7 +49,7 @@ class Heartbeat:
     """Beats on the event loop every ``interval_s``; ``age_s()`` tells how long since the last.
 
     Each beat also observes the loop lag, the overshoot of its sleep, into
-    ``metrics.loop_lag_seconds``. ``age_s()`` is safe to call from any thread (it reads one
+    ``metrics.event_loop_lag_seconds``. ``age_s()`` is safe to call from any thread (it reads one
     float the loop writes); ``metrics.heartbeat_age_seconds`` reads it at every scrape.
     """
 
@@ -62,7 +62,7 @@ class Heartbeat:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be > 0, got {interval_s!r}")
         self.interval_s = interval_s
-        self._observe_lag = metrics.loop_lag_seconds.observe
+        self._observe_lag = metrics.event_loop_lag_seconds.observe
         self._clock = clock
         self._last = clock()
         self._task: asyncio.Task[None] | None = None

@@ -192,33 +192,33 @@ class ServiceMetrics:
             return {v: family.labels(**{label: v}) for v in values}
 
         # -- throughput and rejects -----------------------------------------------------------
-        self.consumed = counters(
+        self.messages_consumed_total = counters(
             "messages_consumed_total",
             "Messages read from the input streams, by kind (price, trade, book, sentiment).",
             "kind",
             KINDS,
         )
-        self.rejected = counters(
+        self.messages_rejected_total = counters(
             "messages_rejected_total",
             "Messages refused as invalid and sent to the DLQ, by reason code (errors.REASONS).",
             "reason",
             REASONS,
         )
         self.batches_total = counter("batches_total", "Batches read and processed.")
-        self.signals = counters(
+        self.signals_total = counters(
             "signals_total",
             "Signals written, by action (BUY, SELL, HOLD).",
             "action",
             ACTIONS,
         )
-        self.dlq_total = counter(
+        self.dlq_messages_total = counter(
             "dlq_messages_total", "Entries written to a dead-letter stream (dlq:<stream>)."
         )
-        self.quarantine_total = counter(
+        self.quarantined_messages_total = counter(
             "quarantined_messages_total",
             "Suspect records kept aside in quarantine:<symbol> instead of reaching the model.",
         )
-        self.feed_events = counters(
+        self.feed_events_total = counters(
             "feed_events_total",
             "Feed events the cleaner reported, by type (gap, duplicate, out_of_order, late, "
             "spike, level_shift).",
@@ -230,7 +230,7 @@ class ServiceMetrics:
             "Entries delivered again: own pending entries re-read on start, or claimed from a "
             "dead consumer.",
         )
-        self.trimmed_total = counter(
+        self.pending_trimmed_total = counter(
             "pending_trimmed_total",
             "Pending entries whose payload was trimmed from the stream (MAXLEN) before they "
             "were processed; acked without a signal.",
@@ -247,22 +247,24 @@ class ServiceMetrics:
             buckets=STAGE_BUCKETS_S,
             registry=reg,
         )
-        self.stage_seconds: dict[str, Histogram] = {s: stage.labels(stage=s) for s in STAGES}
-        self.event_latency = histogram(
+        self.stage_duration_seconds: dict[str, Histogram] = {
+            s: stage.labels(stage=s) for s in STAGES
+        }
+        self.event_to_signal_seconds = histogram(
             "event_to_signal_seconds",
             "Event timestamp carried by the message -> its signal written to Redis (includes "
             "the upstream's delay and clock skew).",
             EVENT_LATENCY_BUCKETS_S,
         )
-        self.entry_latency = histogram(
+        self.entry_to_signal_seconds = histogram(
             "entry_to_signal_seconds",
             "Redis entry id time (when the message was appended) -> its signal written to "
             "Redis: the service's own latency.",
             ENTRY_LATENCY_BUCKETS_S,
         )
-        self._event_batch = BatchHistogram(self.event_latency)
-        self._entry_batch = BatchHistogram(self.entry_latency)
-        self.loop_lag_seconds = histogram(
+        self._event_batch = BatchHistogram(self.event_to_signal_seconds)
+        self._entry_batch = BatchHistogram(self.entry_to_signal_seconds)
+        self.event_loop_lag_seconds = histogram(
             "event_loop_lag_seconds",
             "How late the heartbeat woke up from its sleep: time the event loop was busy "
             "elsewhere.",
@@ -288,7 +290,7 @@ class ServiceMetrics:
             "kind",
             KINDS,
         )
-        self.lag_entries = gauges(
+        self.consumer_lag_entries = gauges(
             "consumer_lag_entries",
             "Entries not yet delivered to the consumer group, by kind, where Redis reports it "
             "(XINFO GROUPS lag, Redis 7+).",
@@ -307,7 +309,7 @@ class ServiceMetrics:
         )
         self._model_version: str | None = None
         self._model_lock = threading.Lock()
-        self.live_accuracy = gauge(
+        self.live_accuracy_ratio = gauge(
             "live_accuracy_ratio",
             "Share of matured predictions whose direction was right (progressive validation).",
         )
@@ -321,13 +323,13 @@ class ServiceMetrics:
             "sell_hit_rate_ratio", "Share of matured SELL signals followed by a down-move."
         )
         for quality in (
-            self.live_accuracy,
+            self.live_accuracy_ratio,
             self.live_log_loss,
             self.buy_hit_rate_ratio,
             self.sell_hit_rate_ratio,
         ):
             quality.set(math.nan)  # unknown until a prediction matures: no false "accuracy 0"
-        self.retrain_runs = counters(
+        self.retrain_runs_total = counters(
             "retrain_runs_total",
             "Retraining runs, by outcome (promoted, kept, failed, insufficient_data).",
             "outcome",
@@ -344,7 +346,7 @@ class ServiceMetrics:
 
         # -- Redis and process ----------------------------------------------------------------
         self.redis_up = gauge("redis_up", "1 when the last Redis call succeeded, else 0.")
-        self.reconnects_total = counter(
+        self.redis_reconnects_total = counter(
             "redis_reconnects_total", "Reconnections to Redis after a failed call."
         )
         self.build_info = Info(
@@ -370,31 +372,31 @@ class ServiceMetrics:
         and its latencies (``written_s``: the epoch seconds it was written at)."""
         self.batches_total.inc()
         for kind, n in r.consumed.items():
-            child = self.consumed.get(kind)
+            child = self.messages_consumed_total.get(kind)
             if child is not None:
                 child.inc(n)
         for reason, n in r.rejected.items():
-            self.rejected[reason].inc(n)
+            self.messages_rejected_total[reason].inc(n)
         for action, n in r.signal_actions.items():
-            self.signals[action].inc(n)
+            self.signals_total[action].inc(n)
         for event_type, n in r.feed_events.items():
-            self.feed_events[event_type].inc(n)
+            self.feed_events_total[event_type].inc(n)
         if r.dlq:
-            self.dlq_total.inc(len(r.dlq))
+            self.dlq_messages_total.inc(len(r.dlq))
         if r.quarantine:
-            self.quarantine_total.inc(len(r.quarantine))
+            self.quarantined_messages_total.inc(len(r.quarantine))
         if r.trimmed:
-            self.trimmed_total.inc(r.trimmed)
+            self.pending_trimmed_total.inc(r.trimmed)
         for stage, seconds in r.stage_s.items():
-            self.stage_seconds[stage].observe(seconds)
-        self.stage_seconds["write"].observe(write_s)
+            self.stage_duration_seconds[stage].observe(seconds)
+        self.stage_duration_seconds["write"].observe(write_s)
         if r.signal_event_ts:
             self.observe_latencies(r.signal_event_ts, r.signal_entry_ms, written_s)
 
     def record_scorecard(self, card: Scorecard) -> None:
         """The live quality gauges from the serving model's scorecard (known ones only)."""
         for gauge, value in (
-            (self.live_accuracy, card.accuracy),
+            (self.live_accuracy_ratio, card.accuracy),
             (self.live_log_loss, card.log_loss),
             (self.buy_hit_rate_ratio, card.buy_hit_rate),
             (self.sell_hit_rate_ratio, card.sell_hit_rate),
@@ -409,7 +411,7 @@ class ServiceMetrics:
         and the age of the oldest of those."""
         for values, gauges in (
             (pending, self.pending_entries),
-            (lag_entries, self.lag_entries),
+            (lag_entries, self.consumer_lag_entries),
             (lag_s, self.consumer_lag_seconds),
         ):
             for kind, value in values.items():

@@ -154,7 +154,10 @@ class Scheduler:
                 self._pool = None
         self.retrains += 1
         outcome = str(decision.get("outcome", "failed"))
-        counter = self.metrics.retrain_runs.get(outcome) or self.metrics.retrain_runs["failed"]
+        counter = (
+            self.metrics.retrain_runs_total.get(outcome)
+            or self.metrics.retrain_runs_total["failed"]
+        )
         counter.inc()
         self.metrics.retrain_duration_seconds.observe(time.perf_counter() - t0)
         log.info("retrain_finished", outcome=outcome, reason=decision.get("reason"))
