@@ -178,11 +178,12 @@ def _choices_list(allowed: Sequence[str]) -> Callable[[str], list[str]]:
 
 
 def _epoch(raw: str) -> float:
-    from data_feeds.simulation.replay import ReplayError, parse_timestamp  # noqa: PLC0415
+    from data_feeds.errors import InvalidMessage  # noqa: PLC0415
+    from data_feeds.timestamps import epoch_seconds  # noqa: PLC0415
 
     try:
-        return parse_timestamp(raw)
-    except ReplayError:
+        return epoch_seconds(raw.strip())
+    except InvalidMessage:
         raise argparse.ArgumentTypeError(
             f"{raw!r} is not epoch seconds or an ISO-8601 time"
         ) from None

@@ -62,8 +62,6 @@ from data_feeds.cache import keys
 from data_feeds.cache.codec import DATA_FIELD, encode_fields
 from data_feeds.cache.db_connector import (
     DBConnector,
-    TimeBound,
-    _to_epoch_s,
     client_options,
 )
 from data_feeds.cache.keys import research_key
@@ -79,6 +77,7 @@ from data_feeds.learning_layer._common import (
 )
 from data_feeds.records import DEFAULT_ASSET_CLASS, BookSnapshot, Record, Sentiment, Tick, Trade
 from data_feeds.simulation.replay import ReplayError, open_records
+from data_feeds.timestamps import TimeBound, time_bound
 from data_feeds.validation.cleaner import (
     ACCEPT,
     DUPLICATE,
@@ -895,4 +894,4 @@ class ResearchEngine:
 
 
 def _bounds(start: TimeBound, end: TimeBound) -> tuple[float | None, float | None]:
-    return _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+    return time_bound(start, "start"), time_bound(end, "end")

@@ -39,7 +39,8 @@ Conventions:
   without sides (Kraken) or with ``unknown`` gets the tick rule (up-tick ``buy``, down-tick
   ``sell``, unchanged: the previous side).
 - Timestamps in seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude)
-  or ISO-8601 text (naive means UTC) all become float epoch seconds.
+  or ISO-8601 text (naive means UTC) all become float epoch seconds, by the rules of
+  ``data_feeds.timestamps`` (the same as the validator's).
 - The symbol: ``symbol`` if given, else the file's symbol column, else the file name before
   its first ``-`` with ``_`` removed (``ETH_BTC-5m.csv`` -> ``ETHBTC``; a repeated settle
   currency is dropped: ``XRP_USDT_USDT-5m-futures.csv`` -> ``XRPUSDT``).
@@ -55,17 +56,15 @@ import csv
 import gzip
 import io
 import itertools
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
 import orjson
 
 from data_feeds.cache.keys import normalize_symbol
-from data_feeds.errors import DataFeedsError
+from data_feeds.errors import DataFeedsError, InvalidMessage, shown
 from data_feeds.records import (
     DEFAULT_ASSET_CLASS,
     BookDelta,
@@ -75,6 +74,7 @@ from data_feeds.records import (
     Tick,
     Trade,
 )
+from data_feeds.timestamps import epoch_seconds
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 _SYMBOL_RE: Final = re.compile(r"[A-Z0-9.]{1,32}")
@@ -109,34 +109,12 @@ class ReplayError(DataFeedsError, ValueError):
 # -- small parsers ---------------------------------------------------------------------------
 
 
-def parse_timestamp(value: Any) -> float:
-    """Epoch seconds from s/ms/us/ns numbers (by magnitude) or ISO-8601 text (naive = UTC)."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            number = float(text)
-        except ValueError:
-            try:
-                dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
-                raise ReplayError(f"not a timestamp: {value!r}") from None
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
-            return dt.timestamp()
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        raise ReplayError(f"not a timestamp: {value!r}")
-    if not math.isfinite(number):
-        raise ReplayError(f"not a timestamp: {value!r}")
-    magnitude = abs(number)
-    if magnitude < 1e11:
-        return number
-    if magnitude < 1e14:
-        return number / 1e3
-    if magnitude < 1e17:
-        return number / 1e6
-    return number / 1e9
+def _timestamp(value: Any) -> float:
+    """Epoch seconds of a cell by ``data_feeds.timestamps`` (surrounding blanks ignored)."""
+    try:
+        return epoch_seconds(value.strip() if isinstance(value, str) else value)
+    except InvalidMessage:
+        raise ReplayError(f"not a timestamp: {shown(value)}") from None
 
 
 def _num(value: Any) -> float:
@@ -400,7 +378,7 @@ def _read_candles_json(ctx: _Context) -> Iterator[Record]:
     doc = ctx.doc
 
     def parse(row: Any) -> tuple[int, float, float, float]:
-        return (0, parse_timestamp(row[0]), _num(row[4]), _num(row[5]))
+        return (0, _timestamp(row[0]), _num(row[4]), _num(row[5]))
 
     yield from _candle_ticks(ctx, _located(ctx, enumerate(doc, start=1), parse))
 
@@ -411,14 +389,14 @@ def _read_candles_columns_json(ctx: _Context) -> Iterator[Record]:
     keys = sorted(dates, key=lambda k: int(k) if str(k).isdigit() else str(k))
 
     def parse(key: Any) -> tuple[int, float, float, float]:
-        return (0, parse_timestamp(dates[key]), _num(closes[key]), _num(volumes.get(key, 0.0)))
+        return (0, _timestamp(dates[key]), _num(closes[key]), _num(volumes.get(key, 0.0)))
 
     yield from _candle_ticks(ctx, _located(ctx, enumerate(keys, start=1), parse))
 
 
 def _read_candles_csv(ctx: _Context) -> Iterator[Record]:
     def parse(row: dict[str, str]) -> tuple[int, float, float, float]:
-        return (0, parse_timestamp(row["date"]), _num(row["close"]), _num(row["volume"]))
+        return (0, _timestamp(row["date"]), _num(row["close"]), _num(row["volume"]))
 
     yield from _candle_ticks(ctx, _located(ctx, _dict_rows(ctx.path), parse))
 
@@ -444,7 +422,7 @@ def _read_trades_json(ctx: _Context) -> Iterator[Record]:
         s = _SIDES.get(str(side).lower()) or rule.side(p)
         rule.last_price = p
         tid = None if trade_id is None else str(trade_id)
-        return Trade(symbol, p, _num(amount), s, parse_timestamp(ts_ms), asset_class, tid)
+        return Trade(symbol, p, _num(amount), s, _timestamp(ts_ms), asset_class, tid)
 
     yield from _located(ctx, enumerate(doc, start=1), parse)
 
@@ -464,7 +442,7 @@ def _read_ccxt_trades(ctx: _Context) -> Iterator[Record]:
             p,
             _num(row["amount"]),
             s,
-            parse_timestamp(row["timestamp"]),
+            _timestamp(row["timestamp"]),
             asset_class,
             None if tid is None else str(tid),
         )
@@ -481,7 +459,7 @@ def _read_trades_csv(ctx: _Context) -> Iterator[Record]:
         s = _SIDES.get(row["side"].strip().lower()) or rule.side(p)
         rule.last_price = p
         tid = row.get("id") or None
-        ts = parse_timestamp(row["timestamp"])
+        ts = _timestamp(row["timestamp"])
         return Trade(symbol, p, _num(row["amount"]), s, ts, asset_class, tid)
 
     yield from _located(ctx, _dict_rows(ctx.path), parse)
@@ -495,7 +473,7 @@ def _read_nautilus_trades(ctx: _Context) -> Iterator[Record]:
         if maker not in ("true", "false", "1", "0"):
             raise ReplayError(f"buyer_maker {row['buyer_maker']!r} is not a boolean")
         side = "sell" if maker in ("true", "1") else "buy"
-        ts = parse_timestamp(row["timestamp"])
+        ts = _timestamp(row["timestamp"])
         tid = row["trade_id"] or None
         return Trade(symbol, _num(row["price"]), _num(row["quantity"]), side, ts, asset_class, tid)
 
@@ -508,7 +486,7 @@ def _read_kraken_trades(ctx: _Context) -> Iterator[Record]:
 
     def parse(row: list[str]) -> Trade:
         p = _num(row[1])
-        return Trade(symbol, p, _num(row[2]), rule.side(p), parse_timestamp(row[0]), asset_class)
+        return Trade(symbol, p, _num(row[2]), rule.side(p), _timestamp(row[0]), asset_class)
 
     yield from _located(ctx, _rows(ctx.path), parse)
 
@@ -560,7 +538,7 @@ def _grouped_books(
                 exchange = row.get(exchange_col) if exchange_col else None
                 head = (
                     ctx.symbol(row.get(symbol_col)),
-                    parse_timestamp(row["timestamp"]),
+                    _timestamp(row["timestamp"]),
                     snapshot(row),
                     exchange.upper() if exchange else None,
                 )
@@ -617,7 +595,7 @@ def _read_tardis_snapshots(ctx: _Context) -> Iterator[Record]:
         exchange = row.get("exchange") or None
         return _book(
             ctx.symbol(row.get("symbol")),
-            parse_timestamp(row["timestamp"]),
+            _timestamp(row["timestamp"]),
             sides["bids"],
             sides["asks"],
             asset_class=asset_class,
@@ -636,7 +614,7 @@ def _quote_tick(
         ctx.symbol(symbol),
         b * 0.5 + a * 0.5,
         0.0,
-        parse_timestamp(ts),
+        _timestamp(ts),
         ctx.asset_class,
         b,
         a,
@@ -681,7 +659,7 @@ def _read_tardis_trades(ctx: _Context) -> Iterator[Record]:
             p,
             _num(row["amount"]),
             side,
-            parse_timestamp(row["timestamp"]),
+            _timestamp(row["timestamp"]),
             asset_class,
             row.get("id") or None,
             exchange.upper() if exchange else None,

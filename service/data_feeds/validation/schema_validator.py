@@ -44,9 +44,8 @@ Rules
 - Numbers: JSON numbers or numeric text (ASCII); booleans are not numbers (``wrong_type``);
   NaN, infinities and numbers beyond a float are ``non_finite``. ``None``/``'None'``/``''``
   mean absent.
-- Timestamps: seconds, milliseconds, microseconds or nanoseconds since the epoch, told apart by
-  magnitude (below 1e11 s, below 1e14 ms, below 1e17 us, else ns), or ISO-8601 text (``Z`` or
-  an offset; naive means UTC); must lie in ``[min_timestamp_s, now + max_future_s]``.
+- Timestamps: read by ``data_feeds.timestamps`` (s, ms, us or ns by magnitude, or ISO-8601
+  text, naive meaning UTC); must lie in ``[min_timestamp_s, now + max_future_s]``.
 - Trade sides: ``buy``/``sell`` in lower, upper or title case, or ``b``/``s`` (either case);
   normalized to ``buy``/``sell``.
 - Ticks: ``bid > ask`` (both given) is ``crossed_book``; a locked quote (equal) is accepted.
@@ -70,7 +69,6 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Annotated, Any, Final, Literal, Protocol, cast
 
@@ -80,7 +78,7 @@ from orjson import loads as _loads
 
 from data_feeds.cache.keys import StreamInfo, normalize_symbol, parse_stream_key
 from data_feeds.checks import check_int, check_number
-from data_feeds.errors import InvalidMessage
+from data_feeds.errors import InvalidMessage, shown
 from data_feeds.records import (
     BOOK,
     DEFAULT_ASSET_CLASS,
@@ -95,6 +93,7 @@ from data_feeds.records import (
     Tick,
     Trade,
 )
+from data_feeds.timestamps import SECONDS_CEILING, epoch_seconds
 
 __all__ = ["SchemaValidator"]
 
@@ -102,17 +101,9 @@ _SYMBOL_RE: Final = re.compile(r"[A-Z0-9.]{1,32}")
 _ASSET_CLASS_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _MAX_SYMBOL_INPUT_CHARS: Final = 64
 _MAX_TEXT_CHARS: Final = 128  # exchange, source, trade id
-_MAX_ISO_CHARS: Final = 64
 _MAX_FIELDS: Final = 64  # fields of one flat entry; cryptofeed's largest type has 14
 _CACHE_LIMIT: Final = 4096  # distinct symbols / stream keys remembered as already valid
 _MAX_TRADE_ID_INT: Final = 1 << 64
-
-# Timestamp units by magnitude: below 1e11 it is seconds (1e11 s is the year 5138), below 1e14
-# milliseconds, below 1e17 microseconds, otherwise nanoseconds.
-_MS_FROM: Final = 1e11
-_US_FROM: Final = 1e14
-_NS_FROM: Final = 1e17
-_SECONDS_CEILING: Final = math.nextafter(_MS_FROM, 0.0)
 
 _NONE: Final = "None"  # cryptofeed's none_to
 _KINDS: Final = frozenset((PRICE, TRADE, BOOK, SENTIMENT))
@@ -204,24 +195,6 @@ def _text_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _show(value: object) -> str:
-    """A short, always-safe description of a wire value for an error detail.
-
-    Never ``repr`` a container (deep nesting would recurse) or a huge int (str conversion of
-    more than 4300 digits raises).
-    """
-    t = type(value)
-    if t is str or t is bytes or t is bytearray:
-        text = repr(value)
-        return text if len(text) <= 60 else text[:57] + "..."
-    if t is float or t is bool or value is None:
-        return repr(value)
-    if type(value) is int:
-        bits = value.bit_length()
-        return repr(value) if bits <= 64 else f"an integer of {bits} bits"
-    return f"a {t.__name__}"
-
-
 class _NonFiniteError(Exception):
     """Raised from the stdlib JSON hooks when a rejected document held a non-finite number."""
 
@@ -283,7 +256,7 @@ def _json_failure(
 
 def _config_asset_class(name: str, value: object) -> str:
     if not isinstance(value, str) or not value.isascii():
-        raise ValueError(f"{name} must be an asset class name, got {_show(value)}")
+        raise ValueError(f"{name} must be an asset class name, got {shown(value)}")
     lowered = value.lower()
     if _ASSET_CLASS_RE.fullmatch(lowered) is None:
         raise ValueError(
@@ -370,7 +343,7 @@ class SchemaValidator:
             if not isinstance(asset_classes, Mapping):
                 raise ValueError(
                     f"asset_classes must be a mapping of symbol to asset class, "
-                    f"got {_show(asset_classes)}"
+                    f"got {shown(asset_classes)}"
                 )
             for symbol, asset_class in asset_classes.items():
                 if (
@@ -378,7 +351,7 @@ class SchemaValidator:
                     or not symbol.isascii()
                     or _SYMBOL_RE.fullmatch(normalize_symbol(symbol)) is None
                 ):
-                    raise ValueError(f"asset_classes: {_show(symbol)} is not a valid symbol")
+                    raise ValueError(f"asset_classes: {shown(symbol)} is not a valid symbol")
                 name = _config_asset_class(f"asset_classes[{symbol!r}]", asset_class)
                 self._asset_map[normalize_symbol(symbol)] = name
                 self._asset_names[name] = name
@@ -470,7 +443,7 @@ class SchemaValidator:
         if isinstance(raw, bytes | bytearray | memoryview | str):
             return self._build(self._loads(raw, None), hint, None)
         raise InvalidMessage(
-            "wrong_type", f"a message is JSON text or a field mapping, not {_show(raw)}"
+            "wrong_type", f"a message is JSON text or a field mapping, not {shown(raw)}"
         )
 
     # -- layouts -----------------------------------------------------------------------------
@@ -504,7 +477,7 @@ class SchemaValidator:
             except ValueError:
                 raise InvalidMessage("wrong_type", "a released memoryview", field) from None
         else:
-            raise InvalidMessage("wrong_type", f"expected JSON text, got {_show(data)}", field)
+            raise InvalidMessage("wrong_type", f"expected JSON text, got {shown(data)}", field)
         if size == 0:
             raise InvalidMessage("empty_payload", "no bytes", field)
         if size > self._max_bytes:
@@ -533,9 +506,9 @@ class SchemaValidator:
                 try:
                     name = key.decode("utf-8")
                 except UnicodeDecodeError:
-                    raise InvalidMessage("invalid_utf8", f"field name {_show(key)}") from None
+                    raise InvalidMessage("invalid_utf8", f"field name {shown(key)}") from None
             else:
-                raise InvalidMessage("wrong_type", f"a field name must be text, not {_show(key)}")
+                raise InvalidMessage("wrong_type", f"a field name must be text, not {shown(key)}")
             value: Any = raw_value
             if isinstance(raw_value, bytes | bytearray | memoryview):
                 try:
@@ -568,21 +541,21 @@ class SchemaValidator:
         """The record a payload object describes; ``field`` is where the object came from."""
         if type(obj) is not dict:
             raise InvalidMessage(
-                "wrong_type", f"the JSON payload is {_show(obj)}, not an object", field
+                "wrong_type", f"the JSON payload is {shown(obj)}, not an object", field
             )
         if not obj:
             raise InvalidMessage("empty_payload", "an empty object", field)
         kind = obj.get("kind")
         if type(kind) is not str or not kind or kind == _NONE:
             if not _absent(kind):
-                raise InvalidMessage("wrong_type", f"kind must be text, not {_show(kind)}", "kind")
+                raise InvalidMessage("wrong_type", f"kind must be text, not {shown(kind)}", "kind")
             kind = hint.kind if hint is not None else _infer_kind(obj)
         elif hint is not None and kind != hint.kind:
             if kind in _KINDS:
                 raise InvalidMessage(
                     "stream_mismatch", f"a {kind} record in a {hint.kind} stream", "kind"
                 )
-            raise InvalidMessage("unknown_kind", f"kind {_show(kind)}", "kind")
+            raise InvalidMessage("unknown_kind", f"kind {shown(kind)}", "kind")
         if kind == PRICE:
             return self._tick(obj, hint)
         if kind == TRADE:
@@ -591,7 +564,7 @@ class SchemaValidator:
             return self._book(obj, hint)
         if kind == SENTIMENT:
             return self._sentiment(obj, hint)
-        raise InvalidMessage("unknown_kind", f"kind {_show(kind)}", "kind")
+        raise InvalidMessage("unknown_kind", f"kind {shown(kind)}", "kind")
 
     def _tick(self, obj: dict[str, Any], hint: StreamInfo | None) -> Tick:
         get = obj.get
@@ -669,7 +642,7 @@ class SchemaValidator:
         if side is None:
             if _absent(raw_side):
                 raise InvalidMessage("missing_field", "a trade needs a side", "side")
-            raise InvalidMessage("invalid_side", f"side {_show(raw_side)}", "side")
+            raise InvalidMessage("invalid_side", f"side {shown(raw_side)}", "side")
         trade_id = get("trade_id")
         if trade_id is None:
             trade_id = get("id")
@@ -702,7 +675,7 @@ class SchemaValidator:
                 asks_v = get("asks")
             else:
                 raise InvalidMessage(
-                    "wrong_type", f"delta must be a flag or an object, not {_show(delta)}", "delta"
+                    "wrong_type", f"delta must be a flag or an object, not {shown(delta)}", "delta"
                 )
         if _absent(bids_v) and _absent(asks_v):
             raise InvalidMessage("missing_field", "a book needs bids or asks", "bids")
@@ -767,7 +740,7 @@ class SchemaValidator:
             except UnicodeDecodeError:
                 raise InvalidMessage("invalid_utf8", "the stream key", "stream") from None
         if not isinstance(key, str):
-            raise InvalidMessage("wrong_type", f"a stream key is text, not {_show(key)}", "stream")
+            raise InvalidMessage("wrong_type", f"a stream key is text, not {shown(key)}", "stream")
         info = parse_stream_key(key)
         if info is not None:
             symbol = self._symbol(info.symbol, "stream")
@@ -794,10 +767,10 @@ class SchemaValidator:
         if symbol is not None:
             return symbol
         if len(value) > _MAX_SYMBOL_INPUT_CHARS or not value.isascii():
-            raise InvalidMessage("invalid_symbol", f"{_show(value)}", field)
+            raise InvalidMessage("invalid_symbol", f"{shown(value)}", field)
         symbol = normalize_symbol(value)
         if _SYMBOL_RE.fullmatch(symbol) is None:
-            raise InvalidMessage("invalid_symbol", f"{_show(value)}", field)
+            raise InvalidMessage("invalid_symbol", f"{shown(value)}", field)
         if len(self._symbols) < _CACHE_LIMIT and value != _NONE:
             self._symbols[value] = symbol
         return symbol
@@ -816,7 +789,7 @@ class SchemaValidator:
             if hint is None:
                 raise InvalidMessage("missing_field", f"no {field}", field)
             return hint.symbol
-        raise InvalidMessage("wrong_type", f"{field} must be text, not {_show(value)}", field)
+        raise InvalidMessage("wrong_type", f"{field} must be text, not {shown(value)}", field)
 
     def _asset_class(self, value: str, field: str) -> str:
         name = self._asset_names.get(value)
@@ -824,7 +797,7 @@ class SchemaValidator:
             return name
         lowered = value.lower() if value.isascii() else ""
         if _ASSET_CLASS_RE.fullmatch(lowered) is None:
-            raise InvalidMessage("invalid_asset_class", f"{_show(value)}", field)
+            raise InvalidMessage("invalid_asset_class", f"{shown(value)}", field)
         if len(self._asset_names) < _CACHE_LIMIT and value != _NONE:
             self._asset_names[value] = lowered
         return lowered
@@ -844,7 +817,7 @@ class SchemaValidator:
         if value is None:
             return self._implied_asset_class(hint, symbol)
         raise InvalidMessage(
-            "wrong_type", f"asset_class must be text, not {_show(value)}", "asset_class"
+            "wrong_type", f"asset_class must be text, not {shown(value)}", "asset_class"
         )
 
     def _implied_asset_class(self, hint: StreamInfo | None, symbol: str) -> str:
@@ -859,7 +832,7 @@ class SchemaValidator:
         if _absent(value):
             return None
         if type(value) is not str:
-            raise InvalidMessage("wrong_type", f"{field} must be text, not {_show(value)}", field)
+            raise InvalidMessage("wrong_type", f"{field} must be text, not {shown(value)}", field)
         if len(value) > _MAX_TEXT_CHARS:
             raise InvalidMessage("wrong_type", f"{field} over {_MAX_TEXT_CHARS} characters", field)
         return value
@@ -877,7 +850,7 @@ class SchemaValidator:
         if type(value) is int:
             if -_MAX_TRADE_ID_INT < value < _MAX_TRADE_ID_INT:
                 return str(value)
-            raise InvalidMessage("wrong_type", f"trade id is {_show(value)}", "trade_id")
+            raise InvalidMessage("wrong_type", f"trade id is {shown(value)}", "trade_id")
         return SchemaValidator._text(value, "trade_id")
 
     # -- numbers -----------------------------------------------------------------------------
@@ -891,22 +864,22 @@ class SchemaValidator:
             if not value or value == _NONE:
                 raise InvalidMessage("missing_field", f"no {field}", field)
             if not value.isascii():  # float() would read other scripts' digits
-                raise InvalidMessage("wrong_type", f"{field} is {_show(value)}", field)
+                raise InvalidMessage("wrong_type", f"{field} is {shown(value)}", field)
             try:
                 number = float(value)
             except ValueError:
                 raise InvalidMessage(
-                    "wrong_type", f"{field} is {_show(value)}, not a number", field
+                    "wrong_type", f"{field} is {shown(value)}, not a number", field
                 ) from None
         elif isinstance(value, int) and not isinstance(value, bool):
             try:
                 number = float(value)
             except OverflowError:
-                raise InvalidMessage("non_finite", f"{field} is {_show(value)}", field) from None
+                raise InvalidMessage("non_finite", f"{field} is {shown(value)}", field) from None
         elif value is None:
             raise InvalidMessage("missing_field", f"no {field}", field)
         else:
-            raise InvalidMessage("wrong_type", f"{field} is {_show(value)}, not a number", field)
+            raise InvalidMessage("wrong_type", f"{field} is {shown(value)}, not a number", field)
         if not math.isfinite(number):
             raise InvalidMessage("non_finite", f"{field} is {number!r}", field)
         return number
@@ -932,41 +905,14 @@ class SchemaValidator:
         return size + 0.0  # -0.0 -> 0.0
 
     def _timestamp(self, value: object, field: str) -> float:
-        """Epoch seconds from s/ms/us/ns numbers or ISO-8601 text, within the allowed window."""
-        if type(value) is int:
-            self._number(value, field)  # huge integers are non_finite, as everywhere
-            magnitude = abs(value)
-            if magnitude < _MS_FROM:
-                ts = float(value)
-            elif magnitude < _US_FROM:
-                ts = value / 1_000
-            elif magnitude < _NS_FROM:
-                ts = value / 1_000_000
-            else:
-                ts = value / 1_000_000_000
-        else:
-            try:
-                number = self._number(value, field)
-            except InvalidMessage as exc:
-                if exc.reason != "wrong_type" or not isinstance(value, str):
-                    raise
-                ts = self._iso(value, field)
-            else:
-                scale = abs(number)
-                if scale < _MS_FROM:
-                    ts = number
-                elif scale < _US_FROM:
-                    ts = number / 1e3
-                elif scale < _NS_FROM:
-                    ts = number / 1e6
-                else:
-                    ts = number / 1e9
+        """Epoch seconds by the rules of ``data_feeds.timestamps``, within the allowed window."""
+        ts = epoch_seconds(value, field)
         if ts < self._min_ts:
             raise InvalidMessage(
                 "timestamp_out_of_range", f"{field} {ts!r} s is before {self._min_ts!r}", field
             )
         horizon = self._clock() + self._max_future
-        self._ts_ceiling = min(horizon, _SECONDS_CEILING)
+        self._ts_ceiling = min(horizon, SECONDS_CEILING)
         if ts > horizon:
             raise InvalidMessage(
                 "timestamp_out_of_range",
@@ -974,23 +920,6 @@ class SchemaValidator:
                 field,
             )
         return ts
-
-    @staticmethod
-    def _iso(value: str, field: str) -> float:
-        if len(value) > _MAX_ISO_CHARS or not value.isascii():
-            raise InvalidMessage("wrong_type", f"{field} is {_show(value)}", field)
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidMessage(
-                "wrong_type", f"{field} is {_show(value)}, neither a number nor ISO-8601", field
-            ) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        try:
-            return moment.timestamp()
-        except (OverflowError, ValueError):
-            raise InvalidMessage("timestamp_out_of_range", f"{field} is {value!r}", field) from None
 
     # -- books -------------------------------------------------------------------------------
 
