@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from data_feeds.errors import InvalidMessage
-from data_feeds.simulation.replay import ReplayError, read_records
+from data_feeds.errors import InvalidMessage, ReplayError
+from data_feeds.sources import read_records
 from data_feeds.timestamps import (
     SECONDS_CEILING,
     entry_key,

@@ -564,7 +564,8 @@ def replay(args: argparse.Namespace) -> int:
 
 
 async def _replay(args: argparse.Namespace) -> int:
-    from data_feeds.simulation.replay import ReplayError, open_records  # noqa: PLC0415
+    from data_feeds.errors import ReplayError  # noqa: PLC0415
+    from data_feeds.sources import open_records  # noqa: PLC0415
 
     asset_class = args.asset_class.strip().lower()
     if not asset_class.isidentifier() or not asset_class.isascii():
@@ -733,8 +734,8 @@ def _configure_import(p: argparse.ArgumentParser) -> None:
 @command("import", "import external market data into the store (re-imports add nothing)",
          _configure_import)  # fmt: skip
 def import_data(args: argparse.Namespace) -> int:
+    from data_feeds.errors import ReplayError  # noqa: PLC0415
     from data_feeds.learning_layer import ResearchEngine  # noqa: PLC0415
-    from data_feeds.simulation.replay import ReplayError  # noqa: PLC0415
 
     with _db(args) as db:
         try:

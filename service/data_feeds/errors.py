@@ -72,6 +72,11 @@ class InvalidMessage(DataFeedsError):
         super().__init__(f"{reason}{where}: {detail}" if detail else f"{reason}{where}")
 
 
+class ReplayError(DataFeedsError, ValueError):
+    """A recorded file that is not one of the known layouts, or a row of it that does not parse
+    (``data_feeds.sources``)."""
+
+
 class ConfigError(DataFeedsError, ValueError):
     """A setting that is missing or malformed; the message names the variable and the value."""
 

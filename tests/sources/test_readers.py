@@ -1,4 +1,5 @@
-"""Replay readers: every recorded layout in the shared data parses into the right records."""
+"""Readers of recorded files (data_feeds.sources): every recorded layout in the shared data
+parses into the right records."""
 
 from __future__ import annotations
 
@@ -8,13 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from data_feeds.errors import ReplayError
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
-from data_feeds.simulation.replay import (
-    ReplayError,
-    detect_layout,
-    read_records,
-    symbol_from_name,
-)
+from data_feeds.sources import detect_layout, read_records, symbol_from_name
 from tests.shared_data import shared_data_path
 
 pytestmark = pytest.mark.shared_data
