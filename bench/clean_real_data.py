@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from data_feeds.records import Record
-from data_feeds.simulation.replay import read_records
+from data_feeds.sources import read_records
 from data_feeds.validation.cleaner import CLEAN_ACTIONS, FEED_EVENT_TYPES, DataCleaner
 from streams import random_walk
 

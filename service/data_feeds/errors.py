@@ -39,6 +39,24 @@ REASONS: dict[str, str] = {
 }
 
 
+def shown(value: object) -> str:
+    """A short, always-safe description of an outside value for an error's detail.
+
+    Never ``repr`` a container (deep nesting would recurse) or a huge int (str conversion of
+    more than 4300 digits raises).
+    """
+    t = type(value)
+    if t is str or t is bytes or t is bytearray:
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    if t is float or t is bool or value is None:
+        return repr(value)
+    if type(value) is int:
+        bits = value.bit_length()
+        return repr(value) if bits <= 64 else f"an integer of {bits} bits"
+    return f"a {t.__name__}"
+
+
 class DataFeedsError(Exception):
     """Base class of the package's own errors."""
 
@@ -56,6 +74,11 @@ class InvalidMessage(DataFeedsError):
         self.field = field
         where = f" (field {field!r})" if field else ""
         super().__init__(f"{reason}{where}: {detail}" if detail else f"{reason}{where}")
+
+
+class ReplayError(DataFeedsError, ValueError):
+    """A recorded file that is not one of the known layouts, or a row of it that does not parse
+    (``data_feeds.sources``)."""
 
 
 class ConfigError(DataFeedsError, ValueError):

@@ -54,6 +54,24 @@ def test_backfill_is_in_event_time_order_with_bounds_and_limit(db: DBConnector) 
     assert [r.timestamp - T0 for r in iso] == [2, 3, 4]
 
 
+def test_backfill_bounds_read_times_as_the_validator_does(db: DBConnector) -> None:
+    """A bound in ms, in ns, as numeric text or as a naive ISO time (UTC) means what the same
+    value means in a message (data_feeds.timestamps)."""
+    db.store_many(history())
+    wanted = [1, 2, 3]
+    for start, end in [
+        (int((T0 + 1) * 1000), int((T0 + 3) * 1000)),
+        (int(T0 + 1) * 10**9, int(T0 + 3) * 10**9),
+        (str(T0 + 1), str(T0 + 3)),
+        ("2023-11-14T22:13:21", "2023-11-14 22:13:23"),
+    ]:
+        assert [r.timestamp - T0 for r in db.backfill(start=start, end=end)] == wanted
+    with pytest.raises(ValueError, match="start"):
+        db.backfill(start="soon")
+    with pytest.raises(TypeError, match="end"):
+        db.backfill(end=True)
+
+
 def test_backfill_skips_bad_entries_and_output_streams(
     db: DBConnector, redis_client: redis.Redis
 ) -> None:

@@ -13,11 +13,11 @@ import redis
 
 from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.embedded import EmbeddedRedis
+from data_feeds.errors import ReplayError
 from data_feeds.learning_layer import ResearchEngine
 from data_feeds.learning_layer.research import IMPORTS, REPORT_LATEST, REPORTS, imported_key
 from data_feeds.records import Tick
 from data_feeds.settings import Settings
-from data_feeds.simulation.replay import ReplayError
 from tests.shared_data import shared_data_path
 
 T0 = 1_700_000_000.0

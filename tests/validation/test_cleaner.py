@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
-from data_feeds.simulation.replay import read_records
+from data_feeds.sources import read_records
 from data_feeds.validation.cleaner import (
     ACCEPT,
     CLEAN_ACTIONS,

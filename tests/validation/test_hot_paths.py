@@ -16,7 +16,6 @@ import pytest
 
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import Record, Tick, Trade
-from data_feeds.validation import schema_validator
 from data_feeds.validation.cleaner import (
     ACCEPT,
     DROP_DUPLICATE,
@@ -25,6 +24,7 @@ from data_feeds.validation.cleaner import (
     _mad,
     _median,
 )
+from data_feeds.validation.layouts import native
 from data_feeds.validation.schema_validator import SchemaValidator
 
 NOW = 1_700_000_000.0
@@ -206,7 +206,7 @@ def test_fast_path_takes_our_layouts_without_the_general_code() -> None:
 
 def test_fast_path_tick_is_the_one_the_constructor_makes() -> None:
     """The Tick whose fields the fast path fills in is equal (and alike) to Tick(...)."""
-    assert schema_validator._TICK_BY_HAND
+    assert native.TICK_BY_HAND
     validator = SchemaValidator(clock=lambda: NOW)
     record = validator.validate({b"data": orjson.dumps(PLAIN)}, stream=STREAM)
     expected = Tick("BTCUSDT", 50000.5, 1.25, TS, "crypto", None, None, None)

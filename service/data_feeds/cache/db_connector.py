@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 import redis
@@ -26,6 +25,7 @@ from data_feeds.cache.embedded import EmbeddedRedis, client_name
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
 from data_feeds.settings import Settings
+from data_feeds.timestamps import TimeBound, entry_key, time_bound
 from data_feeds.validation.schema_validator import SchemaValidator
 
 log = structlog.get_logger(__name__)
@@ -36,7 +36,6 @@ SOCKET_TIMEOUT_S: Final = 30.0
 CONNECT_TIMEOUT_S: Final = 5.0
 
 Storable = Record | Mapping[str, Any] | bytes | str
-TimeBound = float | int | datetime | str | None
 Patterns = str | Sequence[str]
 """A glob pattern of stream keys, or several (their union: each stream read once)."""
 
@@ -67,25 +66,6 @@ def client_options() -> dict[str, Any]:
         "health_check_interval": 30,
         "client_name": client_name(),
     }
-
-
-def _to_epoch_s(bound: TimeBound, name: str) -> float | None:
-    if bound is None:
-        return None
-    if isinstance(bound, bool):
-        raise TypeError(f"{name} must be epoch seconds, a datetime or an ISO-8601 string")
-    if isinstance(bound, int | float):
-        return float(bound)
-    if isinstance(bound, str):
-        try:
-            bound = datetime.fromisoformat(bound.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{name}={bound!r} is not an ISO-8601 time") from None
-    if isinstance(bound, datetime):
-        if bound.tzinfo is None:
-            raise ValueError(f"{name}={bound!r} has no time zone; say UTC explicitly")
-        return bound.timestamp()
-    raise TypeError(f"{name} must be epoch seconds, a datetime or an ISO-8601 string")
 
 
 class _Codec:
@@ -154,8 +134,7 @@ class _Codec:
 
 def _time_order(entry: Entry) -> tuple[float, str, int, int]:
     """The order backfills return entries in: event time, then stream, then entry id."""
-    ms, _, seq = entry.entry_id.partition("-")
-    return (entry.record.timestamp, entry.stream, int(ms), int(seq or 0))
+    return (entry.record.timestamp, entry.stream, *entry_key(entry.entry_id))
 
 
 def _check_limit(limit: int | None) -> None:
@@ -226,7 +205,7 @@ class DBConnector:
     ) -> list[Entry]:
         """Like ``backfill`` but each record comes with its stream and entry id."""
         _check_limit(limit)
-        lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+        lo, hi = time_bound(start, "start"), time_bound(end, "end")
         rejected: collections.Counter[str] = collections.Counter()
         out: list[Entry] = []
         for stream in self.streams(pattern):
@@ -245,9 +224,10 @@ class DBConnector:
     ) -> list[Record]:
         """Every record in the input streams matching ``pattern``, in event-time order.
 
-        ``start``/``end`` bound the event time (epoch seconds, aware datetime or ISO-8601),
-        inclusive; ``limit`` keeps the earliest N. Entries that do not validate are skipped and
-        counted by reason in ``last_backfill_rejects``.
+        ``start``/``end`` bound the event time (epoch s/ms/us/ns, a datetime or ISO-8601 text;
+        naive means UTC: ``timestamps.time_bound``), inclusive; ``limit`` keeps the earliest N.
+        Entries that do not validate are skipped and counted by reason in
+        ``last_backfill_rejects``.
         """
         return [e.record for e in self.backfill_entries(pattern, start, end, limit)]
 
@@ -327,7 +307,7 @@ class AsyncDBConnector:
     ) -> list[Entry]:
         """Like ``backfill`` but each record comes with its stream and entry id."""
         _check_limit(limit)
-        lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+        lo, hi = time_bound(start, "start"), time_bound(end, "end")
         rejected: collections.Counter[str] = collections.Counter()
         out: list[Entry] = []
         for stream in await self.streams(pattern):

@@ -15,8 +15,7 @@ from data_feeds.cli import types
 from data_feeds.cli.connect import Target
 from data_feeds.cli.options import Shared, add_command
 from data_feeds.cli.output import note, print_json_lines, print_lines, print_result
-from data_feeds.errors import UsageError, as_usage_error
-from data_feeds.simulation.replay import ReplayError
+from data_feeds.errors import ReplayError, UsageError, as_usage_error
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], shared: Shared) -> None:

@@ -14,13 +14,13 @@ from data_feeds.cli.aio import run_async
 from data_feeds.cli.connect import Target, redacted
 from data_feeds.cli.options import Shared, add_command
 from data_feeds.cli.output import ProgressLine, kinds_line, print_summary
-from data_feeds.errors import UsageError
+from data_feeds.errors import ReplayError, UsageError
 from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.simulation.edge_cases import FAULT_TYPES, FAULTS_KEY
 from data_feeds.simulation.feeds import ASSET_CLASSES
 from data_feeds.simulation.publisher import PublishResult, StreamPublisher
-from data_feeds.simulation.replay import ReplayError, open_records
 from data_feeds.simulation.scenario import build_scenario
+from data_feeds.sources import open_records
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], shared: Shared) -> None:

@@ -14,9 +14,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-from data_feeds.errors import ConfigError
+from data_feeds.errors import ConfigError, InvalidMessage
 from data_feeds.settings import VARIABLES, parse_redis_url
-from data_feeds.simulation.replay import ReplayError, parse_timestamp
+from data_feeds.timestamps import epoch_seconds
 
 T = TypeVar("T", int, float)
 
@@ -149,8 +149,8 @@ def _without_name(message: str, name: str) -> str:
 def epoch(raw: str) -> float:
     """Epoch seconds (s, ms, us or ns by magnitude) or an ISO-8601 time (naive: UTC)."""
     try:
-        return parse_timestamp(raw)
-    except ReplayError:
+        return epoch_seconds(raw.strip())
+    except InvalidMessage:
         raise argparse.ArgumentTypeError(
             f"{raw!r} is not epoch seconds or an ISO-8601 time"
         ) from None

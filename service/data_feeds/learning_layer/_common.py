@@ -12,7 +12,7 @@ import redis
 from redis.client import Pipeline
 
 from data_feeds.cache.db_connector import PAGE_SIZE
-from data_feeds.simulation.replay import is_number
+from data_feeds.sources import is_number
 
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_DATACLASS
 

@@ -32,12 +32,13 @@ from typing import Any, Final
 import orjson
 import structlog
 
-from data_feeds.cache.db_connector import DBConnector, TimeBound, _to_epoch_s
+from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.keys import SIGNALS, research_key
 from data_feeds.learning_layer._common import dumps, push_capped, render_table, stream_entries
 from data_feeds.records import ACTIONS, Tick
 from data_feeds.signals.labels import label_move
 from data_feeds.signals.scoring import Scorecard
+from data_feeds.timestamps import TimeBound, time_bound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
 
 log = structlog.get_logger(__name__)
@@ -195,7 +196,7 @@ def evaluate_signals(
         raise ValueError(f"horizon_s must be a finite number > 0, got {horizon_s!r}")
     if not (math.isfinite(cost_bps) and cost_bps >= 0.0):
         raise ValueError(f"cost_bps must be a finite number >= 0, got {cost_bps!r}")
-    lo, hi = _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+    lo, hi = time_bound(start, "start"), time_bound(end, "end")
     t0 = time.perf_counter()
     report = EvaluationReport(
         pattern=pattern,

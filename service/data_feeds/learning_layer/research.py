@@ -2,7 +2,7 @@
 
 Importing (``collect_training_data``)
 -------------------------------------
-A source is a recorded file (any layout ``simulation.replay.read_records`` knows: candles,
+A source is a recorded file (any layout ``sources.read_records`` knows: candles,
 trades, depth, quotes), a directory of them, an iterable of records, or another Redis
 (``redis://``, ``rediss://`` or ``unix://`` URL plus a stream ``pattern``) whose streams are in
 our layout or cryptofeed's flat-field one. Every record goes through the ``SchemaValidator``
@@ -62,12 +62,10 @@ from data_feeds.cache import keys
 from data_feeds.cache.codec import DATA_FIELD, encode_fields
 from data_feeds.cache.db_connector import (
     DBConnector,
-    TimeBound,
-    _to_epoch_s,
     client_options,
 )
 from data_feeds.cache.keys import research_key
-from data_feeds.errors import InvalidMessage
+from data_feeds.errors import InvalidMessage, ReplayError
 from data_feeds.learning_layer._common import (
     counts,
     dumps,
@@ -78,7 +76,8 @@ from data_feeds.learning_layer._common import (
     stream_entries,
 )
 from data_feeds.records import DEFAULT_ASSET_CLASS, BookSnapshot, Record, Sentiment, Tick, Trade
-from data_feeds.simulation.replay import ReplayError, open_records
+from data_feeds.sources import open_records
+from data_feeds.timestamps import TimeBound, time_bound
 from data_feeds.validation.cleaner import (
     ACCEPT,
     DUPLICATE,
@@ -895,4 +894,4 @@ class ResearchEngine:
 
 
 def _bounds(start: TimeBound, end: TimeBound) -> tuple[float | None, float | None]:
-    return _to_epoch_s(start, "start"), _to_epoch_s(end, "end")
+    return time_bound(start, "start"), time_bound(end, "end")

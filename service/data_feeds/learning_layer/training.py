@@ -49,7 +49,7 @@ from typing import Any, Final, NamedTuple, cast
 import orjson
 import structlog
 
-from data_feeds.cache.db_connector import DBConnector, Entry, TimeBound
+from data_feeds.cache.db_connector import DBConnector, Entry
 from data_feeds.cache.keys import training_key
 from data_feeds.indicators import IndicatorConfig
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
@@ -60,6 +60,7 @@ from data_feeds.signals.features import FEATURE_NAMES
 from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
 from data_feeds.signals.scoring import Scorecard
+from data_feeds.timestamps import TimeBound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
 
 log = structlog.get_logger(__name__)

@@ -1,9 +1,9 @@
-"""Simulated and replayed market data, published to the streams production reads.
+"""Simulated market data, published to the streams production reads (recorded files are read
+by ``data_feeds.sources`` and published by the same ``StreamPublisher``).
 
 - ``feeds``: ``MarketSimulator`` (ticks, trades, level-2 books; regimes, jumps, intraday volume)
 - ``sentiment``: ``TwitterSentiment``, ``NewsScraper`` (scores that can lead the price)
 - ``edge_cases``: ``FaultInjector`` (labelled bad, duplicate, reordered and missing messages)
-- ``replay``: ``read_records`` for recorded files (candles, trades, depth, quotes)
 - ``publisher``: ``StreamPublisher`` (pipelined XADD, paced by rate or by timestamps)
 """
 
@@ -25,7 +25,6 @@ from data_feeds.simulation.feeds import (
     make_symbols,
 )
 from data_feeds.simulation.publisher import PublishResult, StreamPublisher, encode_message
-from data_feeds.simulation.replay import ReplayError, detect_layout, read_records
 from data_feeds.simulation.sentiment import NewsScraper, SentimentSource, TwitterSentiment
 
 __all__ = [
@@ -42,13 +41,10 @@ __all__ = [
     "PublishResult",
     "RawMessage",
     "RegimeModel",
-    "ReplayError",
     "SentimentSource",
     "StreamPublisher",
     "SymbolSpec",
     "TwitterSentiment",
-    "detect_layout",
     "encode_message",
     "make_symbols",
-    "read_records",
 ]

@@ -1,4 +1,5 @@
-"""Replay readers: every recorded layout in the shared data parses into the right records."""
+"""Readers of recorded files (data_feeds.sources): every recorded layout in the shared data
+parses into the right records."""
 
 from __future__ import annotations
 
@@ -8,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from data_feeds.errors import ReplayError
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
-from data_feeds.simulation.replay import (
-    ReplayError,
-    detect_layout,
-    parse_timestamp,
-    read_records,
-    symbol_from_name,
-)
+from data_feeds.sources import detect_layout, read_records, symbol_from_name
 from tests.shared_data import shared_data_path
 
 pytestmark = pytest.mark.shared_data
@@ -225,13 +221,7 @@ def test_unusable_files_fail_clearly(tmp_path: Path) -> None:
 
 
 def test_small_parsers() -> None:
-    """Timestamps in s/ms/us/ns/ISO and symbols from file names."""
-    assert parse_timestamp(1_700_000_000) == parse_timestamp("1700000000000") == 1.7e9
-    assert parse_timestamp(1_700_000_000_000_000) == parse_timestamp(1.7e18) == 1.7e9
-    assert parse_timestamp("2023-11-14T22:13:20Z") == 1.7e9
-    assert parse_timestamp("2023-11-14 22:13:20") == 1.7e9  # naive = UTC
-    with pytest.raises(ReplayError):
-        parse_timestamp("yesterday")
+    """Symbols from file names (timestamps: tests/test_timestamps.py, through the readers)."""
     assert symbol_from_name(Path("XRP_USDT_USDT-5m-futures.csv")) == "XRPUSDT"
     assert symbol_from_name(Path("btcusdt-trades.csv")) == "BTCUSDT"
     assert symbol_from_name(Path("public_trades_list.csv")) is None

@@ -1,0 +1,71 @@
+"""Readers of recorded market-data files: records to replay into streams or to build datasets
+from (used by the simulator's ``replay`` command and the learning layer alike).
+
+``read_records(path, symbol=None, asset_class="crypto")`` detects the layout from the file's
+content (its first line or its JSON shape; gzip is recognised by its magic bytes) and yields
+records in file order. It checks the file and detects the layout before returning, so an
+unreadable or unknown file fails at once (``OSError`` / ``errors.ReplayError``); a malformed
+row fails when reached, naming the file and line.
+
+=============================  ==============================================================
+layout                         content -> records
+=============================  ==============================================================
+candles_json                   freqtrade ``[[ts_ms, open, high, low, close, volume], ...]``
+candles_columns_json           pandas ``to_json(orient="columns")`` candles (``date``, ``close``..)
+candles_csv                    ``date,open,high,low,close,volume`` (ISO dates or epoch numbers)
+binance_klines_csv             Binance kline CSV, 12 columns, no header
+trades_json                    freqtrade ``[[ts_ms, id, type, side, price, amount, cost], ...]``
+ccxt_trades_json               ccxt trade dicts (``timestamp``, ``side``, ``price``, ``amount``...)
+trades_csv                     freqtrade ``[index,]timestamp,id,type,side,price,amount,cost[,date]``
+nautilus_trades_csv            ``timestamp,trade_id,price,quantity,buyer_maker``
+kraken_trades_csv              Kraken, no header: ``ts_s,price,volume``
+binance_depth_csv              ``symbol,timestamp,first_update_id,last_update_id,side,update_type,
+                               price,qty,pu``: ``snap`` rows -> BookSnapshot, ``set`` -> BookDelta
+quotes_csv                     ``timestamp,symbol,ask_size,ask,bid_size,bid`` -> Tick at the mid
+tardis_trades_csv              tardis.dev ``trades``
+tardis_quotes_csv              tardis.dev ``quotes`` -> Tick at the mid
+tardis_book_snapshot_csv       tardis.dev ``book_snapshot_N`` -> BookSnapshot
+tardis_incremental_book_csv    tardis.dev ``incremental_book_L2`` -> BookSnapshot / BookDelta
+=============================  ==============================================================
+
+Conventions:
+
+- **Candles become price ticks at their close price, timestamped at the candle's close time**
+  (open time + interval; Binance klines: ``close_time + 1 ms``), with the candle's volume.
+  The close is only known when the candle closes, so a consumer never sees a price before it
+  existed. The interval comes from the file name (``-5m``, ``-1h``...), else from the first
+  two rows; a single candle with no interval keeps its open time.
+- Quotes become ticks at the mid with their bid/ask and volume 0.
+- Trade sides: ``buyer_maker`` true means the seller was the aggressor (``sell``); a file
+  without sides (Kraken) or with ``unknown`` gets the tick rule (up-tick ``buy``, down-tick
+  ``sell``, unchanged: the previous side).
+- Timestamps in seconds, milliseconds, microseconds or nanoseconds (told apart by magnitude)
+  or ISO-8601 text (naive means UTC) all become float epoch seconds, by the rules of
+  ``data_feeds.timestamps`` (the same as the validator's).
+- The symbol: ``symbol`` if given, else the file's symbol column, else the file name before
+  its first ``-`` with ``_`` removed (``ETH_BTC-5m.csv`` -> ``ETHBTC``; a repeated settle
+  currency is dropped: ``XRP_USDT_USDT-5m-futures.csv`` -> ``XRPUSDT``).
+- Funding-rate series (``*funding_rate*``) are not prices and are refused.
+
+No validation beyond parsing: the records go through the pipeline's ``SchemaValidator`` like
+any other message.
+
+Modules: ``reader`` (``open_records``/``read_records``, the front), ``detect`` (the layout of a
+file), one adapter per foreign format (``freqtrade``, ``ccxt``, ``binance``, ``kraken``,
+``nautilus``, ``tardis``, ``plain`` for header-named candles and quotes), ``base`` (what the
+adapters share: symbols, cells, the tick rule) and ``files`` (plain or gzip, rows, JSON).
+"""
+
+from data_feeds.sources.base import interval_from_name, is_number, symbol_from_name
+from data_feeds.sources.detect import LAYOUTS, detect_layout
+from data_feeds.sources.reader import open_records, read_records
+
+__all__ = [
+    "LAYOUTS",
+    "detect_layout",
+    "interval_from_name",
+    "is_number",
+    "open_records",
+    "read_records",
+    "symbol_from_name",
+]

@@ -1,0 +1,1 @@
+"""Adapters of the layouts the validator reads: ours (``native``) and cryptofeed's."""
