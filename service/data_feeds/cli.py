@@ -466,7 +466,7 @@ def _published_summary(result: PublishResult, url: str, stopped: bool) -> dict[s
 
 
 async def _simulate(args: argparse.Namespace) -> int:
-    from data_feeds.simulation.edge_cases import FAULTS_KEY  # noqa: PLC0415
+    from data_feeds.cache.keys import SIM_FAULTS as FAULTS_KEY  # noqa: PLC0415
     from data_feeds.simulation.scenario import build_scenario  # noqa: PLC0415
 
     try:

@@ -66,7 +66,12 @@ from data_feeds.cache.db_connector import (
     _to_epoch_s,
     client_options,
 )
-from data_feeds.cache.keys import research_key
+from data_feeds.cache.keys import (
+    RESEARCH_FEED_REPORT_LATEST,
+    RESEARCH_FEED_REPORTS,
+    RESEARCH_IMPORTS,
+    imported_key,
+)
 from data_feeds.errors import InvalidMessage
 from data_feeds.learning_layer._common import (
     counts,
@@ -93,9 +98,6 @@ from data_feeds.validation.cleaner import (
 
 log = structlog.get_logger(__name__)
 
-IMPORTS: Final = research_key("imports")
-REPORT_LATEST: Final = research_key("feed_report", "latest")
-REPORTS: Final = research_key("feed_reports")
 REDIS_SOURCE_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 YEAR_S: Final = 365.25 * 86_400.0
 DAY_S: Final = 86_400.0
@@ -122,11 +124,6 @@ for i = 2, #ARGV, 2 do
 end
 return added
 """
-
-
-def imported_key(stream: str) -> str:
-    """The set of fingerprints imported into ``stream``."""
-    return research_key("imported", stream)
 
 
 # -- import summary ------------------------------------------------------------------------------
@@ -553,7 +550,7 @@ class ResearchEngine:
             self._import_records(source, item, importer)
         importer.flush()
         summary.duration_s = time.perf_counter() - t0
-        push_capped(self.db.redis, IMPORTS, dumps(summary.to_dict()), self.keep_imports)
+        push_capped(self.db.redis, RESEARCH_IMPORTS, dumps(summary.to_dict()), self.keep_imports)
         log.info(
             "training_data_collected",
             source=label,
@@ -647,7 +644,7 @@ class ResearchEngine:
 
     def imports(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded import summaries, newest first."""
-        return read_list(self.db.redis, IMPORTS, limit)
+        return read_list(self.db.redis, RESEARCH_IMPORTS, limit)
 
     # -- analysis ----------------------------------------------------------------------------
 
@@ -731,8 +728,8 @@ class ResearchEngine:
             )
         if store:
             payload = dumps(report.to_dict())
-            self.db.redis.set(REPORT_LATEST, payload)
-            push_capped(self.db.redis, REPORTS, payload, self.keep_reports)
+            self.db.redis.set(RESEARCH_FEED_REPORT_LATEST, payload)
+            push_capped(self.db.redis, RESEARCH_FEED_REPORTS, payload, self.keep_reports)
         log.info(
             "feed_behavior_analyzed",
             pattern=pattern,
@@ -745,12 +742,12 @@ class ResearchEngine:
 
     def latest_report(self) -> dict[str, Any] | None:
         """The last stored report (as JSON data), ``None`` if none was stored."""
-        raw = self.db.redis.get(REPORT_LATEST)
+        raw = self.db.redis.get(RESEARCH_FEED_REPORT_LATEST)
         return None if raw is None else orjson.loads(raw)
 
     def reports(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Stored reports, newest first."""
-        return read_list(self.db.redis, REPORTS, limit)
+        return read_list(self.db.redis, RESEARCH_FEED_REPORTS, limit)
 
     def _analyze_stream(
         self,

@@ -24,7 +24,7 @@ true and whose ``message`` says so, and ``train_model`` returns a ``TrainingResu
 Everything here is synchronous and CPU-bound: the service runs it in a separate process
 (``learning_layer.retraining.retrain_in_subprocess``), never on its event loop.
 
-Keys (``cache.keys.training_key``)::
+Keys (``cache.keys.TRAINING_*``, ``dataset_key``, ``dataset_rows_key``, ``training_run_key``)::
 
     training:datasets                ZSET fingerprint -> creation time
     training:dataset:{fp}            JSON metadata (rows, symbols, span, features, stats)
@@ -50,7 +50,16 @@ import orjson
 import structlog
 
 from data_feeds.cache.db_connector import DBConnector, Entry, TimeBound
-from data_feeds.cache.keys import training_key
+from data_feeds.cache.keys import (
+    SENTIMENT_STREAMS,
+    TRAINING_DATASETS,
+    TRAINING_RUN_SEQ,
+    TRAINING_RUNS,
+    dataset_key,
+    dataset_rows_key,
+    symbol_streams,
+    training_run_key,
+)
 from data_feeds.indicators import IndicatorConfig
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
 from data_feeds.learning_layer.registry import ModelRegistry
@@ -64,10 +73,6 @@ from data_feeds.validation.cleaner import ACCEPT, DataCleaner
 
 log = structlog.get_logger(__name__)
 
-DATASETS: Final = training_key("datasets")
-RUN_SEQ: Final = training_key("run_seq")
-RUNS: Final = training_key("runs")
-
 TRAINED: Final = "trained"
 INSUFFICIENT_DATA: Final = "insufficient_data"
 
@@ -76,18 +81,6 @@ _EPS: Final = 1e-15
 _MAX_PENDING: Final = 10_000_000
 """Per-symbol pending ticks while building a dataset (the live buffer is smaller; a dataset
 keeps every labelled tick)."""
-
-
-def dataset_key(fingerprint: str) -> str:
-    return training_key("dataset", fingerprint)
-
-
-def dataset_rows_key(fingerprint: str) -> str:
-    return training_key("dataset", fingerprint, "rows")
-
-
-def run_key(run_id: str) -> str:
-    return training_key("run", run_id)
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -638,8 +631,8 @@ class TrainingModule:
         """
         horizon = self.horizon_s if horizon_s is None else float(horizon_s)
         t0 = time.perf_counter()
-        patterns = [pattern] if symbols is None else [f"*:{s.upper()}" for s in symbols]
-        patterns.append("sentiment:*")
+        patterns = [pattern] if symbols is None else [symbol_streams(s.upper()) for s in symbols]
+        patterns.append(SENTIMENT_STREAMS)
         ordered = self.db.backfill_entries(patterns, start, end)  # each stream read once
         rejected = self.db.last_backfill_rejects
         replay = FeatureReplay(
@@ -679,7 +672,7 @@ class TrainingModule:
             pipe.set(dataset_key(fp), dumps(meta))
             if meta["rows_stored"]:
                 pipe.set(dataset_rows_key(fp), blob)
-            pipe.zadd(DATASETS, {fp: now})
+            pipe.zadd(TRAINING_DATASETS, {fp: now})
             pipe.execute()
         if not meta["rows_stored"]:
             log.warning(
@@ -692,7 +685,7 @@ class TrainingModule:
 
     def _enforce_retention(self) -> None:
         r = self.db.redis
-        newest_first = [_text(f) for f in r.zrevrange(DATASETS, 0, -1)]
+        newest_first = [_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
         with r.pipeline(transaction=False) as pipe:
             for fp in newest_first:
                 pipe.strlen(dataset_rows_key(fp))
@@ -715,13 +708,13 @@ class TrainingModule:
             if drop_meta:
                 pipe.delete(*(dataset_key(fp) for fp in drop_meta))
                 pipe.delete(*(dataset_rows_key(fp) for fp in drop_meta))
-                pipe.zrem(DATASETS, *drop_meta)
+                pipe.zrem(TRAINING_DATASETS, *drop_meta)
             pipe.execute()
 
     def datasets(self) -> list[dict[str, Any]]:
         """Metadata of the recorded datasets, newest first."""
         r = self.db.redis
-        fps = [_text(f) for f in r.zrevrange(DATASETS, 0, -1)]
+        fps = [_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
         if not fps:
             return []
         with r.pipeline(transaction=False) as pipe:
@@ -842,10 +835,10 @@ class TrainingModule:
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded training runs, newest first."""
-        return read_list(self.db.redis, RUNS, limit)
+        return read_list(self.db.redis, TRAINING_RUNS, limit)
 
     def _next_run_id(self) -> str:
-        return f"run-{int(self.db.redis.incr(RUN_SEQ))}"
+        return f"run-{int(self.db.redis.incr(TRAINING_RUN_SEQ))}"
 
     def _record_run(self, result: TrainingResult) -> None:
         payload = result.to_dict()
@@ -853,11 +846,11 @@ class TrainingModule:
         blob = dumps(payload)
         assert result.run_id is not None
         r = self.db.redis
-        r.set(run_key(result.run_id), blob)
-        push_capped(r, RUNS, blob, self.keep_runs)
+        r.set(training_run_key(result.run_id), blob)
+        push_capped(r, TRAINING_RUNS, blob, self.keep_runs)
         number = int(result.run_id.rpartition("-")[2])
         if number > self.keep_runs:  # the per-run key of the run that just left the list
-            r.delete(run_key(f"run-{number - self.keep_runs}"))
+            r.delete(training_run_key(f"run-{number - self.keep_runs}"))
 
 
 def _text(value: object) -> str:

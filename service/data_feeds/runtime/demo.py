@@ -23,13 +23,13 @@ import orjson
 from data_feeds.cache import keys
 from data_feeds.cache.db_connector import AsyncDBConnector
 from data_feeds.cache.embedded import EmbeddedRedis
+from data_feeds.cache.keys import SIM_FAULTS as FAULTS_KEY
 from data_feeds.errors import REASONS
 from data_feeds.records import ACTIONS, KINDS
 from data_feeds.runtime.app import Service
 from data_feeds.runtime.metrics import RETRAIN_OUTCOMES
 from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import Settings
-from data_feeds.simulation.edge_cases import FAULTS_KEY
 from data_feeds.simulation.publisher import PublishProgress, PublishResult, StreamPublisher
 from data_feeds.simulation.scenario import build_scenario
 

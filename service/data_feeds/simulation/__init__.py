@@ -9,7 +9,6 @@
 
 from data_feeds.simulation.edge_cases import (
     FAULT_TYPES,
-    FAULTS_KEY,
     Fault,
     FaultConfig,
     FaultInjector,
@@ -30,7 +29,6 @@ from data_feeds.simulation.sentiment import NewsScraper, SentimentSource, Twitte
 
 __all__ = [
     "ASSET_CLASSES",
-    "FAULTS_KEY",
     "FAULT_TYPES",
     "Fault",
     "FaultConfig",

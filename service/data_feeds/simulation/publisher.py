@@ -18,7 +18,7 @@ out, after ``limit`` messages, after ``duration_s`` seconds of wall time, or whe
 set; the batch in flight is always completed.
 
 Faults: pass the injector's manifest as ``faults``; every fault gets its message's Redis entry
-id, and with ``manifest_key`` (e.g. ``edge_cases.FAULTS_KEY``) each fault is also XADDed there
+id, and with ``manifest_key`` (e.g. ``cache.keys.SIM_FAULTS``) each fault is also XADDed there
 as ``data`` = JSON, in the pipeline of the following batch.
 """
 
