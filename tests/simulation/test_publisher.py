@@ -14,10 +14,11 @@ import redis
 import redis.asyncio as aredis
 
 from data_feeds.cache.keys import SIM_FAULTS
+from data_feeds.errors import PublishError
 from data_feeds.records import Record, Tick
 from data_feeds.simulation.edge_cases import FaultConfig, FaultInjector, Message
 from data_feeds.simulation.feeds import FeedConfig, MarketSimulator, make_symbols
-from data_feeds.simulation.publisher import PublishError, StreamPublisher, encode_message
+from data_feeds.simulation.publisher import StreamPublisher, encode_message
 from data_feeds.simulation.sentiment import TwitterSentiment
 
 
