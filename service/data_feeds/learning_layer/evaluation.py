@@ -266,5 +266,5 @@ def _clean_ticks(db: DBConnector, symbol: str, clean: bool) -> list[Tick]:
     ticks = [r for r in db.backfill(price_streams(symbol)) if isinstance(r, Tick)]
     if not clean:
         return ticks
-    cleaner = DataCleaner()
+    cleaner = DataCleaner(db.settings.cleaner)
     return [t for t in ticks if cleaner.clean(t).action == ACCEPT]

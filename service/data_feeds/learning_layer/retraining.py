@@ -57,6 +57,7 @@ from data_feeds.learning_layer.training import (
     score,
 )
 from data_feeds.settings import Settings
+from data_feeds.validation.cleaner_config import CleanerConfig
 
 log = structlog.get_logger(__name__)
 
@@ -289,6 +290,8 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
             value = str(value)
         elif isinstance(value, Mapping):
             value = dict(value)
+        elif isinstance(value, CleanerConfig):
+            value = dataclasses.asdict(value)
         out[f.name] = value
     return out
 
@@ -306,6 +309,8 @@ def settings_from_dict(values: Mapping[str, Any]) -> Settings:
         kwargs["hmac_key"] = kwargs["hmac_key"].encode()
     if "stream_patterns" in kwargs:
         kwargs["stream_patterns"] = tuple(kwargs["stream_patterns"])
+    if isinstance(kwargs.get("cleaner"), Mapping):
+        kwargs["cleaner"] = CleanerConfig(**kwargs["cleaner"])
     return Settings(**kwargs)
 
 

@@ -70,6 +70,7 @@ from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
+from data_feeds.validation.cleaner_config import CleanerConfig
 
 log = structlog.get_logger(__name__)
 
@@ -540,7 +541,7 @@ class TrainingModule:
     Defaults come from ``settings`` (the connector's when not given): ``horizon_s``,
     ``dead_band_bps``, ``model`` and ``model_params`` are the live service's, so a trained
     model predicts what the live generator learns. ``min_rows``: smallest dataset worth
-    training on. ``cleaner_options``: ``DataCleaner`` keyword arguments (the live defaults
+    training on. ``cleaner_config``: the cleaner's configuration (the settings', as live,
     when ``None``). Dataset rows are kept for the newest ``keep_datasets`` datasets within
     ``dataset_budget_bytes`` (compressed) in all; their metadata for the newest
     ``keep_dataset_meta``.
@@ -559,7 +560,7 @@ class TrainingModule:
         holdout_fraction: float = 0.2,
         min_rows: int = 100,
         indicator_config: IndicatorConfig | None = None,
-        cleaner_options: Mapping[str, Any] | None = None,
+        cleaner_config: CleanerConfig | None = None,
         registry: ModelRegistry | None = None,
         keep_datasets: int = 5,
         dataset_budget_bytes: int = 256 * 1024 * 1024,
@@ -595,8 +596,7 @@ class TrainingModule:
         self.holdout_fraction = holdout_fraction
         self.min_rows = min_rows
         self.indicator_config = indicator_config
-        self.cleaner_options = dict(cleaner_options or {})
-        DataCleaner(**self.cleaner_options)  # validates the options
+        self.cleaner_config = s.cleaner if cleaner_config is None else cleaner_config
         self._registry = registry
         self.keep_datasets = keep_datasets
         self.dataset_budget_bytes = dataset_budget_bytes
@@ -639,7 +639,7 @@ class TrainingModule:
             horizon_s=horizon,
             dead_band_bps=self.dead_band_bps,
             indicator_config=self.indicator_config,
-            cleaner=DataCleaner(**self.cleaner_options),
+            cleaner=DataCleaner(self.cleaner_config),
         )
         replay.feed(ordered)
         streams = {entry.stream for entry in ordered}
