@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from data_feeds.cache.keys import stream_key
 from data_feeds.indicators import Indicators
+from data_feeds.records import PRICE
 from data_feeds.signals.features import features
 from data_feeds.signals.generator import SignalGenerator, build_model
 from streams import random_walk
@@ -48,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows["bare river predict+learn (baseline)"] += per_item_us(pairs, bare)
         gen = SignalGenerator(horizon_s=5.0)
         rows["SignalGenerator.process"] += per_item_us(
-            stream, lambda t, g=gen: g.process(t, "1-0", "crypto_price:BTCUSDT")
+            stream, lambda t, g=gen: g.process(t, "1-0", stream_key("crypto", PRICE, "BTCUSDT"))
         )
     print(f"{args.ticks:,} ticks x {args.repeats} rounds, {len(xs[0])} features")
     report(rows, "bare river predict+learn (baseline)", target=1.5)

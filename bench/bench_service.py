@@ -35,7 +35,8 @@ import redis
 
 from data_feeds.cache.codec import encode_fields
 from data_feeds.cache.embedded import EmbeddedRedis
-from data_feeds.cache.keys import record_stream
+from data_feeds.cache.keys import record_stream, signals_key, stream_key
+from data_feeds.records import PRICE
 from streams import random_walk
 
 T0 = 1_700_000_000.0
@@ -56,7 +57,7 @@ def prefill(client: redis.Redis, n: int, syms: list[str]) -> None:
 
 def bare_drain(client: redis.Redis, syms: list[str], total: int) -> float:
     """ticks/s of XREADGROUP COUNT 500 + XACK alone over the same backlog."""
-    streams = {f"crypto_price:{s}": ">" for s in syms}
+    streams = {stream_key("crypto", PRICE, s): ">" for s in syms}
     for key in streams:
         client.xgroup_create(key, "bare", id="0")
     done = 0
@@ -74,7 +75,7 @@ def bare_drain(client: redis.Redis, syms: list[str], total: int) -> float:
 def signals_count(client: redis.Redis, syms: list[str]) -> int:
     pipe = client.pipeline(transaction=False)
     for s in syms:
-        pipe.xlen(f"signals:{s}")
+        pipe.xlen(signals_key(s))
     return sum(pipe.execute())
 
 
@@ -114,7 +115,7 @@ def paced(
 
     def read() -> None:
         r = redis.Redis.from_url(url)
-        cursors = {f"signals:{s}": "$" for s in syms}
+        cursors = {signals_key(s): "$" for s in syms}
         reader_ready.set()
         while not stop.is_set():
             reply = r.xread(cursors, block=200)  # type: ignore[arg-type]
@@ -141,7 +142,7 @@ def paced(
             prices[sym] *= math.exp(rng.gauss(0.0, 0.0005))
             tick = {"kind": "price", "symbol": sym, "price": prices[sym], "volume": 1.0,
                     "timestamp": time.time()}  # fmt: skip
-            client.xadd(f"crypto_price:{sym}", {"data": orjson.dumps(tick)})
+            client.xadd(stream_key("crypto", PRICE, sym), {"data": orjson.dumps(tick)})
             i += 1
             next_t += interval
             delay = next_t - time.perf_counter()

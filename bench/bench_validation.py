@@ -17,13 +17,14 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from data_feeds.cache.keys import record_stream
+from data_feeds.cache.keys import record_stream, stream_key
+from data_feeds.records import PRICE
 from data_feeds.validation.cleaner import DataCleaner
 from data_feeds.validation.schema_validator import SchemaValidator
 from streams import entries, random_walk
 from timing import per_item_us, report
 
-STREAM = "crypto_price:BTCUSDT"
+STREAM = stream_key("crypto", PRICE, "BTCUSDT")
 
 
 def interleaved(n: int, seed: int, symbols: int) -> list[tuple[str, dict[bytes, bytes]]]:

@@ -1,16 +1,30 @@
-"""Every exception the package raises on purpose, in one place.
+"""Every exception the package raises on purpose, and the one function that sorts a failure.
 
-``InvalidMessage`` is bad input: the consumer counts it and dead-letters the entry, never
-retries it. Redis errors that may pass (connection lost, READONLY during a failover, LOADING,
-OOM) are redis-py's own exceptions, which the consumer treats as an outage and retries with
-backoff (``runtime.consumer``). The command line's own two, ``UsageError`` and ``RunError``,
-are its exit codes 2 and 1 (``data_feeds.cli.app``). Anything else is a bug.
+``classify(exc)`` says what a failure means to the code that caught it (DESIGN §8: one
+``try/except`` per message, at the consumer, that sorts the failure):
+
+- ``Failure.BAD_INPUT``: ``InvalidMessage``, a message that can never become a record. Count
+  it and dead-letter the entry; never retry it.
+- ``Failure.TRANSIENT``: Redis is away or says "not now": the connection is lost or times out
+  (``REDIS_DOWN``), or an error reply means a failover, loading, memory or a busy script
+  (``TRANSIENT_ERRORS``, redis-py's classes for them, and ``TRANSIENT_REPLIES``, the codes it
+  leaves in the text). Retry with capped, jittered backoff.
+- ``Failure.MISSING_GROUP``: a NOGROUP reply, the stream or its consumer group was deleted.
+  Rediscover the streams (which recreates the groups) and go on.
+- ``Failure.FATAL``: anything else, a bug or a misconfiguration. Let it propagate.
+
+The command line's own two, ``UsageError`` and ``RunError``, are its exit codes 2 and 1
+(``data_feeds.cli.app``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
+from typing import Final
+
+import redis.exceptions
 
 # The documented set of InvalidMessage reason codes (README "Reason codes" lists them too).
 # Keep this the single source: metrics use it as the bounded label set.
@@ -106,3 +120,76 @@ def as_usage_error(*kinds: type[Exception]) -> Iterator[None]:
         yield
     except kinds as exc:
         raise UsageError(str(exc)) from None
+
+
+class PublishError(DataFeedsError):
+    """Redis refused a write (the message names the stream and the error)."""
+
+
+class Failure(StrEnum):
+    """What a caught exception means to the code that caught it (see the module doc)."""
+
+    BAD_INPUT = "bad_input"
+    TRANSIENT = "transient"
+    MISSING_GROUP = "missing_group"
+    FATAL = "fatal"
+
+
+REDIS_DOWN: Final = (
+    redis.exceptions.ConnectionError,  # includes BusyLoadingError (LOADING)
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    OSError,
+)
+"""The connection is lost, refused or timed out: Redis is (for now) not there."""
+TRANSIENT_ERRORS: Final = (
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.OutOfMemoryError,
+    redis.exceptions.ExecAbortError,
+    redis.exceptions.NoScriptError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+)
+"""Error replies that redis-py maps to its own classes (stripping the code from the text) and
+that mean "not now" rather than "never": failover, memory, an aborted transaction, a script
+cache emptied by a restart."""
+TRANSIENT_REPLIES: Final = (
+    "MASTERDOWN",
+    "TRYAGAIN",
+    "BUSY",
+    "UNBLOCKED",
+    "CLUSTERDOWN",
+    "LOADING",
+    "READONLY",
+    "OOM",
+    "EXECABORT",
+    "NOSCRIPT",
+)
+"""Error codes that mean "not now", as a plain ``ResponseError`` carries them (first word)."""
+MISSING_GROUP_REPLY: Final = "NOGROUP"
+
+_PIPELINE_NOTE: Final = " of pipeline caused error: "
+"""redis-py prefixes a pipeline's error with ``Command # n (...) of pipeline caused error: ``."""
+
+
+def _reply_code(exc: redis.exceptions.ResponseError) -> str:
+    """The error code an error reply starts with (after redis-py's pipeline note, if any)."""
+    text = str(exc)
+    _, note, rest = text.partition(_PIPELINE_NOTE)
+    return (rest if note else text).split(" ", 1)[0]
+
+
+def classify(exc: BaseException) -> Failure:
+    """Sort a failure: bad input, transient, a missing consumer group, or fatal."""
+    if isinstance(exc, InvalidMessage):
+        return Failure.BAD_INPUT
+    if isinstance(exc, redis.exceptions.ResponseError):
+        if MISSING_GROUP_REPLY in str(exc):
+            return Failure.MISSING_GROUP
+        if isinstance(exc, TRANSIENT_ERRORS) or _reply_code(exc) in TRANSIENT_REPLIES:
+            return Failure.TRANSIENT
+        return Failure.FATAL
+    if isinstance(exc, REDIS_DOWN):
+        return Failure.TRANSIENT
+    return Failure.FATAL

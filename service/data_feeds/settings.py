@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from data_feeds.errors import ConfigError
 from data_feeds.records import DEFAULT_ASSET_CLASS
+from data_feeds.validation.cleaner_config import CleanerConfig
 
 PREFIX = "DATA_FEEDS_"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -85,6 +86,9 @@ class Settings:
     retrain_interval_s: float = 0.0
     """Run a retraining cycle this often in a separate process (and sooner when the drift
     detector fires); 0 turns retraining off, on schedule and on drift."""
+    cleaner: CleanerConfig = field(default_factory=CleanerConfig)
+    """The cleaner's rules, live and when training, evaluating and researching (no variables:
+    set in code)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.worker_index < self.worker_count:

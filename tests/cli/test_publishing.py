@@ -12,9 +12,9 @@ import orjson
 import pytest
 import redis
 
+from data_feeds.cache.keys import SIM_FAULTS
 from data_feeds.cli import main
 from data_feeds.cli.output import ProgressLine
-from data_feeds.simulation.edge_cases import FAULTS_KEY
 from data_feeds.simulation.publisher import PublishProgress
 from tests.shared_data import shared_data_path
 
@@ -39,12 +39,12 @@ def test_simulate_publishes_what_it_reports(
     summary = orjson.loads(out)
     assert 1000 < summary["published"] < 2200
     assert 0.8 < summary["elapsed_s"] < 2.5
-    assert summary["seed"] == 7 and summary["fault_manifest_key"] == FAULTS_KEY
+    assert summary["seed"] == 7 and summary["fault_manifest_key"] == SIM_FAULTS
     assert set(summary["by_kind"]) >= {"price", "trade", "book"}
     for stream, n in summary["per_stream"].items():
         assert redis_client.xlen(stream) == n
     assert sum(summary["per_stream"].values()) == summary["published"]
-    assert redis_client.xlen(FAULTS_KEY) == summary["faults_total"] > 0
+    assert redis_client.xlen(SIM_FAULTS) == summary["faults_total"] > 0
     assert "Traceback" not in err
 
 

@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from data_feeds.cache.db_connector import DBConnector
+from data_feeds.cache.keys import RESEARCH_EVALUATION_LATEST, RESEARCH_EVALUATIONS
 from data_feeds.learning_layer import evaluate_signals
-from data_feeds.learning_layer.evaluation import EVALUATION_LATEST, EVALUATIONS
 from data_feeds.records import BUY, HOLD, SELL, Signal, Tick
 
 T0 = 1_700_000_000.0
@@ -83,10 +83,10 @@ def test_dead_band_moves_count_for_pnl_but_not_accuracy(stored: DBConnector) -> 
 def test_report_is_stored_and_printable(stored: DBConnector) -> None:
     """The report goes to research:evaluation:latest and the history; table and JSON agree."""
     report = evaluate_signals(stored, horizon_s=10.0, cost_bps=5.0)
-    latest = orjson.loads(stored.redis.get(EVALUATION_LATEST))  # type: ignore[arg-type]
+    latest = orjson.loads(stored.redis.get(RESEARCH_EVALUATION_LATEST))  # type: ignore[arg-type]
     assert latest["overall"]["n"] == 4
     assert latest["by_version"]["v1"]["accuracy"] == 1.0
-    assert stored.redis.llen(EVALUATIONS) == 1
+    assert stored.redis.llen(RESEARCH_EVALUATIONS) == 1
     assert orjson.loads(report.to_json()) == latest
     table = report.to_table()
     assert "version v2" in table and f"symbol {SYMBOL}" in table

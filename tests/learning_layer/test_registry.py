@@ -12,9 +12,9 @@ import redis
 
 from data_feeds.cache import signed
 from data_feeds.cache.db_connector import DBConnector
+from data_feeds.cache.keys import model_blob_key
 from data_feeds.errors import CheckpointRejected
 from data_feeds.learning_layer import ModelRegistry
-from data_feeds.learning_layer.registry import blob_key
 from data_feeds.signals.generator import build_model
 
 KEY = b"k" * 32
@@ -119,7 +119,7 @@ def test_the_key_defaults_to_the_data_directory_key(db: DBConnector) -> None:
     """Without a key, a registry on a DBConnector signs with cache.signed.hmac_key(settings)."""
     registry = ModelRegistry(db)
     v = registry.register({"m": 1}).version
-    blob = db.redis.get(blob_key(v))
+    blob = db.redis.get(model_blob_key(v))
     assert isinstance(blob, bytes)
     assert signed.loads(blob, signed.hmac_key(db.settings)) == {"m": 1}
     with pytest.raises(ValueError, match="HMAC key"):
@@ -149,7 +149,7 @@ def test_a_tampered_blob_is_refused_and_never_unpickled(
         blob = signed.dumps(_WritesAFile(target), b"attacker-key-0123456789")
     else:
         blob = evil_payload(target)
-    redis_client.set(blob_key(version), blob)
+    redis_client.set(model_blob_key(version), blob)
     with pytest.raises(CheckpointRejected):
         registry.load(version)
     with pytest.raises(CheckpointRejected):

@@ -13,9 +13,14 @@ import redis
 
 from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.embedded import EmbeddedRedis
+from data_feeds.cache.keys import (
+    RESEARCH_FEED_REPORT_LATEST,
+    RESEARCH_FEED_REPORTS,
+    RESEARCH_IMPORTS,
+    imported_key,
+)
 from data_feeds.errors import ReplayError
 from data_feeds.learning_layer import ResearchEngine
-from data_feeds.learning_layer.research import IMPORTS, REPORT_LATEST, REPORTS, imported_key
 from data_feeds.records import Tick
 from data_feeds.settings import Settings
 from tests.shared_data import shared_data_path
@@ -258,12 +263,12 @@ def test_report_counts_duplicates_reordering_spikes_and_rejects(db: DBConnector)
     assert feed.return_std is not None and feed.realized_vol_annualized is not None
 
     # Stored: the latest report and the history; printable as a table and as JSON.
-    latest = orjson.loads(db.redis.get(REPORT_LATEST))  # type: ignore[arg-type]
+    latest = orjson.loads(db.redis.get(RESEARCH_FEED_REPORT_LATEST))  # type: ignore[arg-type]
     assert latest["feeds"][0]["gap_count"] == 1
     assert research.latest_report() == latest
     research.analyze_feed_behavior("crypto_price:SYNUSDT")
-    assert db.redis.llen(REPORTS) == 2
+    assert db.redis.llen(RESEARCH_FEED_REPORTS) == 2
     assert orjson.loads(report.to_json())["feeds"][0]["duplicates"] == 1
     table = report.to_table(gaps=1)
     assert "SYNUSDT" in table and "missing_field=1" in table and "longest gaps" in table
-    assert db.redis.llen(IMPORTS) == 0
+    assert db.redis.llen(RESEARCH_IMPORTS) == 0

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from data_feeds.cache.db_connector import DBConnector
+from data_feeds.cache.keys import TRAINING_DECISIONS
 from data_feeds.learning_layer import (
     DriftDetector,
     RetrainingLoop,
@@ -19,7 +20,6 @@ from data_feeds.learning_layer import (
     settings_from_dict,
     settings_to_dict,
 )
-from data_feeds.learning_layer.retraining import DECISIONS
 from data_feeds.settings import Settings
 from tests.learning_layer.history import T0, planted_history
 
@@ -47,7 +47,7 @@ def test_first_challenger_with_skill_is_promoted(db: DBConnector) -> None:
     assert training.registry.champion_version() == "v1"
     assert decision.challenger_accuracy is not None and decision.challenger_accuracy > 0.55
     assert decision.skill is not None and decision.skill > 0.0
-    recorded = orjson.loads(db.redis.lindex(DECISIONS, 0))  # type: ignore[arg-type]
+    recorded = orjson.loads(db.redis.lindex(TRAINING_DECISIONS, 0))  # type: ignore[arg-type]
     assert recorded["outcome"] == "promoted" and recorded["challenger"] == "v1"
     assert loop.decisions()[0]["dataset_fingerprint"] == decision.dataset_fingerprint
 

@@ -9,14 +9,14 @@ import orjson
 import pytest
 
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.learning_layer import Dataset, TrainingModule
-from data_feeds.learning_layer.training import (
-    DATASETS,
-    RUNS,
+from data_feeds.cache.keys import (
+    TRAINING_DATASETS,
+    TRAINING_RUNS,
     dataset_key,
     dataset_rows_key,
-    run_key,
+    training_run_key,
 )
+from data_feeds.learning_layer import Dataset, TrainingModule
 from data_feeds.records import Sentiment, Tick
 from data_feeds.signals.features import FEATURE_NAMES, features
 from data_feeds.signals.generator import SignalGenerator
@@ -108,7 +108,7 @@ def test_prepared_dataset_is_recorded_and_reloads_identically(db: DBConnector) -
     assert meta["span"] == [T0, T0 + 298]
     assert meta["feature_names"] == list(FEATURE_NAMES)
     assert meta["rows_stored"] is True
-    assert db.redis.zscore(DATASETS, dataset.fingerprint) is not None
+    assert db.redis.zscore(TRAINING_DATASETS, dataset.fingerprint) is not None
     again = training.load_dataset(dataset.fingerprint)
     assert again.fingerprint == dataset.fingerprint
     assert again.x_rows == dataset.x_rows and again.y == dataset.y
@@ -162,9 +162,9 @@ def test_planted_sentiment_effect_is_learned(db: DBConnector) -> None:
     assert m["n_train"] + m["n_holdout"] + m["n_purged"] == len(dataset) == 2999
     assert m["n_holdout"] == 600
     # Recorded: the run, and the candidate version with its dataset; nothing promoted.
-    run = orjson.loads(db.redis.get(run_key(result.run_id or "")))  # type: ignore[arg-type]
+    run = orjson.loads(db.redis.get(training_run_key(result.run_id or "")))  # type: ignore[arg-type]
     assert run["version"] == "v1" and run["dataset_fingerprint"] == dataset.fingerprint
-    assert orjson.loads(db.redis.lindex(RUNS, 0))["run_id"] == result.run_id  # type: ignore[arg-type]
+    assert orjson.loads(db.redis.lindex(TRAINING_RUNS, 0))["run_id"] == result.run_id  # type: ignore[arg-type]
     version = training.registry.get("v1")
     assert version is not None and version.dataset_fingerprint == dataset.fingerprint
     assert training.registry.champion() is None

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import redis
 
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.learning_layer.registry import ModelRegistry, blob_key
+from data_feeds.cache.keys import model_blob_key
+from data_feeds.learning_layer.registry import ModelRegistry
 from data_feeds.runtime.app import Service
 from data_feeds.settings import Settings
 from data_feeds.signals.generator import build_model
@@ -58,9 +59,9 @@ async def test_a_tampered_champion_is_refused(
     registry = ModelRegistry(db)
     version = registry.register(build_model()).version
     registry.promote(version)
-    blob = redis_client.get(blob_key(version))
+    blob = redis_client.get(model_blob_key(version))
     assert blob is not None
-    redis_client.set(blob_key(version), blob[:-1] + bytes([blob[-1] ^ 1]))
+    redis_client.set(model_blob_key(version), blob[:-1] + bytes([blob[-1] ^ 1]))
     await run_while(service, lambda: service.scheduler is not None
                     and service.scheduler.refused >= 1)  # fmt: skip
     assert served(service) == "v0"

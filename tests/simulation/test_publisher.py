@@ -13,10 +13,12 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
+from data_feeds.cache.keys import SIM_FAULTS
+from data_feeds.errors import PublishError
 from data_feeds.records import Record, Tick
-from data_feeds.simulation.edge_cases import FAULTS_KEY, FaultConfig, FaultInjector, Message
+from data_feeds.simulation.edge_cases import FaultConfig, FaultInjector, Message
 from data_feeds.simulation.feeds import FeedConfig, MarketSimulator, make_symbols
-from data_feeds.simulation.publisher import PublishError, StreamPublisher, encode_message
+from data_feeds.simulation.publisher import StreamPublisher, encode_message
 from data_feeds.simulation.sentiment import TwitterSentiment
 
 
@@ -42,7 +44,7 @@ async def test_published_counts_and_bytes_match_what_was_generated(
 ) -> None:
     """Each stream holds exactly its generated messages, byte for byte and in order."""
     messages, injector = generated(12_000)
-    publisher = StreamPublisher(aclient, batch_size=700, manifest_key=FAULTS_KEY)
+    publisher = StreamPublisher(aclient, batch_size=700, manifest_key=SIM_FAULTS)
     result = await publisher.publish(messages, faults=injector.faults)
     expected: dict[str, list[dict[str, bytes]]] = {}
     for m in messages:
@@ -52,7 +54,7 @@ async def test_published_counts_and_bytes_match_what_was_generated(
     assert result.streams == {s: len(v) for s, v in expected.items()}
     assert set(result.by_kind()) == {"price", "trade", "book", "sentiment"}
     stored_keys = {k.decode() for k in redis_client.scan_iter(count=1000)}
-    assert stored_keys == set(expected) | {FAULTS_KEY}
+    assert stored_keys == set(expected) | {SIM_FAULTS}
     for stream, fields_list in expected.items():
         assert stream_fields(redis_client, stream) == fields_list
 
@@ -62,7 +64,7 @@ async def test_faults_get_their_entry_ids_and_the_manifest_is_stored(
 ) -> None:
     """Every fault names the entry that carries it; sim:faults holds the whole manifest."""
     messages, injector = generated(8000, seed=6)
-    result = await StreamPublisher(aclient, manifest_key=FAULTS_KEY).publish(
+    result = await StreamPublisher(aclient, manifest_key=SIM_FAULTS).publish(
         messages, faults=injector.faults
     )
     assert len(result.faults) == len(injector.faults) > 100
@@ -72,7 +74,7 @@ async def test_faults_get_their_entry_ids_and_the_manifest_is_stored(
         stream, sent = encode_message(messages[fault.seq])
         assert stream == fault.stream
         assert stream_fields(redis_client, stream, fault.entry_id, fault.entry_id) == [sent]
-    stored = [orjson.loads(f["data"]) for f in stream_fields(redis_client, FAULTS_KEY)]
+    stored = [orjson.loads(f["data"]) for f in stream_fields(redis_client, SIM_FAULTS)]
     assert stored == [f.to_dict() for f in result.faults]
 
 

@@ -24,6 +24,7 @@ from data_feeds.validation.cleaner import (
     _mad,
     _median,
 )
+from data_feeds.validation.cleaner_config import CleanerConfig
 from data_feeds.validation.layouts import native
 from data_feeds.validation.schema_validator import SchemaValidator
 
@@ -218,7 +219,7 @@ def test_fast_path_tick_is_the_one_the_constructor_makes() -> None:
 
 def test_last_feed_cache_keeps_the_lru_order() -> None:
     """Repeated records of one feed keep it most recently used, so another feed is evicted."""
-    cleaner = DataCleaner(max_keys=2)
+    cleaner = DataCleaner(CleanerConfig(max_keys=2))
     a, b, c = (Tick(s, 100.0, 1.0, NOW) for s in ("AAA", "BBB", "CCC"))
     for record in (a, b, Tick("AAA", 100.0, 1.0, NOW + 1), Tick("AAA", 100.0, 1.0, NOW + 2), c):
         assert cleaner.clean(record).action == ACCEPT
@@ -347,7 +348,7 @@ def test_duplicates_and_late_records_are_those_of_the_plain_definition() -> None
                 records.append(Trade("AAA", price, volume, "buy", ts, trade_id=trade_id))
             else:
                 records.append(Tick("AAA", price, volume, ts))
-        cleaner = DataCleaner(dedupe_window=window, reorder_tolerance_s=tolerance)
+        cleaner = DataCleaner(CleanerConfig(dedupe_window=window, reorder_tolerance_s=tolerance))
         named = {DROP_DUPLICATE: "duplicate", REJECT_LATE: "late"}
         got = {"price": [], "trade": []}  # the cleaner keeps one feed per kind
         expected = {}

@@ -31,7 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from data_feeds.errors import ConfigError
+from data_feeds.errors import REDIS_DOWN, ConfigError
 
 SOCKET_NAME: Final = "redis.sock"
 # sockaddr_un.sun_path is 108 bytes on Linux, including the terminating NUL.
@@ -121,7 +121,7 @@ class EmbeddedRedis:
         client = self._client()
         try:
             return bool(client.ping())
-        except (redis.ConnectionError, redis.TimeoutError, OSError):  # incl. BusyLoadingError
+        except REDIS_DOWN:  # incl. BusyLoadingError (still loading its data)
             return False
         finally:
             client.close()
@@ -193,7 +193,7 @@ class EmbeddedRedis:
                 with contextlib.suppress(redis.ConnectionError):
                     client.shutdown()
                 return True
-            except (redis.ConnectionError, redis.TimeoutError, OSError):
+            except REDIS_DOWN:
                 return False
             finally:
                 client.close()

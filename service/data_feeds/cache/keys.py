@@ -7,7 +7,12 @@ Foreign layouts read through adapters:
     cryptofeed's Redis Streams backend: ``{channel}-{EXCHANGE}-{SYMBOL}`` e.g.
     ``trades-BINANCE-BTC-USDT``, ``book-KRAKEN-ETH-USD``.
 Outputs: ``signals:{SYMBOL}``, ``dlq:{source stream}``, ``quarantine:{SYMBOL}``, ``events:feed``;
-state: ``models:*``, ``training:*``, ``research:*``, ``metrics:*``, ``checkpoint:*``.
+state: ``models:*``, ``training:*``, ``research:*``, ``metrics:*``, ``checkpoint:*``;
+the simulator's fault manifest ``sim:faults``.
+
+Each prefix is a constant and each key a constant or a small builder here (as arq keeps its
+``job_key_prefix`` and kin); nothing else in the package spells a key out by hand
+(``tests/cache/test_keys.py`` scans the package for key literals).
 """
 
 from __future__ import annotations
@@ -22,25 +27,75 @@ SEP: Final = ":"
 SIGNALS: Final = "signals"
 DLQ: Final = "dlq"
 QUARANTINE: Final = "quarantine"
-EVENTS_FEED: Final = "events:feed"
+EVENTS: Final = "events"
 MODELS: Final = "models"
 TRAINING: Final = "training"
 RESEARCH: Final = "research"
 METRICS: Final = "metrics"
 CHECKPOINT: Final = "checkpoint"
+SIM: Final = "sim"
 
 # Prefixes under which nothing is an input stream, so pattern scans can skip them.
 OUTPUT_PREFIXES: Final = (
     SIGNALS,
     DLQ,
     QUARANTINE,
-    "events",
+    EVENTS,
     MODELS,
     TRAINING,
     RESEARCH,
     METRICS,
     CHECKPOINT,
+    SIM,
 )
+
+
+def _join(*parts: str) -> str:
+    return SEP.join(parts)
+
+
+# -- outputs -----------------------------------------------------------------------------------
+EVENTS_FEED: Final = _join(EVENTS, "feed")
+"""Stream of feed events (gaps, duplicates, out-of-order, late, spikes, level shifts)."""
+SIGNALS_STREAMS: Final = _join(SIGNALS, "*")
+"""Glob of every signal stream."""
+
+# -- models:* (learning_layer.registry) --------------------------------------------------------
+MODELS_VERSION_SEQ: Final = _join(MODELS, "version_seq")
+"""INCR counter behind the version numbers."""
+MODELS_VERSIONS: Final = _join(MODELS, "versions")
+"""ZSET version -> number."""
+MODELS_CHAMPION: Final = _join(MODELS, "champion")
+"""The champion's version."""
+MODELS_CHAMPION_STACK: Final = _join(MODELS, "champion_stack")
+"""LIST of previous champions, newest last (rollback targets)."""
+MODELS_HISTORY: Final = _join(MODELS, "history")
+"""LIST of JSON events, newest first."""
+
+# -- training:* (learning_layer.training, learning_layer.retraining) ---------------------------
+TRAINING_DATASETS: Final = _join(TRAINING, "datasets")
+"""ZSET dataset fingerprint -> creation time."""
+TRAINING_RUN_SEQ: Final = _join(TRAINING, "run_seq")
+"""INCR counter behind run ids."""
+TRAINING_RUNS: Final = _join(TRAINING, "runs")
+"""LIST of run summaries (JSON), newest first."""
+TRAINING_DECISIONS: Final = _join(TRAINING, "decisions")
+"""LIST of retraining decisions (JSON), newest first."""
+
+# -- research:* (learning_layer.research, learning_layer.evaluation) ---------------------------
+RESEARCH_IMPORTS: Final = _join(RESEARCH, "imports")
+RESEARCH_FEED_REPORT_LATEST: Final = _join(RESEARCH, "feed_report", "latest")
+RESEARCH_FEED_REPORTS: Final = _join(RESEARCH, "feed_reports")
+RESEARCH_EVALUATION_LATEST: Final = _join(RESEARCH, "evaluation", "latest")
+RESEARCH_EVALUATIONS: Final = _join(RESEARCH, "evaluations")
+
+# -- metrics:* (runtime.demo) ------------------------------------------------------------------
+METRICS_DEMO_LATEST: Final = _join(METRICS, "demo", "latest")
+METRICS_DEMO_RUNS: Final = _join(METRICS, "demo", "runs")
+
+# -- sim:* (simulation) ------------------------------------------------------------------------
+SIM_FAULTS: Final = _join(SIM, "faults")
+"""Stream of the faults an injector put into a simulated feed (its manifest)."""
 
 # cryptofeed channel name -> our kind. Candles carry a close price, so they read as price ticks.
 CRYPTOFEED_CHANNELS: Final = {
@@ -71,8 +126,8 @@ def normalize_symbol(symbol: str) -> str:
 def stream_key(asset_class: str, kind: str, symbol: str) -> str:
     """The input stream of one kind of record for one symbol, e.g. ``crypto_price:BTCUSDT``."""
     if kind == SENTIMENT:
-        return f"{SENTIMENT}{SEP}{symbol}"
-    return f"{asset_class}_{kind}{SEP}{symbol}"
+        return _join(SENTIMENT, symbol)
+    return _join(f"{asset_class}_{kind}", symbol)
 
 
 def record_stream(record: Record) -> str:
@@ -82,36 +137,69 @@ def record_stream(record: Record) -> str:
     return stream_key(record.asset_class, record.kind, record.symbol)
 
 
+def symbol_streams(symbol: str) -> str:
+    """Glob of every input stream of one symbol (any kind and asset class)."""
+    return _join("*", symbol)
+
+
+def price_streams(symbol: str) -> str:
+    """Glob of one symbol's price streams (any asset class), e.g. ``*_price:BTCUSDT``."""
+    return stream_key("*", PRICE, symbol)
+
+
+SENTIMENT_STREAMS: Final = stream_key("", SENTIMENT, "*")
+"""Glob of every sentiment stream."""
+
+
 def signals_key(symbol: str) -> str:
-    return f"{SIGNALS}{SEP}{symbol}"
+    return _join(SIGNALS, symbol)
+
+
+def is_signals_key(key: str) -> bool:
+    """Whether ``key`` is a signal stream (``signals:{SYMBOL}``)."""
+    return key.startswith(SIGNALS + SEP)
 
 
 def dlq_key(stream: str) -> str:
-    return f"{DLQ}{SEP}{stream}"
+    return _join(DLQ, stream)
 
 
 def quarantine_key(symbol: str) -> str:
-    return f"{QUARANTINE}{SEP}{symbol}"
+    return _join(QUARANTINE, symbol)
 
 
 def checkpoint_key(group: str, worker: str) -> str:
-    return f"{CHECKPOINT}{SEP}{group}{SEP}{worker}"
+    return _join(CHECKPOINT, group, worker)
 
 
-def models_key(*parts: str) -> str:
-    return SEP.join((MODELS, *parts))
+def model_meta_key(version: str) -> str:
+    """JSON metadata of one model version."""
+    return _join(MODELS, "meta", version)
 
 
-def training_key(*parts: str) -> str:
-    return SEP.join((TRAINING, *parts))
+def model_blob_key(version: str) -> str:
+    """The signed blob of one model version."""
+    return _join(MODELS, "blob", version)
 
 
-def research_key(*parts: str) -> str:
-    return SEP.join((RESEARCH, *parts))
+def dataset_key(fingerprint: str) -> str:
+    """JSON metadata of one dataset (rows, symbols, span, features, stats)."""
+    return _join(TRAINING, "dataset", fingerprint)
 
 
-def metrics_key(*parts: str) -> str:
-    return SEP.join((METRICS, *parts))
+def dataset_rows_key(fingerprint: str) -> str:
+    """The zlib-compressed JSON rows of one dataset."""
+    return _join(TRAINING, "dataset", fingerprint, "rows")
+
+
+def training_run_key(run_id: str) -> str:
+    """JSON of one training run."""
+    return _join(TRAINING, "run", run_id)
+
+
+def imported_key(stream: str) -> str:
+    """The set of fingerprints of the records imported into ``stream``."""
+    return _join(RESEARCH, "imported", stream)
 
 
 def parse_stream_key(key: str) -> StreamInfo | None:

@@ -29,12 +29,11 @@ from data_feeds.runtime.app import Service
 from data_feeds.runtime.metrics import RETRAIN_OUTCOMES
 from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import Settings
-from data_feeds.simulation.edge_cases import FAULTS_KEY
 from data_feeds.simulation.publisher import PublishProgress, PublishResult, StreamPublisher
 from data_feeds.simulation.scenario import build_scenario
 
-SUMMARY_KEY: Final = keys.metrics_key("demo", "latest")
-RUNS_KEY: Final = keys.metrics_key("demo", "runs")
+SUMMARY_KEY: Final = keys.METRICS_DEMO_LATEST
+RUNS_KEY: Final = keys.METRICS_DEMO_RUNS
 DRAIN_TIMEOUT_S: Final = 30.0
 KEEP_RUNS: Final = 100
 
@@ -150,7 +149,9 @@ async def run_demo(
         )  # fmt: skip
         service = Service(settings)
         stop = asyncio.Event()
-        publisher = StreamPublisher(client, manifest_key=FAULTS_KEY, maxlen=settings.stream_maxlen)
+        publisher = StreamPublisher(
+            client, manifest_key=keys.SIM_FAULTS, maxlen=settings.stream_maxlen
+        )
         injector = scenario.injector
         service_task = asyncio.create_task(service.run(), name="service")
         await _until(lambda: service.consumer is not None and service.consumer.started,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from data_feeds.cache import keys
 from data_feeds.cli import types
 from data_feeds.cli.connect import Target
 from data_feeds.cli.options import Shared, add_command
@@ -123,8 +124,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         "pattern",
         nargs="?",
         type=types.pattern,
-        default="signals:*",
-        help="signal streams (glob), default signals:*",
+        default=keys.SIGNALS_STREAMS,
+        help=f"signal streams (glob), default {keys.SIGNALS_STREAMS}",
     )
     p.add_argument(
         "--horizon-s",

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from data_feeds.cache import keys
 from data_feeds.cli import types
 from data_feeds.cli.aio import run_async
 from data_feeds.cli.connect import Target, redacted
@@ -16,7 +17,7 @@ from data_feeds.cli.options import Shared, add_command
 from data_feeds.cli.output import ProgressLine, kinds_line, print_summary
 from data_feeds.errors import ReplayError, UsageError
 from data_feeds.runtime.shutdown import stop_on_signals
-from data_feeds.simulation.edge_cases import FAULT_TYPES, FAULTS_KEY
+from data_feeds.simulation.edge_cases import FAULT_TYPES
 from data_feeds.simulation.feeds import ASSET_CLASSES
 from data_feeds.simulation.publisher import PublishResult, StreamPublisher
 from data_feeds.simulation.scenario import build_scenario
@@ -185,7 +186,7 @@ def simulate(args: argparse.Namespace) -> None:
             args,
             "simulate",
             scenario.messages,
-            manifest_key=FAULTS_KEY if injector is not None else None,
+            manifest_key=keys.SIM_FAULTS if injector is not None else None,
             speed=1.0 if scenario.paced else 0.0,
             limit=args.count,
             duration_s=args.duration or None,
@@ -201,7 +202,7 @@ def simulate(args: argparse.Namespace) -> None:
         faults=faults,
         faults_total=len(result.faults),
         dropped_in_silences=injector.dropped if injector is not None else 0,
-        fault_manifest_key=FAULTS_KEY if injector is not None else None,
+        fault_manifest_key=keys.SIM_FAULTS if injector is not None else None,
     )
     lines = [
         f"published {result.published:,} messages to {len(result.streams)} streams in "
@@ -213,7 +214,7 @@ def simulate(args: argparse.Namespace) -> None:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(faults.items())) or "none"
         lines.append(
             f"faults: {len(result.faults):,} labelled ({kinds}); "
-            f"{injector.dropped:,} messages dropped in silences; manifest in {FAULTS_KEY}"
+            f"{injector.dropped:,} messages dropped in silences; manifest in {keys.SIM_FAULTS}"
         )
     lines.append(f"seed {seed} (rerun with --seed {seed} --start {start!r})")
     print_summary(summary, args.json, lines)

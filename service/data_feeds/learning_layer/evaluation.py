@@ -27,13 +27,19 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import orjson
 import structlog
 
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.cache.keys import SIGNALS, research_key
+from data_feeds.cache.keys import (
+    RESEARCH_EVALUATION_LATEST,
+    RESEARCH_EVALUATIONS,
+    SIGNALS_STREAMS,
+    is_signals_key,
+    price_streams,
+)
 from data_feeds.learning_layer._common import dumps, push_capped, render_table, stream_entries
 from data_feeds.records import ACTIONS, Tick
 from data_feeds.signals.labels import label_move
@@ -42,9 +48,6 @@ from data_feeds.timestamps import TimeBound, time_bound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
 
 log = structlog.get_logger(__name__)
-
-EVALUATION_LATEST: Final = research_key("evaluation", "latest")
-EVALUATIONS: Final = research_key("evaluations")
 
 
 @dataclass(slots=True)
@@ -173,7 +176,7 @@ def _signal(fields: Mapping[bytes, bytes]) -> dict[str, Any] | None:
 
 def evaluate_signals(
     db: DBConnector,
-    pattern: str = "signals:*",
+    pattern: str = SIGNALS_STREAMS,
     *,
     horizon_s: float | None = None,
     cost_bps: float = 0.0,
@@ -208,7 +211,7 @@ def evaluate_signals(
     streams = sorted(
         name
         for key in db.redis.scan_iter(match=pattern, count=1000, _type="stream")
-        if (name := key.decode() if isinstance(key, bytes) else str(key)).startswith(SIGNALS + ":")
+        if is_signals_key(name := key.decode() if isinstance(key, bytes) else str(key))
     )
     outcomes: dict[str, _Outcomes] = {}
     for stream in streams:
@@ -247,8 +250,8 @@ def evaluate_signals(
                 card.record_return(sig["action"], ret, cost_bps)
     if store:
         payload = dumps(report.to_dict())
-        db.redis.set(EVALUATION_LATEST, payload)
-        push_capped(db.redis, EVALUATIONS, payload, keep_reports)
+        db.redis.set(RESEARCH_EVALUATION_LATEST, payload)
+        push_capped(db.redis, RESEARCH_EVALUATIONS, payload, keep_reports)
     log.info(
         "signals_evaluated",
         signals=report.signals,
@@ -261,8 +264,8 @@ def evaluate_signals(
 
 
 def _clean_ticks(db: DBConnector, symbol: str, clean: bool) -> list[Tick]:
-    ticks = [r for r in db.backfill(f"*_price:{symbol}") if isinstance(r, Tick)]
+    ticks = [r for r in db.backfill(price_streams(symbol)) if isinstance(r, Tick)]
     if not clean:
         return ticks
-    cleaner = DataCleaner()
+    cleaner = DataCleaner(db.settings.cleaner)
     return [t for t in ticks if cleaner.clean(t).action == ACCEPT]

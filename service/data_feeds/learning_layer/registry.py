@@ -11,7 +11,7 @@ The champion is the version the service serves. ``promote(v)`` makes ``v`` the c
 pushes the previous one on a stack; ``rollback()`` pops it back. Both are atomic (WATCH/MULTI)
 and both append to the history list, as does ``register``.
 
-Keys (``cache.keys.models_key``)::
+Keys (``cache.keys.MODELS_*`` and ``model_meta_key`` / ``model_blob_key``)::
 
     models:version_seq         INCR counter behind the version numbers
     models:versions            ZSET version -> number
@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, cast
 
 import orjson
 import redis
@@ -36,26 +36,20 @@ import structlog
 
 from data_feeds.cache import signed
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.cache.keys import models_key
+from data_feeds.cache.keys import (
+    MODELS_CHAMPION,
+    MODELS_CHAMPION_STACK,
+    MODELS_HISTORY,
+    MODELS_VERSION_SEQ,
+    MODELS_VERSIONS,
+    model_blob_key,
+    model_meta_key,
+)
 from data_feeds.errors import CheckpointRejected
 from data_feeds.learning_layer._common import dumps, queue_capped, read_list
 from data_feeds.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-VERSION_SEQ: Final = models_key("version_seq")
-VERSIONS: Final = models_key("versions")
-CHAMPION: Final = models_key("champion")
-CHAMPION_STACK: Final = models_key("champion_stack")
-HISTORY: Final = models_key("history")
-
-
-def meta_key(version: str) -> str:
-    return models_key("meta", version)
-
-
-def blob_key(version: str) -> str:
-    return models_key("blob", version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +158,7 @@ class ModelRegistry:
         ``parent`` defaults to the current champion.
         """
         blob = signed.dumps(model, self.key)
-        number = int(self.redis.incr(VERSION_SEQ))
+        number = int(self.redis.incr(MODELS_VERSION_SEQ))
         version = f"v{number}"
         meta = ModelVersion(
             version=version,
@@ -177,13 +171,13 @@ class ModelRegistry:
             extra=dict(extra or {}),
         )
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(blob_key(version), blob)
-            pipe.set(meta_key(version), dumps(meta.to_dict()))
-            pipe.zadd(VERSIONS, {version: number})
+            pipe.set(model_blob_key(version), blob)
+            pipe.set(model_meta_key(version), dumps(meta.to_dict()))
+            pipe.zadd(MODELS_VERSIONS, {version: number})
             event = self._event_json(
                 "registered", version, model_name=model_name, parent=meta.parent
             )
-            queue_capped(pipe, HISTORY, event, self.history_limit)
+            queue_capped(pipe, MODELS_HISTORY, event, self.history_limit)
             pipe.execute()
         self._prune_blobs()
         log.info("model_registered", version=version, model_name=model_name, bytes=len(blob))
@@ -191,19 +185,19 @@ class ModelRegistry:
 
     def get(self, version: str) -> ModelVersion | None:
         """The metadata of ``version``, ``None`` if there is no such version."""
-        raw = self.redis.get(meta_key(version))
+        raw = self.redis.get(model_meta_key(version))
         return None if raw is None else ModelVersion.from_dict(orjson.loads(raw))
 
     def versions(self) -> list[ModelVersion]:
         """Every registered version, oldest first."""
-        names = [_text(v) for v in self.redis.zrange(VERSIONS, 0, -1)]
+        names = [_text(v) for v in self.redis.zrange(MODELS_VERSIONS, 0, -1)]
         if not names:
             return []
-        raws = self.redis.mget([meta_key(n) for n in names if n])
+        raws = self.redis.mget([model_meta_key(n) for n in names if n])
         return [ModelVersion.from_dict(orjson.loads(r)) for r in raws if r is not None]
 
     def has_blob(self, version: str) -> bool:
-        return bool(self.redis.exists(blob_key(version)))
+        return bool(self.redis.exists(model_blob_key(version)))
 
     def load(self, version: str) -> Any:
         """The model of ``version``, its signature verified before it is unpickled.
@@ -211,7 +205,7 @@ class ModelRegistry:
         ``LookupError`` if the version (or its blob) is not there; ``CheckpointRejected`` if
         the blob does not verify.
         """
-        blob = self.redis.get(blob_key(version))
+        blob = self.redis.get(model_blob_key(version))
         if blob is None:
             if self.get(version) is None:
                 raise LookupError(f"no model version {version!r}")
@@ -225,7 +219,7 @@ class ModelRegistry:
     # -- champion ----------------------------------------------------------------------------
 
     def champion_version(self) -> str | None:
-        return _text(self.redis.get(CHAMPION))
+        return _text(self.redis.get(MODELS_CHAMPION))
 
     def champion(self) -> tuple[str, Any] | None:
         """``(version, model)`` of the champion, or ``None`` when nothing was promoted yet."""
@@ -236,7 +230,7 @@ class ModelRegistry:
 
     def previous_champions(self) -> list[str]:
         """Rollback targets, the next one last."""
-        return [v for v in (_text(x) for x in self.redis.lrange(CHAMPION_STACK, 0, -1)) if v]
+        return [v for v in (_text(x) for x in self.redis.lrange(MODELS_CHAMPION_STACK, 0, -1)) if v]
 
     def promote(self, version: str, *, reason: str = "") -> None:
         """Make ``version`` the champion; the previous champion becomes the rollback target.
@@ -247,22 +241,22 @@ class ModelRegistry:
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(CHAMPION, blob_key(version))  # type: ignore[no-untyped-call]
-                    if not pipe.exists(blob_key(version)):
+                    pipe.watch(MODELS_CHAMPION, model_blob_key(version))  # type: ignore[no-untyped-call]
+                    if not pipe.exists(model_blob_key(version)):
                         pipe.unwatch()
                         if self.get(version) is None:
                             raise LookupError(f"no model version {version!r}")
                         raise LookupError(f"the blob of model version {version!r} was pruned")
-                    previous = _text(pipe.get(CHAMPION))
+                    previous = _text(pipe.get(MODELS_CHAMPION))
                     if previous == version:
                         pipe.unwatch()
                         return
                     pipe.multi()
                     if previous is not None:
-                        pipe.rpush(CHAMPION_STACK, previous)
-                    pipe.set(CHAMPION, version)
+                        pipe.rpush(MODELS_CHAMPION_STACK, previous)
+                    pipe.set(MODELS_CHAMPION, version)
                     event = self._event_json("promoted", version, previous=previous, reason=reason)
-                    queue_capped(pipe, HISTORY, event, self.history_limit)
+                    queue_capped(pipe, MODELS_HISTORY, event, self.history_limit)
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -277,17 +271,17 @@ class ModelRegistry:
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
-                    pipe.watch(CHAMPION, CHAMPION_STACK)  # type: ignore[no-untyped-call]
-                    target = _text(pipe.lindex(CHAMPION_STACK, -1))
+                    pipe.watch(MODELS_CHAMPION, MODELS_CHAMPION_STACK)  # type: ignore[no-untyped-call]
+                    target = _text(pipe.lindex(MODELS_CHAMPION_STACK, -1))
                     if target is None:
                         pipe.unwatch()
                         raise LookupError("no previous champion to roll back to")
-                    current = _text(pipe.get(CHAMPION))
+                    current = _text(pipe.get(MODELS_CHAMPION))
                     pipe.multi()
-                    pipe.rpop(CHAMPION_STACK)
-                    pipe.set(CHAMPION, target)
+                    pipe.rpop(MODELS_CHAMPION_STACK)
+                    pipe.set(MODELS_CHAMPION, target)
                     event = self._event_json("rolled_back", target, previous=current, reason=reason)
-                    queue_capped(pipe, HISTORY, event, self.history_limit)
+                    queue_capped(pipe, MODELS_HISTORY, event, self.history_limit)
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -297,7 +291,7 @@ class ModelRegistry:
 
     def history(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Registrations, promotions and rollbacks, newest first."""
-        return read_list(self.redis, HISTORY, limit)
+        return read_list(self.redis, MODELS_HISTORY, limit)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -307,13 +301,13 @@ class ModelRegistry:
         return dumps({"event": event, "version": version, **fields, "at": time.time()})
 
     def _prune_blobs(self) -> None:
-        old = [_text(v) for v in self.redis.zrange(VERSIONS, 0, -(self.keep_blobs + 1))]
+        old = [_text(v) for v in self.redis.zrange(MODELS_VERSIONS, 0, -(self.keep_blobs + 1))]
         if not old:
             return
         keep = set(self.previous_champions())
         champion = self.champion_version()
         if champion is not None:
             keep.add(champion)
-        doomed = [blob_key(v) for v in old if v and v not in keep]
+        doomed = [model_blob_key(v) for v in old if v and v not in keep]
         if doomed:
             self.redis.delete(*doomed)

@@ -33,9 +33,10 @@ intervals are whole multiples (within 1 %) of its median interval (candles, peri
 then a gap is any interval longer than 1.5 x the cadence (its 10th percentile over the last 64
 intervals, robust to a window full of holes), judged from the 6th interval on: every missing
 candle is reported. Other feeds keep the live rule (10 x the 90th percentile, from the 21st
-interval on). Passing ``gap_factor`` / ``cadence_quantile`` / ``cadence_min_count`` applies
-them to every feed.
-Research runs the cleaner with ``refresh_every=1`` (window statistics exact at every record).
+interval on; the gap rule of ``cleaner_config``, the live one by default). Passing
+``gap_factor`` / ``cadence_quantile`` / ``cadence_min_count`` applies them to every feed.
+By default research runs the live cleaner config (``settings.cleaner``) with
+``refresh_every=1`` (window statistics exact at every record).
 
 Reports are stored as JSON: ``research:feed_report:latest`` and the list
 ``research:feed_reports`` (newest first); import summaries in ``research:imports``.
@@ -49,8 +50,8 @@ import os
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -64,7 +65,12 @@ from data_feeds.cache.db_connector import (
     DBConnector,
     client_options,
 )
-from data_feeds.cache.keys import research_key
+from data_feeds.cache.keys import (
+    RESEARCH_FEED_REPORT_LATEST,
+    RESEARCH_FEED_REPORTS,
+    RESEARCH_IMPORTS,
+    imported_key,
+)
 from data_feeds.errors import InvalidMessage, ReplayError
 from data_feeds.learning_layer._common import (
     counts,
@@ -89,12 +95,10 @@ from data_feeds.validation.cleaner import (
     SPIKE,
     DataCleaner,
 )
+from data_feeds.validation.cleaner_config import CleanerConfig
 
 log = structlog.get_logger(__name__)
 
-IMPORTS: Final = research_key("imports")
-REPORT_LATEST: Final = research_key("feed_report", "latest")
-REPORTS: Final = research_key("feed_reports")
 REDIS_SOURCE_SCHEMES: Final = ("redis://", "rediss://", "unix://")
 YEAR_S: Final = 365.25 * 86_400.0
 DAY_S: Final = 86_400.0
@@ -108,6 +112,26 @@ REGULAR_MIN_COUNT: Final = 5
 """Intervals a regular feed's cadence is learned from before gaps are reported."""
 REGULAR_MIN_INTERVALS: Final = 20
 """Fewest intervals a feed must have to be classified regular."""
+REGULAR_GAP_RULE: Final[dict[str, Any]] = {
+    "gap_factor": REGULAR_GAP_FACTOR,
+    "cadence_quantile": REGULAR_CADENCE_QUANTILE,
+    "cadence_min_count": REGULAR_MIN_COUNT,
+}
+"""The gap rule of a regular feed, for the parameters not given explicitly."""
+AUTO_GAP_RULE: Final = frozenset(REGULAR_GAP_RULE)
+REPORTED_PARAMS: Final = (
+    "min_gap_s",
+    "cadence_window",
+    "spike_z",
+    "spike_window",
+    "spike_min_count",
+    "min_mad",
+    "reorder_tolerance_s",
+    "dedupe_window",
+    "level_shift_ticks",
+    "refresh_every",
+)
+"""The cleaner parameters a report records beside the gap rule."""
 
 # SADD each fingerprint; XADD its payload only when it was new. KEYS: stream, fingerprint set.
 # ARGV: maxlen, then fingerprint/payload pairs. Returns how many were added.
@@ -121,11 +145,6 @@ for i = 2, #ARGV, 2 do
 end
 return added
 """
-
-
-def imported_key(stream: str) -> str:
-    """The set of fingerprints imported into ``stream``."""
-    return research_key("imported", stream)
 
 
 # -- import summary ------------------------------------------------------------------------------
@@ -552,7 +571,7 @@ class ResearchEngine:
             self._import_records(source, item, importer)
         importer.flush()
         summary.duration_s = time.perf_counter() - t0
-        push_capped(self.db.redis, IMPORTS, dumps(summary.to_dict()), self.keep_imports)
+        push_capped(self.db.redis, RESEARCH_IMPORTS, dumps(summary.to_dict()), self.keep_imports)
         log.info(
             "training_data_collected",
             source=label,
@@ -646,7 +665,7 @@ class ResearchEngine:
 
     def imports(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded import summaries, newest first."""
-        return read_list(self.db.redis, IMPORTS, limit)
+        return read_list(self.db.redis, RESEARCH_IMPORTS, limit)
 
     # -- analysis ----------------------------------------------------------------------------
 
@@ -656,49 +675,34 @@ class ResearchEngine:
         *,
         start: TimeBound = None,
         end: TimeBound = None,
+        cleaner_config: CleanerConfig | None = None,
         gap_factor: float | None = None,
         cadence_quantile: float | None = None,
-        min_gap_s: float = 1.0,
-        cadence_window: int = 64,
         cadence_min_count: int | None = None,
-        spike_z: float = 8.0,
-        spike_window: int = 64,
-        spike_min_count: int = 20,
-        min_mad: float = 5e-4,
-        reorder_tolerance_s: float = 2.0,
-        dedupe_window: int = 1024,
-        level_shift_ticks: int = 3,
-        refresh_every: int = 1,
         max_gaps: int = 1000,
         store: bool = True,
     ) -> FeedReport:
         """A per-stream report of the input streams matching ``pattern`` (see the module doc).
 
-        The cleaner parameters are ``DataCleaner``'s; ``gap_factor`` / ``cadence_quantile``
-        / ``cadence_min_count`` ``None`` choose per feed (regular feeds: 1.5 x the
-        10th-percentile cadence after 5 intervals; others: the live 10 x the 90th percentile
-        after 20). ``start``/``end`` bound event time. ``store``:
-        record the report under ``research:``.
+        ``cleaner_config``: the cleaner's rules (default: the live ones, ``settings.cleaner``,
+        with ``refresh_every=1``). ``gap_factor`` / ``cadence_quantile`` / ``cadence_min_count``
+        ``None`` choose per feed (regular feeds: 1.5 x the 10th-percentile cadence after 5
+        intervals; others: the config's, live 10 x the 90th percentile after 20); a value
+        applies to every feed. ``start``/``end`` bound event time. ``store``: record the report
+        under ``research:``.
         """
         lo, hi = _bounds(start, end)
-        cleaner_kwargs: dict[str, Any] = {
-            "min_gap_s": min_gap_s,
-            "cadence_window": cadence_window,
-            "spike_z": spike_z,
-            "spike_window": spike_window,
-            "spike_min_count": spike_min_count,
-            "min_mad": min_mad,
-            "reorder_tolerance_s": reorder_tolerance_s,
-            "dedupe_window": dedupe_window,
-            "level_shift_ticks": level_shift_ticks,
-            "refresh_every": refresh_every,
+        base = cleaner_config or replace(self.db.settings.cleaner, refresh_every=1)
+        explicit: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("gap_factor", gap_factor),
+                ("cadence_quantile", cadence_quantile),
+                ("cadence_min_count", cadence_min_count),
+            )
+            if value is not None
         }
-        DataCleaner(  # check every parameter before reading anything
-            gap_factor=10.0 if gap_factor is None else gap_factor,
-            cadence_quantile=0.9 if cadence_quantile is None else cadence_quantile,
-            cadence_min_count=20 if cadence_min_count is None else cadence_min_count,
-            **cleaner_kwargs,
-        )
+        config = replace(base, **explicit)  # checks every parameter before reading anything
         if max_gaps < 0:
             raise ValueError(f"max_gaps must be >= 0, got {max_gaps!r}")
         t0 = time.perf_counter()
@@ -706,10 +710,9 @@ class ResearchEngine:
             pattern=pattern,
             generated_at=time.time(),
             params={
-                "gap_factor": "auto" if gap_factor is None else gap_factor,
-                "cadence_quantile": "auto" if cadence_quantile is None else cadence_quantile,
-                "cadence_min_count": "auto" if cadence_min_count is None else cadence_min_count,
-                **cleaner_kwargs,
+                **dict.fromkeys(REGULAR_GAP_RULE, "auto"),
+                **{name: getattr(config, name) for name in REPORTED_PARAMS},
+                **explicit,
                 "max_gaps": max_gaps,
             },
             start=lo,
@@ -721,17 +724,15 @@ class ResearchEngine:
                     stream,
                     lo=lo,
                     hi=hi,
-                    gap_factor=gap_factor,
-                    cadence_quantile=cadence_quantile,
-                    cadence_min_count=cadence_min_count,
-                    cleaner_kwargs=cleaner_kwargs,
+                    config=config,
+                    auto=AUTO_GAP_RULE.difference(explicit),
                     max_gaps=max_gaps,
                 )
             )
         if store:
             payload = dumps(report.to_dict())
-            self.db.redis.set(REPORT_LATEST, payload)
-            push_capped(self.db.redis, REPORTS, payload, self.keep_reports)
+            self.db.redis.set(RESEARCH_FEED_REPORT_LATEST, payload)
+            push_capped(self.db.redis, RESEARCH_FEED_REPORTS, payload, self.keep_reports)
         log.info(
             "feed_behavior_analyzed",
             pattern=pattern,
@@ -744,12 +745,12 @@ class ResearchEngine:
 
     def latest_report(self) -> dict[str, Any] | None:
         """The last stored report (as JSON data), ``None`` if none was stored."""
-        raw = self.db.redis.get(REPORT_LATEST)
+        raw = self.db.redis.get(RESEARCH_FEED_REPORT_LATEST)
         return None if raw is None else orjson.loads(raw)
 
     def reports(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Stored reports, newest first."""
-        return read_list(self.db.redis, REPORTS, limit)
+        return read_list(self.db.redis, RESEARCH_FEED_REPORTS, limit)
 
     def _analyze_stream(
         self,
@@ -757,12 +758,12 @@ class ResearchEngine:
         *,
         lo: float | None,
         hi: float | None,
-        gap_factor: float | None,
-        cadence_quantile: float | None,
-        cadence_min_count: int | None,
-        cleaner_kwargs: Mapping[str, Any],
+        config: CleanerConfig,
+        auto: frozenset[str],
         max_gaps: int,
     ) -> FeedStats:
+        """``auto``: the gap-rule parameters chosen for this feed (by its regularity) rather
+        than taken from ``config``."""
         info = keys.parse_stream_key(stream)
         assert info is not None  # db.streams() lists input streams only
         stats = FeedStats(stream, info.kind, info.symbol, info.asset_class)
@@ -811,29 +812,17 @@ class ResearchEngine:
                 and _on_lattice(intervals, stats.cadence_s) >= REGULAR_FRACTION
             )
         stats.regular = regular
-        factor = gap_factor
-        quantile = cadence_quantile
-        if factor is None:
-            factor = REGULAR_GAP_FACTOR if regular else 10.0
-        if quantile is None:
-            quantile = REGULAR_CADENCE_QUANTILE if regular else 0.9
-        min_count = cadence_min_count
-        if min_count is None:
-            min_count = REGULAR_MIN_COUNT if regular else 20
+        if regular:
+            config = replace(config, **{name: REGULAR_GAP_RULE[name] for name in auto})
         stats.gap_rule = (
-            f"interval > max({cleaner_kwargs['min_gap_s']:g} s, {factor:g} x p"
-            f"{100 * quantile:g} of the last {cleaner_kwargs['cadence_window']} intervals), "
-            f"after {min_count} intervals"
+            f"interval > max({config.min_gap_s:g} s, {config.gap_factor:g} x p"
+            f"{100 * config.cadence_quantile:g} of the last {config.cadence_window} intervals), "
+            f"after {config.cadence_min_count} intervals"
         )
         if isinstance(records[0], Sentiment):
             stats.gap_rule = "none (sentiment)"
 
-        cleaner = DataCleaner(
-            gap_factor=factor,
-            cadence_quantile=quantile,
-            cadence_min_count=min_count,
-            **cleaner_kwargs,
-        )
+        cleaner = DataCleaner(config)
         clean = cleaner.clean
         returns: list[float] = []
         last_log: float | None = None

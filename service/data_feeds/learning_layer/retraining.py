@@ -46,7 +46,7 @@ import structlog
 from river import drift
 
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.cache.keys import training_key
+from data_feeds.cache.keys import TRAINING_DECISIONS, symbol_streams
 from data_feeds.errors import InvalidMessage
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
 from data_feeds.learning_layer.training import (
@@ -57,10 +57,10 @@ from data_feeds.learning_layer.training import (
     score,
 )
 from data_feeds.settings import Settings
+from data_feeds.validation.cleaner_config import CleanerConfig
 
 log = structlog.get_logger(__name__)
 
-DECISIONS: Final = training_key("decisions")
 
 PROMOTED: Final = "promoted"
 KEPT: Final = "kept"
@@ -186,7 +186,9 @@ class RetrainingLoop:
                 self._decide(decision, result.model, holdout, result.metrics["train_up_fraction"])
         decision.decided_at = time.time()
         decision.duration_s = time.perf_counter() - t0
-        push_capped(self.db.redis, DECISIONS, dumps(decision.to_dict()), self.keep_decisions)
+        push_capped(
+            self.db.redis, TRAINING_DECISIONS, dumps(decision.to_dict()), self.keep_decisions
+        )
         log.info(
             "retraining_decided",
             outcome=decision.outcome,
@@ -249,7 +251,9 @@ class RetrainingLoop:
     def newest_event_time(self) -> float | None:
         """The event time of the newest stored record in the streams this loop trains on
         (each stream's last entry; ``None`` when there are none)."""
-        patterns = self.pattern if self.symbols is None else [f"*:{s}" for s in self.symbols]
+        patterns = (
+            self.pattern if self.symbols is None else [symbol_streams(s) for s in self.symbols]
+        )
         newest: float | None = None
         validator = self.db.validator
         for stream in self.db.streams(patterns):
@@ -263,7 +267,7 @@ class RetrainingLoop:
 
     def decisions(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded decisions, newest first."""
-        return read_list(self.db.redis, DECISIONS, limit)
+        return read_list(self.db.redis, TRAINING_DECISIONS, limit)
 
 
 # -- for the service's scheduler -----------------------------------------------------------------
@@ -286,6 +290,8 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
             value = str(value)
         elif isinstance(value, Mapping):
             value = dict(value)
+        elif isinstance(value, CleanerConfig):
+            value = dataclasses.asdict(value)
         out[f.name] = value
     return out
 
@@ -303,6 +309,8 @@ def settings_from_dict(values: Mapping[str, Any]) -> Settings:
         kwargs["hmac_key"] = kwargs["hmac_key"].encode()
     if "stream_patterns" in kwargs:
         kwargs["stream_patterns"] = tuple(kwargs["stream_patterns"])
+    if isinstance(kwargs.get("cleaner"), Mapping):
+        kwargs["cleaner"] = CleanerConfig(**kwargs["cleaner"])
     return Settings(**kwargs)
 
 

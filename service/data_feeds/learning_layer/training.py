@@ -24,7 +24,7 @@ true and whose ``message`` says so, and ``train_model`` returns a ``TrainingResu
 Everything here is synchronous and CPU-bound: the service runs it in a separate process
 (``learning_layer.retraining.retrain_in_subprocess``), never on its event loop.
 
-Keys (``cache.keys.training_key``)::
+Keys (``cache.keys.TRAINING_*``, ``dataset_key``, ``dataset_rows_key``, ``training_run_key``)::
 
     training:datasets                ZSET fingerprint -> creation time
     training:dataset:{fp}            JSON metadata (rows, symbols, span, features, stats)
@@ -50,7 +50,16 @@ import orjson
 import structlog
 
 from data_feeds.cache.db_connector import DBConnector, Entry
-from data_feeds.cache.keys import training_key
+from data_feeds.cache.keys import (
+    SENTIMENT_STREAMS,
+    TRAINING_DATASETS,
+    TRAINING_RUN_SEQ,
+    TRAINING_RUNS,
+    dataset_key,
+    dataset_rows_key,
+    symbol_streams,
+    training_run_key,
+)
 from data_feeds.indicators import IndicatorConfig
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
 from data_feeds.learning_layer.registry import ModelRegistry
@@ -62,12 +71,9 @@ from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.timestamps import TimeBound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
+from data_feeds.validation.cleaner_config import CleanerConfig
 
 log = structlog.get_logger(__name__)
-
-DATASETS: Final = training_key("datasets")
-RUN_SEQ: Final = training_key("run_seq")
-RUNS: Final = training_key("runs")
 
 TRAINED: Final = "trained"
 INSUFFICIENT_DATA: Final = "insufficient_data"
@@ -77,18 +83,6 @@ _EPS: Final = 1e-15
 _MAX_PENDING: Final = 10_000_000
 """Per-symbol pending ticks while building a dataset (the live buffer is smaller; a dataset
 keeps every labelled tick)."""
-
-
-def dataset_key(fingerprint: str) -> str:
-    return training_key("dataset", fingerprint)
-
-
-def dataset_rows_key(fingerprint: str) -> str:
-    return training_key("dataset", fingerprint, "rows")
-
-
-def run_key(run_id: str) -> str:
-    return training_key("run", run_id)
 
 
 # -- datasets ----------------------------------------------------------------------------------
@@ -548,7 +542,7 @@ class TrainingModule:
     Defaults come from ``settings`` (the connector's when not given): ``horizon_s``,
     ``dead_band_bps``, ``model`` and ``model_params`` are the live service's, so a trained
     model predicts what the live generator learns. ``min_rows``: smallest dataset worth
-    training on. ``cleaner_options``: ``DataCleaner`` keyword arguments (the live defaults
+    training on. ``cleaner_config``: the cleaner's configuration (the settings', as live,
     when ``None``). Dataset rows are kept for the newest ``keep_datasets`` datasets within
     ``dataset_budget_bytes`` (compressed) in all; their metadata for the newest
     ``keep_dataset_meta``.
@@ -567,7 +561,7 @@ class TrainingModule:
         holdout_fraction: float = 0.2,
         min_rows: int = 100,
         indicator_config: IndicatorConfig | None = None,
-        cleaner_options: Mapping[str, Any] | None = None,
+        cleaner_config: CleanerConfig | None = None,
         registry: ModelRegistry | None = None,
         keep_datasets: int = 5,
         dataset_budget_bytes: int = 256 * 1024 * 1024,
@@ -603,8 +597,7 @@ class TrainingModule:
         self.holdout_fraction = holdout_fraction
         self.min_rows = min_rows
         self.indicator_config = indicator_config
-        self.cleaner_options = dict(cleaner_options or {})
-        DataCleaner(**self.cleaner_options)  # validates the options
+        self.cleaner_config = s.cleaner if cleaner_config is None else cleaner_config
         self._registry = registry
         self.keep_datasets = keep_datasets
         self.dataset_budget_bytes = dataset_budget_bytes
@@ -639,15 +632,15 @@ class TrainingModule:
         """
         horizon = self.horizon_s if horizon_s is None else float(horizon_s)
         t0 = time.perf_counter()
-        patterns = [pattern] if symbols is None else [f"*:{s.upper()}" for s in symbols]
-        patterns.append("sentiment:*")
+        patterns = [pattern] if symbols is None else [symbol_streams(s.upper()) for s in symbols]
+        patterns.append(SENTIMENT_STREAMS)
         ordered = self.db.backfill_entries(patterns, start, end)  # each stream read once
         rejected = self.db.last_backfill_rejects
         replay = FeatureReplay(
             horizon_s=horizon,
             dead_band_bps=self.dead_band_bps,
             indicator_config=self.indicator_config,
-            cleaner=DataCleaner(**self.cleaner_options),
+            cleaner=DataCleaner(self.cleaner_config),
         )
         replay.feed(ordered)
         streams = {entry.stream for entry in ordered}
@@ -680,7 +673,7 @@ class TrainingModule:
             pipe.set(dataset_key(fp), dumps(meta))
             if meta["rows_stored"]:
                 pipe.set(dataset_rows_key(fp), blob)
-            pipe.zadd(DATASETS, {fp: now})
+            pipe.zadd(TRAINING_DATASETS, {fp: now})
             pipe.execute()
         if not meta["rows_stored"]:
             log.warning(
@@ -693,7 +686,7 @@ class TrainingModule:
 
     def _enforce_retention(self) -> None:
         r = self.db.redis
-        newest_first = [_text(f) for f in r.zrevrange(DATASETS, 0, -1)]
+        newest_first = [_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
         with r.pipeline(transaction=False) as pipe:
             for fp in newest_first:
                 pipe.strlen(dataset_rows_key(fp))
@@ -716,13 +709,13 @@ class TrainingModule:
             if drop_meta:
                 pipe.delete(*(dataset_key(fp) for fp in drop_meta))
                 pipe.delete(*(dataset_rows_key(fp) for fp in drop_meta))
-                pipe.zrem(DATASETS, *drop_meta)
+                pipe.zrem(TRAINING_DATASETS, *drop_meta)
             pipe.execute()
 
     def datasets(self) -> list[dict[str, Any]]:
         """Metadata of the recorded datasets, newest first."""
         r = self.db.redis
-        fps = [_text(f) for f in r.zrevrange(DATASETS, 0, -1)]
+        fps = [_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
         if not fps:
             return []
         with r.pipeline(transaction=False) as pipe:
@@ -843,10 +836,10 @@ class TrainingModule:
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded training runs, newest first."""
-        return read_list(self.db.redis, RUNS, limit)
+        return read_list(self.db.redis, TRAINING_RUNS, limit)
 
     def _next_run_id(self) -> str:
-        return f"run-{int(self.db.redis.incr(RUN_SEQ))}"
+        return f"run-{int(self.db.redis.incr(TRAINING_RUN_SEQ))}"
 
     def _record_run(self, result: TrainingResult) -> None:
         payload = result.to_dict()
@@ -854,11 +847,11 @@ class TrainingModule:
         blob = dumps(payload)
         assert result.run_id is not None
         r = self.db.redis
-        r.set(run_key(result.run_id), blob)
-        push_capped(r, RUNS, blob, self.keep_runs)
+        r.set(training_run_key(result.run_id), blob)
+        push_capped(r, TRAINING_RUNS, blob, self.keep_runs)
         number = int(result.run_id.rpartition("-")[2])
         if number > self.keep_runs:  # the per-run key of the run that just left the list
-            r.delete(run_key(f"run-{number - self.keep_runs}"))
+            r.delete(training_run_key(f"run-{number - self.keep_runs}"))
 
 
 def _text(value: object) -> str:

@@ -19,7 +19,8 @@ import structlog
 from data_feeds import __version__
 from data_feeds.cache import signed
 from data_feeds.cache.db_connector import AsyncDBConnector
-from data_feeds.runtime.consumer import REDIS_DOWN, StreamConsumer
+from data_feeds.errors import Failure, classify
+from data_feeds.runtime.consumer import StreamConsumer
 from data_feeds.runtime.health import HealthServer, Heartbeat
 from data_feeds.runtime.metrics import ServiceMetrics
 from data_feeds.runtime.pipeline import TickPipeline
@@ -42,7 +43,7 @@ def build_pipeline(settings: Settings, validator: SchemaValidator) -> TickPipeli
         horizon_s=settings.horizon_s,
         dead_band_bps=settings.dead_band_bps,
     )
-    return TickPipeline(validator, DataCleaner(), generator)
+    return TickPipeline(validator, DataCleaner(settings.cleaner), generator)
 
 
 class Service:
@@ -114,7 +115,9 @@ class Service:
             remaining = max(0.1, s.grace_period_s * 0.95 - (time.monotonic() - t0))
             try:
                 await asyncio.wait_for(consumer.checkpoint(), remaining)
-            except (TimeoutError, *REDIS_DOWN) as exc:
+            except Exception as exc:
+                if classify(exc) is not Failure.TRANSIENT:  # Redis away or busy: give up on it
+                    raise
                 log.error("checkpoint_failed", error=str(exc) or type(exc).__name__)
             log.info(
                 "service_stopped",

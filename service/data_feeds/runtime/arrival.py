@@ -28,7 +28,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from data_feeds.checks import check_int
-from data_feeds.runtime.pipeline import RawEntry, entry_ms
+from data_feeds.runtime.pipeline import RawEntry
+from data_feeds.timestamps import entry_ms
 
 
 def arrival_ms(item: RawEntry) -> int:

@@ -29,7 +29,8 @@ from data_feeds.cache import keys, signed
 from data_feeds.errors import CheckpointRejected
 from data_feeds.runtime.arrival import ArrivalMerge
 from data_feeds.runtime.batch_writer import OUTPUT_MAXLEN
-from data_feeds.runtime.pipeline import TickPipeline, id_key
+from data_feeds.runtime.pipeline import TickPipeline
+from data_feeds.timestamps import entry_key
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,7 @@ class Checkpointer:
         for stream, entry_id in last_ids.items():
             new = _text(entry_id)
             old = self.last_ids.get(stream)
-            if old is None or id_key(new) > id_key(old):
+            if old is None or entry_key(new) > entry_key(old):
                 self.last_ids[stream] = new
 
     async def restore(self) -> bool:
@@ -121,7 +122,7 @@ class Checkpointer:
                 continue
             last_delivered = _text(info["last-delivered-id"])
             start = self.last_ids.get(stream, "0-0")
-            if id_key(last_delivered) <= id_key(start):
+            if entry_key(last_delivered) <= entry_key(start):
                 continue
             ranges[stream] = ("(" + start, last_delivered)
             skip.update((stream, i) for i in await self._pending_ids(stream, group))
@@ -160,9 +161,9 @@ class Checkpointer:
     async def _dead_lettered(self, stream: str, after: str) -> set[bytes]:
         """Ids of ``stream`` newer than ``after`` that were sent to its DLQ (never applied)."""
         out: set[bytes] = set()
-        floor = id_key(after)
+        floor = entry_key(after)
         for _, fields in await self.redis.xrange(keys.dlq_key(stream), count=OUTPUT_MAXLEN):
             entry_id = fields.get(b"entry_id", b"")
-            if entry_id and id_key(entry_id) > floor:
+            if entry_id and entry_key(entry_id) > floor:
                 out.add(entry_id)
         return out

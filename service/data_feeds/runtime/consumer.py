@@ -36,13 +36,15 @@ import redis.asyncio as aredis
 import structlog
 
 from data_feeds.cache import keys
+from data_feeds.errors import REDIS_DOWN, Failure, classify
 from data_feeds.records import SENTIMENT
 from data_feeds.runtime.arrival import ArrivalMerge
 from data_feeds.runtime.batch_writer import BatchWriter
 from data_feeds.runtime.checkpointer import Checkpointer
-from data_feeds.runtime.pipeline import BatchResult, RawEntry, TickPipeline, id_key
+from data_feeds.runtime.pipeline import BatchResult, RawEntry, TickPipeline
 from data_feeds.runtime.redelivery import Redelivered, Redelivery
 from data_feeds.settings import Settings
+from data_feeds.timestamps import entry_key
 
 if TYPE_CHECKING:
     from data_feeds.runtime.metrics import ServiceMetrics
@@ -52,20 +54,6 @@ log = structlog.get_logger(__name__)
 LAG_INTERVAL_S: Final = 5.0
 BACKOFF_BASE_S: Final = 0.1
 BACKOFF_CAP_S: Final = 5.0
-REDIS_DOWN: Final = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
-# Replies that mean "not now" rather than "never": failover, loading, memory, busy script.
-# redis-py maps some to their own classes (and strips the code from the message).
-TRANSIENT_ERRORS: Final = (
-    redis.exceptions.ReadOnlyError,
-    redis.exceptions.OutOfMemoryError,
-    redis.exceptions.ExecAbortError,
-    redis.exceptions.NoScriptError,
-    redis.exceptions.MasterDownError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterDownError,
-)
-TRANSIENT_REPLIES: Final = ("MASTERDOWN", "TRYAGAIN", "BUSY", "UNBLOCKED", "CLUSTERDOWN",
-                            "LOADING", "READONLY", "OOM", "EXECABORT", "NOSCRIPT")  # fmt: skip
 
 
 def owns(symbol: str, worker_index: int, worker_count: int) -> bool:
@@ -250,17 +238,14 @@ class StreamConsumer:
                 await self.step(stop)
                 self._set_redis(True)
                 attempt = 0
-            except (*REDIS_DOWN, redis.ResponseError) as exc:
-                if isinstance(exc, redis.ResponseError) and "NOGROUP" in str(exc):
+            except Exception as exc:  # one place sorts every failure (errors.classify)
+                failure = classify(exc)
+                if failure is Failure.MISSING_GROUP:
                     log.warning("group_missing", error=str(exc))
                     self.streams.clear()  # rediscovered (groups recreated) on the next step
                     self._redrain = True
                     continue
-                if (
-                    isinstance(exc, redis.ResponseError)
-                    and not isinstance(exc, TRANSIENT_ERRORS)
-                    and not str(exc).startswith(TRANSIENT_REPLIES)
-                ):
+                if failure is not Failure.TRANSIENT:
                     raise
                 self._set_redis(False)
                 self._redrain = True
@@ -385,8 +370,8 @@ class StreamConsumer:
             pending[kind] = pending.get(kind, 0) + int(g["pending"])
             if g.get("lag") is not None:  # absent before Redis 7, nil when Redis cannot tell
                 lag_entries[kind] = lag_entries.get(kind, 0) + int(g["lag"])
-            newest = id_key(_text(info["last-generated-id"]))
-            delivered = id_key(_text(g["last-delivered-id"]))
+            newest = entry_key(_text(info["last-generated-id"]))
+            delivered = entry_key(_text(g["last-delivered-id"]))
             behind = (newest[0] - delivered[0]) / 1000.0 if newest > delivered else 0.0
             lag_s[kind] = max(lag_s.get(kind, 0.0), behind)
         self.metrics.record_lag(pending, lag_entries, lag_s)

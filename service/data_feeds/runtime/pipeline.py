@@ -25,6 +25,7 @@ from data_feeds.cache import keys
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import Record
 from data_feeds.signals.generator import Prepared, SignalGenerator
+from data_feeds.timestamps import entry_ms
 from data_feeds.validation.cleaner import ACCEPT, QUARANTINE, DataCleaner
 from data_feeds.validation.schema_validator import SchemaValidator
 
@@ -83,18 +84,6 @@ def dlq_fields(
         "deliveries": deliveries,
         "payload": orjson.dumps(payload),
     }
-
-
-def entry_ms(entry_id: bytes) -> int:
-    """The millisecond part of a stream entry id (the server's clock when it was added)."""
-    return int(entry_id.partition(b"-")[0])
-
-
-def id_key(entry_id: bytes | str) -> tuple[int, int]:
-    """A stream entry id as ``(ms, seq)``, ordered as Redis orders ids."""
-    raw = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    ms, _, seq = raw.partition("-")
-    return int(ms), int(seq or 0)
 
 
 class TickPipeline:

@@ -26,7 +26,8 @@ import redis.asyncio as aredis
 from data_feeds.cache import keys
 from data_feeds.checks import check_int
 from data_feeds.runtime.arrival import by_arrival
-from data_feeds.runtime.pipeline import BatchResult, RawEntry, dlq_fields, id_key
+from data_feeds.runtime.pipeline import BatchResult, RawEntry, dlq_fields
+from data_feeds.timestamps import entry_key
 
 Fetched = Sequence[tuple[bytes, Any]]
 """(entry id, fields) as XREADGROUP / XAUTOCLAIM return them."""
@@ -142,7 +143,7 @@ class Redelivery:
     async def _delivery_counts(self, stream: str, group: str, ids: list[bytes]) -> dict[bytes, int]:
         if not ids:
             return {}
-        lo, hi = min(ids, key=id_key), max(ids, key=id_key)
+        lo, hi = min(ids, key=entry_key), max(ids, key=entry_key)
         page = await self.redis.xpending_range(
             stream, group, min=lo, max=hi, count=len(ids) * 2, consumername=self.consumer
         )

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.errors import CheckpointRejected
+from data_feeds.errors import CheckpointRejected, classify
 from data_feeds.learning_layer.registry import ModelRegistry
 from data_feeds.learning_layer.retraining import (
     DriftDetector,
@@ -124,7 +124,11 @@ class Scheduler:
         try:
             await coro
         except Exception as exc:  # the scheduler must never take the service down
-            log.error("scheduler_step_failed", error=f"{type(exc).__name__}: {exc}")
+            log.error(
+                "scheduler_step_failed",
+                failure=str(classify(exc)),  # transient: Redis away, the next poll retries
+                error=f"{type(exc).__name__}: {exc}",
+            )
 
     def _feed_drift(self) -> bool:
         """Feed the outcomes learned since the last call to ADWIN, in order; True on drift."""

@@ -9,7 +9,6 @@ by ``data_feeds.sources`` and published by the same ``StreamPublisher``).
 
 from data_feeds.simulation.edge_cases import (
     FAULT_TYPES,
-    FAULTS_KEY,
     Fault,
     FaultConfig,
     FaultInjector,
@@ -29,7 +28,6 @@ from data_feeds.simulation.sentiment import NewsScraper, SentimentSource, Twitte
 
 __all__ = [
     "ASSET_CLASSES",
-    "FAULTS_KEY",
     "FAULT_TYPES",
     "Fault",
     "FaultConfig",

@@ -43,7 +43,7 @@ not labelled) when the next message of the stream is more than ``max_reorder_s``
 the same timestamp.
 
 The manifest (``FaultInjector.faults``) grows as messages are drawn; ``StreamPublisher`` fills
-in each fault's Redis entry id and can store the manifest in the ``FAULTS_KEY`` stream.
+in each fault's Redis entry id and can store the manifest in the ``cache.keys.SIM_FAULTS`` stream.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ from data_feeds.checks import check_number
 from data_feeds.errors import REASONS
 from data_feeds.records import Record, Tick, Trade
 
-FAULTS_KEY: Final = "sim:faults"
 """Redis stream of the fault manifest (one entry per fault, field ``data`` = JSON)."""
 
 MISSING_FIELD: Final = "missing_field"

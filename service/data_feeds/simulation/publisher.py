@@ -18,7 +18,7 @@ out, after ``limit`` messages, after ``duration_s`` seconds of wall time, or whe
 set; the batch in flight is always completed.
 
 Faults: pass the injector's manifest as ``faults``; every fault gets its message's Redis entry
-id, and with ``manifest_key`` (e.g. ``edge_cases.FAULTS_KEY``) each fault is also XADDed there
+id, and with ``manifest_key`` (e.g. ``cache.keys.SIM_FAULTS``) each fault is also XADDed there
 as ``data`` = JSON, in the pipeline of the following batch.
 """
 
@@ -38,16 +38,12 @@ from redis.exceptions import ResponseError
 
 from data_feeds.cache.codec import DATA_FIELD_B, encode_fields
 from data_feeds.cache.keys import parse_stream_key, record_stream
-from data_feeds.errors import DataFeedsError
+from data_feeds.errors import PublishError
 from data_feeds.simulation.edge_cases import Fault, Message, RawMessage
 
 DEFAULT_BATCH: Final = 1000
 PACE_SLICE_S: Final = 0.01
 """A paced batch holds about this much time's worth of messages."""
-
-
-class PublishError(DataFeedsError):
-    """Redis refused a write (the message names the stream and the error)."""
 
 
 @dataclass(slots=True)

@@ -4,6 +4,8 @@ The validator has already guaranteed finite positive prices, non-negative volume
 timestamps; the cleaner judges a record against what came before it on the same feed. A feed is
 one ``(kind, symbol-or-keyword)`` pair, and its state is bounded: at most ``max_keys`` feeds are
 tracked (the least recently seen one is forgotten first) and each feed keeps fixed-size windows.
+The parameters named below are ``CleanerConfig``'s (``validation.cleaner_config``), which holds
+their defaults and checks them; ``DataCleaner(config)`` runs with one.
 
 ``clean(record)`` returns a ``CleanResult`` whose ``action`` is one of
 
@@ -89,10 +91,9 @@ from bisect import bisect_left as _bisect_left
 from bisect import bisect_right as _bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Final
 
-from data_feeds.checks import check_int, check_number
 from data_feeds.records import (
     PRICE,
     SENTIMENT,
@@ -104,6 +105,7 @@ from data_feeds.records import (
     Tick,
     Trade,
 )
+from data_feeds.validation.cleaner_config import CleanerConfig
 
 ACCEPT: Final = "accept"
 DROP_DUPLICATE: Final = "drop_duplicate"
@@ -327,71 +329,23 @@ class DataCleaner:
         "spike_z",
     )
 
-    def __init__(
-        self,
-        *,
-        max_keys: int = 10_000,
-        dedupe_window: int = 1024,
-        reorder_tolerance_s: float = 2.0,
-        gap_factor: float = 10.0,
-        min_gap_s: float = 1.0,
-        cadence_window: int = 64,
-        cadence_min_count: int = 20,
-        cadence_quantile: float = 0.9,
-        spike_z: float = 8.0,
-        spike_window: int = 64,
-        spike_min_count: int = 20,
-        min_mad: float = 5e-4,
-        level_shift_ticks: int = 3,
-        refresh_every: int = 32,
-    ) -> None:
-        """Check and keep the configuration.
-
-        ``max_keys``: feeds tracked at once (least recently seen forgotten first).
-        ``dedupe_window``: fingerprints remembered per feed.
-        ``reorder_tolerance_s``: how far behind the newest record a record may arrive and still
-        be accepted (as ``out_of_order``); further behind it is rejected as ``late``.
-        ``gap_factor``, ``min_gap_s``: a gap is a silence longer than both ``min_gap_s`` and
-        ``gap_factor`` times the feed's cadence, the ``cadence_quantile`` (0.5: the median;
-        nearest rank) of its last ``cadence_window`` inter-arrival times, reported once
-        ``cadence_min_count`` intervals have been seen.
-        ``spike_z``: robust z-score of a log return beyond which the record is a spike, against
-        the median and MAD (floored at ``min_mad``, in log-return units) of the last
-        ``spike_window`` in-order returns, judged once ``spike_min_count`` returns were seen
-        (``math.inf`` turns spike detection off).
-        ``level_shift_ticks``: consecutive consistent spikes that make a new level (>= 2).
-        ``refresh_every``: new observations between recomputations of a window's statistics.
-        """
-        check_int("max_keys", max_keys, 1)
-        check_int("dedupe_window", dedupe_window, 1)
-        check_number("reorder_tolerance_s", reorder_tolerance_s)
-        check_number("gap_factor", gap_factor, positive=True)
-        check_number("min_gap_s", min_gap_s)
-        check_int("cadence_window", cadence_window, 1)
-        check_int("cadence_min_count", cadence_min_count, 1)
-        check_number("cadence_quantile", cadence_quantile)
-        if cadence_quantile > 1:
-            raise ValueError(f"cadence_quantile must be in [0, 1], got {cadence_quantile!r}")
-        check_number("spike_z", spike_z, positive=True, finite=False)
-        check_int("spike_window", spike_window, 2)
-        check_int("spike_min_count", spike_min_count, 1)
-        check_number("min_mad", min_mad, positive=True)
-        check_int("level_shift_ticks", level_shift_ticks, 2)
-        check_int("refresh_every", refresh_every, 1)
-        self.max_keys = max_keys
-        self.dedupe_window = dedupe_window
-        self.reorder_tolerance_s = float(reorder_tolerance_s)
-        self.gap_factor = float(gap_factor)
-        self.min_gap_s = float(min_gap_s)
-        self.cadence_window = cadence_window
-        self.cadence_min_count = cadence_min_count
-        self.cadence_quantile = float(cadence_quantile)
-        self.spike_z = float(spike_z)
-        self.spike_window = spike_window
-        self.spike_min_count = spike_min_count
-        self.min_mad = float(min_mad)
-        self.level_shift_ticks = level_shift_ticks
-        self.refresh_every = refresh_every
+    def __init__(self, config: CleanerConfig | None = None) -> None:
+        """Keep the configuration (checked by ``CleanerConfig``; the defaults when ``None``)."""
+        cfg = CleanerConfig() if config is None else config
+        self.max_keys = cfg.max_keys
+        self.dedupe_window = cfg.dedupe_window
+        self.reorder_tolerance_s = cfg.reorder_tolerance_s
+        self.gap_factor = cfg.gap_factor
+        self.min_gap_s = cfg.min_gap_s
+        self.cadence_window = cfg.cadence_window
+        self.cadence_min_count = cfg.cadence_min_count
+        self.cadence_quantile = cfg.cadence_quantile
+        self.spike_z = cfg.spike_z
+        self.spike_window = cfg.spike_window
+        self.spike_min_count = cfg.spike_min_count
+        self.min_mad = cfg.min_mad
+        self.level_shift_ticks = cfg.level_shift_ticks
+        self.refresh_every = cfg.refresh_every
         # Every action and event type but ACCEPT; the commonest of all is a plain int.
         self._counts: dict[str, int] = dict.fromkeys(CLEAN_ACTIONS + FEED_EVENT_TYPES, 0)
         self._accepted = 0
@@ -444,6 +398,11 @@ class DataCleaner:
         counts = dict(self._counts)
         counts[ACCEPT] = self._accepted
         return counts
+
+    @property
+    def config(self) -> CleanerConfig:
+        """The configuration this cleaner runs with."""
+        return CleanerConfig(**{name: getattr(self, name) for name in _CONFIG_FIELDS})
 
     @property
     def tracked_feeds(self) -> int:
@@ -870,3 +829,4 @@ _PICKLED_SLOTS: Final = tuple(
     for name in DataCleaner.__slots__
     if name not in ("_last_kind", "_last_name", "_last_state")
 )
+_CONFIG_FIELDS: Final = tuple(f.name for f in fields(CleanerConfig))
