@@ -146,6 +146,10 @@ class FieldRules:
                 name = _config_asset_class(f"asset_classes[{symbol!r}]", asset_class)
                 self._asset_map[normalize_symbol(symbol)] = name
                 self._asset_names[name] = name
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """What a subclass precomputes from the checked limits (called last by ``__init__``)."""
 
     def _loads(self, data: object, field: str | None) -> Any:
         """JSON text inside a field, within the payload size limit."""

@@ -27,15 +27,14 @@ Every failure raises ``InvalidMessage`` with a code from ``errors.REASONS``; see
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 from orjson import JSONDecodeError
 from orjson import loads as _loads
 
 from data_feeds.cache.keys import StreamInfo, parse_stream_key
 from data_feeds.errors import InvalidMessage, shown
-from data_feeds.records import DEFAULT_ASSET_CLASS, PRICE, Record, Tick
+from data_feeds.records import PRICE, Record, Tick
 from data_feeds.validation.builders import RecordBuilder
 from data_feeds.validation.fields import CACHE_LIMIT
 from data_feeds.validation.layouts.native import TICK_BY_HAND, native_tick_decoder
@@ -66,30 +65,8 @@ class SchemaValidator(RecordBuilder):
 
     __slots__ = ("_decode_native", "_hints", "_price_streams")
 
-    def __init__(
-        self,
-        *,
-        asset_classes: Mapping[str, str] | None = None,
-        default_asset_class: str = DEFAULT_ASSET_CLASS,
-        max_payload_bytes: int = 65536,
-        max_book_levels: int = 1000,
-        max_price: float = 1e12,
-        max_volume: float = 1e15,
-        min_timestamp_s: float = 946684800.0,
-        max_future_s: float = 86400.0,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        super().__init__(
-            asset_classes=asset_classes,
-            default_asset_class=default_asset_class,
-            max_payload_bytes=max_payload_bytes,
-            max_book_levels=max_book_levels,
-            max_price=max_price,
-            max_volume=max_volume,
-            min_timestamp_s=min_timestamp_s,
-            max_future_s=max_future_s,
-            clock=clock,
-        )
+    def _prepare(self) -> None:
+        """The stream-key caches and the fast path's decoder, made of the checked limits."""
         # Stream key -> what it says (validated), bounded like the field caches; and the native
         # price streams among them (an asset class, no exchange): stream key -> (symbol, asset
         # class), what validate's fast path compares a tick with.
