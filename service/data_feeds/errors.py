@@ -177,7 +177,8 @@ def _reply_code(exc: redis.exceptions.ResponseError) -> str:
     """The error code an error reply starts with (after redis-py's pipeline note, if any)."""
     text = str(exc)
     _, note, rest = text.partition(_PIPELINE_NOTE)
-    return (rest if note else text).split(" ", 1)[0]
+    # in a pipeline the reply can come as the repr of its args: "('UNBLOCKED force ...',)"
+    return (rest.lstrip("('\"") if note else text).split(" ", 1)[0]
 
 
 def classify(exc: BaseException) -> Failure:

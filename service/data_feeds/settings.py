@@ -80,6 +80,9 @@ class Settings:
     model: str = "default"
     model_params: Mapping[str, Any] = field(default_factory=dict)
     signals_maxlen: int = 1_000_000
+    signal_features: bool = False
+    """Write each signal's feature values with it (``features``): what the model saw, for
+    audits and for checking live features against a training dataset's rows."""
     metrics_host: str = "0.0.0.0"
     metrics_port: int = DEFAULT_METRICS_PORT
     """0 picks a free port; -1 serves no metrics."""
@@ -263,6 +266,15 @@ def _choice(*allowed: str) -> Callable[[str, str], str]:
     return parse
 
 
+def _parse_switch(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise _bad(name, raw, "expected 1/true/yes/on or 0/false/no/off")
+
+
 VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "data_dir": ("DATA_DIR", _parse_path),
     "stream_maxlen": ("STREAM_MAXLEN", _positive_int),
@@ -288,6 +300,7 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "model": ("MODEL", _parse_token),
     "model_params": ("MODEL_PARAMS", _parse_json_object),
     "signals_maxlen": ("SIGNALS_MAXLEN", _positive_int),
+    "signal_features": ("SIGNAL_FEATURES", _parse_switch),
     "metrics_host": ("METRICS_HOST", _parse_token),
     "metrics_port": ("METRICS_PORT", _parse_port),
     "retrain_interval_s": ("RETRAIN_INTERVAL_S", _non_negative_float),

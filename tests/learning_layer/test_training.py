@@ -30,18 +30,21 @@ def test_dataset_rows_are_what_the_live_generator_sees_labelled_by_the_live_rule
 ) -> None:
     """Features equal the live generator's for each clean tick; labels: first tick >= t + h."""
     records = planted_history([(400, 1.0)], seed=3)
-    # A duplicate and a spike: the cleaner must drop them exactly as it does live.
+    # A duplicate and a spike, stored where they happen (history is stored at event time,
+    # so they arrive there): the cleaner must drop them exactly as it does live.
     ticks = [r for r in records if isinstance(r, Tick)]
-    records.append(ticks[200])
-    records.append(Tick(SYMBOL, ticks[300].price * 1.5, 1.0, ticks[300].timestamp + 0.25))
+    spike = Tick(SYMBOL, ticks[300].price * 1.5, 1.0, ticks[300].timestamp + 0.25)
+    records.insert(records.index(ticks[300]) + 1, spike)
+    records.insert(records.index(ticks[200]) + 1, ticks[200])
     db.store_many(records)
     horizon = 3.0
     dataset = TrainingModule(db, horizon_s=horizon, min_rows=10).prepare_dataset(store=False)
 
-    # The live path, independently: cleaner -> generator; features as each tick is observed.
+    # The live path, independently: cleaner -> generator over the entries in arrival order;
+    # features as each tick is observed.
     cleaner, generator = DataCleaner(), SignalGenerator(horizon_s=horizon)
     seen: list[tuple[float, float, list[float]]] = []
-    for record in db.backfill("*"):
+    for record in (e.record for e in db.backfill_entries("*")):
         if cleaner.clean(record).action != "accept":
             continue
         generator.process(record)

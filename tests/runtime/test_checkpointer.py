@@ -11,11 +11,12 @@ import pytest
 import redis
 import redis.asyncio as aredis
 
+from data_feeds.arrival import RawEntry
 from data_feeds.cache import keys, signed
 from data_feeds.runtime import checkpointer
 from data_feeds.runtime.app import build_pipeline
 from data_feeds.runtime.checkpointer import Checkpointer
-from data_feeds.runtime.pipeline import RawEntry, TickPipeline
+from data_feeds.runtime.pipeline import TickPipeline
 from data_feeds.settings import Settings
 from data_feeds.validation.schema_validator import SchemaValidator
 from tests.runtime.consumer_helpers import HMAC_KEY, STREAM, add_ticks, consumer_settings

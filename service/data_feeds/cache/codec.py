@@ -7,6 +7,7 @@ Decoding goes through ``SchemaValidator``, which also reads flat-field layouts (
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import orjson
@@ -20,3 +21,72 @@ DATA_FIELD_B: Final = b"data"
 def encode_fields(record: Record) -> dict[str, bytes]:
     """The field mapping to XADD for a record."""
     return {DATA_FIELD: orjson.dumps(record.to_dict())}
+
+
+def event_ms(record: Record) -> int:
+    """The millisecond a stored record's entry id is given: its event time."""
+    return math.floor(record.timestamp * 1000.0)
+
+
+# History is stored at its event time: the entry id of a record is ``<event ms>-<seq>``, or
+# just after the stream's newest id when the stream is already past that time (ids only grow;
+# such a record keeps its order of storing). So the arrival order every processing path
+# replays (``data_feeds.arrival``) is the records' time order, and importing streams one after
+# the other interleaves them as they happened. Live publishers append with ``*`` (arrival =
+# when Redis got it). One Lua function, shared by both scripts below.
+_APPEND_AT_FUNCTION: Final = """
+local tops = {}
+local function top_of(key)
+  if redis.call('EXISTS', key) == 0 then return {-1, 0} end
+  local info = redis.call('XINFO', 'STREAM', key)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then
+      local id = info[i + 1]
+      local dash = string.find(id, '-', 1, true)
+      return {tonumber(string.sub(id, 1, dash - 1)), tonumber(string.sub(id, dash + 1))}
+    end
+  end
+  return {-1, 0}
+end
+local function append_at(key, ms, maxlen, data)
+  local top = tops[key] or top_of(key)
+  local seq = 0
+  if ms <= top[1] then
+    ms = top[1]
+    seq = top[2] + 1
+  end
+  local id = string.format('%.0f-%.0f', ms, seq)
+  redis.call('XADD', key, 'MAXLEN', '~', maxlen, id, 'data', data)
+  tops[key] = {ms, seq}
+  return id
+end
+"""
+
+APPEND_AT: Final = (
+    _APPEND_AT_FUNCTION
+    + """
+-- KEYS: each record's stream; ARGV[1]: MAXLEN; then per record its event ms and data field.
+local ids = {}
+for k = 1, #KEYS do
+  ids[k] = append_at(KEYS[k], tonumber(ARGV[2 * k]), ARGV[1], ARGV[2 * k + 1])
+end
+return ids
+"""
+)
+
+IMPORT_AT: Final = (
+    _APPEND_AT_FUNCTION
+    + """
+-- KEYS[1]: the stream, KEYS[2]: the set of fingerprints imported into it; ARGV[1]: MAXLEN;
+-- then per record its fingerprint, event ms and data field. A fingerprint seen before is
+-- skipped (re-imports add nothing); the number appended is returned.
+local added = 0
+for i = 2, #ARGV, 3 do
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    append_at(KEYS[1], tonumber(ARGV[i + 1]), ARGV[1], ARGV[i + 2])
+    added = added + 1
+  end
+end
+return added
+"""
+)

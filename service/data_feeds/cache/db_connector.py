@@ -19,13 +19,14 @@ import redis
 import redis.asyncio as aredis
 import structlog
 
+from data_feeds.arrival import arrival_key
 from data_feeds.cache import keys
-from data_feeds.cache.codec import encode_fields
+from data_feeds.cache.codec import APPEND_AT, DATA_FIELD, encode_fields, event_ms
 from data_feeds.cache.embedded import EmbeddedRedis, client_name
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
 from data_feeds.settings import Settings
-from data_feeds.timestamps import TimeBound, entry_key, time_bound
+from data_feeds.timestamps import TimeBound, time_bound
 from data_feeds.validation.schema_validator import SchemaValidator
 
 log = structlog.get_logger(__name__)
@@ -50,6 +51,11 @@ class Entry(NamedTuple):
     stream: str
     entry_id: str
     record: Record
+
+    @property
+    def signal_id(self) -> str:
+        """The ``signal_id`` a signal made from this entry carries (``records.Signal``)."""
+        return f"{self.stream}/{self.entry_id}"
 
 
 def resolve_redis_url(url: str | None, settings: Settings) -> str:
@@ -81,11 +87,22 @@ class _Codec:
         self.rejected: collections.Counter[str] = collections.Counter()
         """Entries skipped by the last backfill to finish, by reason."""
 
-    def prepare(self, item: Storable) -> tuple[str, dict[str, bytes]]:
-        """Validate anything storable; the stream key and the fields to XADD."""
+    def prepare(self, item: Storable) -> tuple[str, int, bytes]:
+        """Validate anything storable; its stream key, event ms and data field."""
         raw = item.to_dict() if isinstance(item, RECORD_TYPES) else item
         record = self.validator.validate(raw)
-        return keys.record_stream(record), encode_fields(record)
+        return keys.record_stream(record), event_ms(record), encode_fields(record)[DATA_FIELD]
+
+    def append_args(self, records: Iterable[Storable]) -> tuple[list[str], list[bytes | int]]:
+        """Validate every record (raising on the first invalid one); APPEND_AT's keys and
+        arguments."""
+        streams: list[str] = []
+        args: list[bytes | int] = [self.maxlen]
+        for item in records:
+            stream, ms, data = self.prepare(item)
+            streams.append(stream)
+            args += (ms, data)
+        return streams, args
 
     def decode_page(
         self,
@@ -125,16 +142,22 @@ class _Codec:
         pattern: Patterns,
         limit: int | None,
     ) -> list[Entry]:
-        entries.sort(key=_time_order)
+        entries.sort(key=_arrival)
         self.rejected = rejected  # one backfill's own counts, whatever ran beside it
         if rejected:
             log.warning("backfill_entries_rejected", pattern=pattern, reasons=dict(rejected))
         return entries if limit is None else entries[:limit]
 
 
-def _time_order(entry: Entry) -> tuple[float, str, int, int]:
-    """The order backfills return entries in: event time, then stream, then entry id."""
-    return (entry.record.timestamp, entry.stream, *entry_key(entry.entry_id))
+def _arrival(entry: Entry) -> tuple[int, str, int]:
+    """``backfill_entries`` order: the one processing order (``data_feeds.arrival``)."""
+    return arrival_key(entry.stream, entry.entry_id)
+
+
+def by_event_time(entries: list[Entry], limit: int | None) -> list[Record]:
+    """``backfill`` order, for reading history: event time, ties in arrival order."""
+    ordered = sorted(entries, key=lambda e: e.record.timestamp)  # stable: arrival within
+    return [e.record for e in (ordered if limit is None else ordered[:limit])]
 
 
 def _check_limit(limit: int | None) -> None:
@@ -162,28 +185,27 @@ class DBConnector:
         self.url = resolve_redis_url(url, self.settings)
         self.redis: redis.Redis = redis.Redis.from_url(self.url, **client_options())
         self._codec = _Codec(self.settings, validator)
+        self._append = self.redis.register_script(APPEND_AT)
 
     @property
     def validator(self) -> SchemaValidator:
         return self._codec.validator
 
     def store(self, record: Storable) -> str:
-        """Validate and append one record to its stream; the new entry id.
+        """Validate and append one record to its stream at its event time; the new entry id
+        (``<event ms>-<seq>``, or just after the stream's newest id: ``cache.codec``).
 
         Raises ``InvalidMessage`` (with ``.reason``) for anything that is not a valid record.
         """
-        stream, fields = self._codec.prepare(record)
-        entry_id = self.redis.xadd(stream, fields, maxlen=self._codec.maxlen, approximate=True)  # type: ignore[arg-type]
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return self.store_many([record])[0]
 
     def store_many(self, records: Iterable[Storable]) -> list[str]:
-        """Validate every record first (nothing is written if one is invalid), then one pipeline."""
-        prepared = [self._codec.prepare(r) for r in records]
-        with self.redis.pipeline(transaction=False) as pipe:
-            for stream, fields in prepared:
-                pipe.xadd(stream, fields, maxlen=self._codec.maxlen, approximate=True)  # type: ignore[arg-type]
-            ids = pipe.execute()
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        """Validate every record first (nothing is written if one is invalid), then append
+        them all in one script call, each at its event time; their entry ids."""
+        streams, args = self._codec.append_args(records)
+        if not streams:
+            return []
+        return [_text(i) for i in self._append(keys=streams, args=args)]
 
     def streams(self, pattern: Patterns = "*") -> list[str]:
         """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never
@@ -203,7 +225,10 @@ class DBConnector:
         end: TimeBound = None,
         limit: int | None = None,
     ) -> list[Entry]:
-        """Like ``backfill`` but each record comes with its stream and entry id."""
+        """The records of the input streams matching ``pattern`` with their stream and entry
+        id, in the one processing order (``data_feeds.arrival``: what training, research and
+        evaluation replay, as the live service reads them); bounds as in ``backfill``;
+        ``limit`` keeps the first N."""
         _check_limit(limit)
         lo, hi = time_bound(start, "start"), time_bound(end, "end")
         rejected: collections.Counter[str] = collections.Counter()
@@ -229,7 +254,8 @@ class DBConnector:
         Entries that do not validate are skipped and counted by reason in
         ``last_backfill_rejects``.
         """
-        return [e.record for e in self.backfill_entries(pattern, start, end, limit)]
+        _check_limit(limit)
+        return by_event_time(self.backfill_entries(pattern, start, end), limit)
 
     @property
     def last_backfill_rejects(self) -> dict[str, int]:
@@ -263,30 +289,23 @@ class AsyncDBConnector:
         self.url = resolve_redis_url(url, self.settings)
         self.redis: aredis.Redis = aredis.Redis.from_url(self.url, **client_options())
         self._codec = _Codec(self.settings, validator)
+        self._append = self.redis.register_script(APPEND_AT)
 
     @property
     def validator(self) -> SchemaValidator:
         return self._codec.validator
 
     async def store(self, record: Storable) -> str:
-        """Validate and append one record to its stream; the new entry id."""
-        stream, fields = self._codec.prepare(record)
-        entry_id = await self.redis.xadd(
-            stream,
-            fields,  # type: ignore[arg-type]
-            maxlen=self._codec.maxlen,
-            approximate=True,
-        )
-        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        """Validate and append one record to its stream at its event time; the new entry id."""
+        return (await self.store_many([record]))[0]
 
     async def store_many(self, records: Iterable[Storable]) -> list[str]:
-        """Validate every record first (nothing is written if one is invalid), then one pipeline."""
-        prepared = [self._codec.prepare(r) for r in records]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for stream, fields in prepared:
-                pipe.xadd(stream, fields, maxlen=self._codec.maxlen, approximate=True)  # type: ignore[arg-type]
-            ids = await pipe.execute()
-        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        """Validate every record first (nothing is written if one is invalid), then append
+        them all in one script call, each at its event time; their entry ids."""
+        streams, args = self._codec.append_args(records)
+        if not streams:
+            return []
+        return [_text(i) for i in await self._append(keys=streams, args=args)]
 
     async def streams(self, pattern: Patterns = "*") -> list[str]:
         """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never
@@ -305,7 +324,10 @@ class AsyncDBConnector:
         end: TimeBound = None,
         limit: int | None = None,
     ) -> list[Entry]:
-        """Like ``backfill`` but each record comes with its stream and entry id."""
+        """The records of the input streams matching ``pattern`` with their stream and entry
+        id, in the one processing order (``data_feeds.arrival``: what training, research and
+        evaluation replay, as the live service reads them); bounds as in ``backfill``;
+        ``limit`` keeps the first N."""
         _check_limit(limit)
         lo, hi = time_bound(start, "start"), time_bound(end, "end")
         rejected: collections.Counter[str] = collections.Counter()
@@ -325,7 +347,8 @@ class AsyncDBConnector:
         limit: int | None = None,
     ) -> list[Record]:
         """Every record in the input streams matching ``pattern``, in event-time order."""
-        return [e.record for e in await self.backfill_entries(pattern, start, end, limit)]
+        _check_limit(limit)
+        return by_event_time(await self.backfill_entries(pattern, start, end), limit)
 
     @property
     def last_backfill_rejects(self) -> dict[str, int]:
@@ -342,3 +365,7 @@ class AsyncDBConnector:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -53,6 +53,9 @@ RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
                 "tree.HoeffdingTreeClassifier [DATA_FEEDS_MODEL]"),
     "--model-params": ("MODEL_PARAMS", "VALUE",
                        "JSON object of the model's parameters [DATA_FEEDS_MODEL_PARAMS]"),
+    "--signal-features": ("SIGNAL_FEATURES", "{0,1}",
+                          "write each signal's feature values with it "
+                          "[DATA_FEEDS_SIGNAL_FEATURES, default 0]"),
     "--checkpoint-interval-s": ("CHECKPOINT_INTERVAL_S", "SECONDS",
                                 "seconds between state checkpoints "
                                 "[DATA_FEEDS_CHECKPOINT_INTERVAL_S]"),

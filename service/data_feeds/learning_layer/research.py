@@ -60,7 +60,7 @@ import redis
 import structlog
 
 from data_feeds.cache import keys
-from data_feeds.cache.codec import DATA_FIELD, encode_fields
+from data_feeds.cache.codec import DATA_FIELD, IMPORT_AT, encode_fields, event_ms
 from data_feeds.cache.db_connector import (
     DBConnector,
     client_options,
@@ -135,16 +135,6 @@ REPORTED_PARAMS: Final = (
 
 # SADD each fingerprint; XADD its payload only when it was new. KEYS: stream, fingerprint set.
 # ARGV: maxlen, then fingerprint/payload pairs. Returns how many were added.
-_IMPORT_LUA: Final = """
-local added = 0
-for i = 2, #ARGV, 2 do
-  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[i + 1])
-    added = added + 1
-  end
-end
-return added
-"""
 
 
 # -- import summary ------------------------------------------------------------------------------
@@ -243,11 +233,11 @@ class _Importer:
 
     def __init__(self, db: DBConnector, summary: ImportSummary, batch_size: int) -> None:
         self.redis = db.redis
-        self.script = db.redis.register_script(_IMPORT_LUA)
+        self.script = db.redis.register_script(IMPORT_AT)
         self.maxlen = db.settings.stream_maxlen
         self.summary = summary
         self.batch_size = batch_size
-        self.pending: dict[str, list[tuple[bytes, bytes, SourceImport]]] = {}
+        self.pending: dict[str, list[tuple[bytes, int, bytes, SourceImport]]] = {}
         self.occurrences: dict[bytes, int] = {}
 
     def start_source(self) -> None:
@@ -264,7 +254,7 @@ class _Importer:
             digest = hashlib.blake2b(digest + rank.to_bytes(8, "big"), digest_size=16).digest()
         stream = keys.record_stream(record)
         batch = self.pending.setdefault(stream, [])
-        batch.append((digest, payload, source))
+        batch.append((digest, event_ms(record), payload, source))
         if len(batch) >= self.batch_size:
             self._flush_stream(stream)
 
@@ -278,14 +268,13 @@ class _Importer:
             return
         # A batch holds records of one source only: start_source() flushes between sources.
         args: list[bytes | int] = [self.maxlen]
-        for digest, payload, _ in batch:
-            args.append(digest)
-            args.append(payload)
+        for digest, ms, payload, _ in batch:
+            args += (digest, ms, payload)
         added = int(self.script(keys=[stream, imported_key(stream)], args=args))
         counts_ = self.summary.streams.setdefault(stream, StreamCounts())
         counts_.imported += added
         counts_.skipped += len(batch) - added
-        source = batch[0][2]
+        source = batch[0][3]
         source.imported += added
         source.skipped += len(batch) - added
 

@@ -126,6 +126,9 @@ class Dataset:
     min_rows: int = 100
     stats: Mapping[str, Any] = field(default_factory=dict)
     """How the rows came about: records read, rejected, dropped by the cleaner, unlabelled..."""
+    signal_ids: list[str] = field(default_factory=list)
+    """Per row, ``{stream}/{entry_id}`` of its tick: the ``signal_id`` the live service gives
+    that tick's signal (empty for a dataset stored before rows carried it)."""
 
     @classmethod
     def build(
@@ -142,11 +145,14 @@ class Dataset:
         min_rows: int = 100,
         stats: Mapping[str, Any] | None = None,
         fingerprint: str | None = None,
+        signal_ids: list[str] | None = None,
     ) -> Dataset:
         """A dataset with its fingerprint computed from the rows (unless given)."""
         n = len(y)
         if not len(x_rows) == len(timestamps) == len(label_timestamps) == len(symbols) == n:
             raise ValueError("x_rows, y, timestamps, label_timestamps and symbols differ in length")
+        if signal_ids and len(signal_ids) != n:
+            raise ValueError("signal_ids and y differ in length")
         names = tuple(feature_names)
         return cls(
             feature_names=names,
@@ -164,6 +170,7 @@ class Dataset:
             ),
             min_rows=min_rows,
             stats=dict(stats or {}),
+            signal_ids=list(signal_ids or []),
         )
 
     def __len__(self) -> int:
@@ -222,6 +229,7 @@ class Dataset:
             horizon_s=self.horizon_s,
             dead_band_bps=self.dead_band_bps,
             min_rows=self.min_rows,
+            signal_ids=[self.signal_ids[i] for i in idx] if self.signal_ids else None,
         )
 
     def split(self, holdout_fraction: float) -> tuple[Dataset, Dataset]:
@@ -268,6 +276,7 @@ class Dataset:
             "symbols": self.symbols,
             "x_rows": self.x_rows,
             "y": self.y,
+            "signal_ids": self.signal_ids,
         }
         return zlib.compress(orjson.dumps(doc), 1)
 
@@ -286,7 +295,15 @@ class Dataset:
             horizon_s=doc["horizon_s"],
             dead_band_bps=doc["dead_band_bps"],
             min_rows=min_rows,
+            signal_ids=doc.get("signal_ids"),
         )
+
+
+@dataclass(slots=True)
+class _Row(Pending):
+    """A row waiting for its label, with the signal id of its tick."""
+
+    signal_id: str = ""
 
 
 class FeatureReplay:
@@ -319,6 +336,7 @@ class FeatureReplay:
         self.timestamps: list[float] = []
         self.label_timestamps: list[float] = []
         self.symbols: list[str] = []
+        self.signal_ids: list[str] = []
         self.records = 0
         self.cleaned_out: dict[str, int] = {}
         self.unlabelled = 0
@@ -352,7 +370,8 @@ class FeatureReplay:
                 self.timestamps.append(pending.timestamp)
                 self.label_timestamps.append(ts)
                 self.symbols.append(tick.symbol)
-            buffer.push(Pending(ts, price, features_now, 0.5, HOLD, ""))
+                self.signal_ids.append(pending.signal_id if isinstance(pending, _Row) else "")
+            buffer.push(_Row(ts, price, features_now, 0.5, HOLD, "", entry.signal_id))
 
     def dataset(self, *, min_rows: int, stats: Mapping[str, Any]) -> Dataset:
         order = sorted(range(len(self.y)), key=lambda i: (self.timestamps[i], self.symbols[i]))
@@ -371,6 +390,7 @@ class FeatureReplay:
             timestamps=[self.timestamps[i] for i in order],
             label_timestamps=[self.label_timestamps[i] for i in order],
             symbols=[self.symbols[i] for i in order],
+            signal_ids=[self.signal_ids[i] for i in order],
             horizon_s=self.horizon_s,
             dead_band_bps=self.dead_band_bps,
             min_rows=min_rows,

@@ -43,7 +43,12 @@ def build_pipeline(settings: Settings, validator: SchemaValidator) -> TickPipeli
         horizon_s=settings.horizon_s,
         dead_band_bps=settings.dead_band_bps,
     )
-    return TickPipeline(validator, DataCleaner(settings.cleaner), generator)
+    return TickPipeline(
+        validator,
+        DataCleaner(settings.cleaner),
+        generator,
+        signal_features=settings.signal_features,
+    )
 
 
 class Service:

@@ -9,9 +9,9 @@ starts fresh.
 
 After ``restore``, ``replay`` re-applies the entries that were acknowledged after the
 checkpoint was taken, with outputs discarded, so the state is what it was when the worker
-stopped and the model learns each outcome exactly once. They are merged by arrival exactly
-as live reads are (``ArrivalMerge``); entries still pending (they will be delivered again)
-and entries that went to the DLQ (never applied live) are skipped.
+stopped and the model learns each outcome exactly once. They are processed in the one
+arrival order (``data_feeds.arrival``), as live reads are; entries still pending (they will
+be delivered again) and entries that went to the DLQ (never applied live) are skipped.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from typing import Any, Final
 import redis.asyncio as aredis
 import structlog
 
+from data_feeds.arrival import ArrivalMerge
 from data_feeds.cache import keys, signed
 from data_feeds.errors import CheckpointRejected
-from data_feeds.runtime.arrival import ArrivalMerge
 from data_feeds.runtime.batch_writer import OUTPUT_MAXLEN
 from data_feeds.runtime.pipeline import TickPipeline
 from data_feeds.timestamps import entry_key
@@ -133,9 +133,10 @@ class Checkpointer:
             for stream in merge.readable(list(ranges)):
                 cursor, last = ranges[stream]
                 page = await self.redis.xrange(stream, min=cursor, max=last, count=REPLAY_PAGE)
-                merge.add(stream, page)
-                if len(page) < REPLAY_PAGE:
-                    del ranges[stream]  # exhausted
+                exhausted = len(page) < REPLAY_PAGE
+                merge.add_range(stream, page, exhausted=exhausted)
+                if exhausted:
+                    del ranges[stream]
                 else:
                     ranges[stream] = ("(" + page[-1][0].decode(), last)
             ready = merge.release()

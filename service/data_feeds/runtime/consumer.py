@@ -2,8 +2,9 @@
 
 The consumer keeps discovery, groups and the read loop; four parts do the rest:
 
-- ``ArrivalMerge`` (``runtime.arrival``) puts what one read returns from many streams in
-  arrival order, holding back what lies past the watermark;
+- ``ArrivalMerge`` (``data_feeds.arrival``) puts what the reads return from many streams
+  in the one arrival order every processing path uses, holding back what an entry not yet
+  read may still precede;
 - ``BatchWriter`` (``runtime.batch_writer``) writes a batch's signals, DLQ, quarantine and
   event entries and its acknowledgements in one MULTI/EXEC, and keeps a batch whose write
   failed until it is written;
@@ -35,13 +36,13 @@ import redis
 import redis.asyncio as aredis
 import structlog
 
+from data_feeds.arrival import ArrivalMerge, RawEntry
 from data_feeds.cache import keys
 from data_feeds.errors import REDIS_DOWN, Failure, classify
 from data_feeds.records import SENTIMENT
-from data_feeds.runtime.arrival import ArrivalMerge
 from data_feeds.runtime.batch_writer import BatchWriter
 from data_feeds.runtime.checkpointer import Checkpointer
-from data_feeds.runtime.pipeline import BatchResult, RawEntry, TickPipeline
+from data_feeds.runtime.pipeline import BatchResult, TickPipeline
 from data_feeds.runtime.redelivery import Redelivered, Redelivery
 from data_feeds.settings import Settings
 from data_feeds.timestamps import entry_key
@@ -116,6 +117,9 @@ class StreamConsumer:
         self.processed = 0
         self.signals_written = 0
         self._redrain = False
+        self._keys_seen = -1
+        self._late_counted = 0
+        """The number of keys when discovery last began (``clock``)."""
         self._next_discover = 0.0
         self._next_claim = 0.0
         self._next_lag = 0.0
@@ -133,6 +137,7 @@ class StreamConsumer:
     async def discover(self) -> list[str]:
         """Find owned input streams and make sure our groups exist on each; the new ones."""
         s = self.settings
+        self._keys_seen = int(await self.redis.dbsize())  # read first: later keys count as new
         found: set[str] = set()
         for pattern in s.stream_patterns:
             async for raw in self.redis.scan_iter(match=pattern, count=1000, _type="stream"):
@@ -285,34 +290,58 @@ class StreamConsumer:
         if now >= self._next_checkpoint:
             self._next_checkpoint = now + self.settings.checkpoint_interval_s
             await self.checkpoint()
-        entries = await self.read(stop)
+        entries = await self.read(stop, await self.clock())
         if entries:
             await self._handle(entries)
 
-    async def read(self, stop: asyncio.Event) -> list[RawEntry]:
+    async def read(self, stop: asyncio.Event, server_ms: int) -> list[RawEntry]:
         """The next entries to process, across all streams in arrival order (``ArrivalMerge``:
-        entries past the watermark stay held, pending, for the next round)."""
+        entries that an earlier one may still precede stay held, pending, for the next round).
+
+        ``server_ms``: the server's clock before these reads (``step`` takes it, and looks for
+        new streams, first): every stream known then has delivered all its entries below it
+        unless its page came back full. With entries held and nothing new, it waits a
+        millisecond for the clock to move on (Redis times out blocking reads only every
+        100 ms, too coarse to wait on)."""
         s = self.settings
         merge = self.merge
         readable = set(merge.readable(self.streams))
-        blocked = False
         got = 0
+        waited = False
         for group in (self.sentiment_group, self.group):
             wanted = {k: ">" for k, g in self.streams.items() if g == group and k in readable}
             if not wanted:
                 continue
             block = s.block_ms if group == self.group and not merge and not got else None
-            blocked = blocked or block is not None
+            waited = waited or block is not None
             reply = await self.redis.xreadgroup(
                 group, self.consumer, wanted, count=s.batch_size, block=block
             )
-            for raw_stream, entries in reply or ():
-                merge.add(_text(raw_stream), entries)
-                got += len(entries)
-        if not got and not merge and not blocked:  # no market stream to wait on: wait here
+            pages = {_text(k): entries for k, entries in reply or ()}
+            merge.add_read(wanted, pages, server_ms)
+            got += sum(len(e) for e in pages.values())
+        if not got and not waited:  # nothing to block on, or only held entries: wait here
+            delay = 0.001 if merge else s.block_ms / 1000.0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), s.block_ms / 1000.0)
+                await asyncio.wait_for(stop.wait(), delay)
+        if merge.late > self._late_counted:
+            log.warning("late_entries", entries=merge.late - self._late_counted)
+            if self.metrics:
+                self.metrics.late_entries_total.inc(merge.late - self._late_counted)
+            self._late_counted = merge.late
         return merge.release()
+
+    async def clock(self) -> int:
+        """The server's time in ms; new keys since the last discovery trigger another one
+        first (a stream created since has entries at or after this time, and the merge must
+        know every stream before it releases entries below it)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.dbsize()
+            (seconds, micros), size = await pipe.execute()
+        if size != self._keys_seen:
+            await self.discover()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     async def release_held(self) -> None:
         """Process the entries still held back (at shutdown: leave nothing pending)."""

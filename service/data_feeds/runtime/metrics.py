@@ -230,6 +230,12 @@ class ServiceMetrics:
             "Entries delivered again: own pending entries re-read on start, or claimed from a "
             "dead consumer.",
         )
+        self.late_entries_total = counter(
+            "late_entries_total",
+            "Entries that arrived below what the arrival merge had already released (a stream "
+            "found late, explicit ids written meanwhile): processed as they came, out of the "
+            "processing order (docs/processing_order.md).",
+        )
         self.pending_trimmed_total = counter(
             "pending_trimmed_total",
             "Pending entries whose payload was trimmed from the stream (MAXLEN) before they "

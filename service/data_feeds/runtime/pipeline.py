@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from data_feeds.arrival import RawEntry
 from data_feeds.cache import keys
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import Record
@@ -28,9 +29,6 @@ from data_feeds.signals.generator import Prepared, SignalGenerator
 from data_feeds.timestamps import entry_ms
 from data_feeds.validation.cleaner import ACCEPT, QUARANTINE, DataCleaner
 from data_feeds.validation.schema_validator import SchemaValidator
-
-RawEntry = tuple[str, bytes, Mapping[bytes, bytes] | None]
-"""(stream, entry id, fields) as XREADGROUP / XAUTOCLAIM return them (fields None if trimmed)."""
 
 
 @dataclass(slots=True)
@@ -90,11 +88,18 @@ class TickPipeline:
     """Validator, cleaner and signal generator, run over a batch."""
 
     def __init__(
-        self, validator: SchemaValidator, cleaner: DataCleaner, generator: SignalGenerator
+        self,
+        validator: SchemaValidator,
+        cleaner: DataCleaner,
+        generator: SignalGenerator,
+        *,
+        signal_features: bool = False,
     ) -> None:
+        """``signal_features``: write each signal's features with it (``features``)."""
         self.validator = validator
         self.cleaner = cleaner
         self.generator = generator
+        self.signal_features = signal_features
         self._stream_kinds: dict[str, str] = {}
 
     def kind_of(self, stream: str) -> str:
@@ -187,13 +192,15 @@ class TickPipeline:
 
         # model
         decide = self.generator.decide
+        with_features = self.signal_features
         for stream, entry_id, p in prepared:
             signal = decide(p, entry_id.decode(), stream)
             out.signal_actions[signal.action] += 1
             if emit:
-                out.signals.append(
-                    (keys.signals_key(signal.symbol), orjson.dumps(signal.to_dict()))
-                )
+                d = signal.to_dict()
+                if with_features:
+                    d["features"] = p[2]
+                out.signals.append((keys.signals_key(signal.symbol), orjson.dumps(d)))
                 out.signal_event_ts.append(signal.timestamp)
                 out.signal_entry_ms.append(entry_ms(entry_id))
         t5 = clock()

@@ -23,10 +23,10 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from data_feeds.arrival import RawEntry, by_arrival
 from data_feeds.cache import keys
 from data_feeds.checks import check_int
-from data_feeds.runtime.arrival import by_arrival
-from data_feeds.runtime.pipeline import BatchResult, RawEntry, dlq_fields
+from data_feeds.runtime.pipeline import BatchResult, dlq_fields
 from data_feeds.timestamps import entry_key
 
 Fetched = Sequence[tuple[bytes, Any]]

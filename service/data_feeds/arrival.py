@@ -1,0 +1,158 @@
+"""The one processing order: entries of many streams, in arrival order.
+
+Every path that turns stored entries into state processes them in this order: the live
+consumer (``runtime.consumer``), the replay after a restart (``runtime.checkpointer``), the
+training datasets (``TrainingModule.prepare_dataset``), the research report and the signal
+evaluation (all through ``DBConnector.backfill_entries``). So the features a model is trained
+on are bitwise the features the service computes live (docs/processing_order.md).
+
+**Arrival order** is the order of ``arrival_key(stream, entry_id)`` =
+``(ms, stream, seq)`` for an entry id ``<ms>-<seq>``: by the Redis server's clock when the
+entry was appended; within one millisecond, streams by name, each in its own order. Features
+use what had arrived when the tick arrived, which is what a live system can know; an entry's
+event timestamp never reorders it (a late record is the cleaner's business, in every path
+alike).
+
+**The live merge** (``ArrivalMerge``) releases an entry only once no entry with a smaller key
+can still come. Redis gives every new entry an id of at least the server's time (auto ids),
+so a read whose page was not full has delivered, for its streams, every entry below the
+server's time when it ran; a full page (more may follow) bounds its stream by its last entry,
+and so does a stream not read because a page of it is held already. Entries up to the
+smallest bound are released, the rest held (still pending in Redis) for the next round. The
+server's time comes from a ``TIME`` sent before the round's reads: an entry in the newest
+millisecond waits until the clock has moved past it (about one millisecond). Replaying a
+stored range (``add_range``) needs no clock: an exhausted range is complete.
+
+Entries that arrive below what was already released (a stream discovered late, explicit ids
+from an import running beside the service, the server clock stepping back) are processed as
+they come and counted in ``late``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+from data_feeds.checks import check_int
+
+RawEntry = tuple[str, bytes, Mapping[bytes, bytes] | None]
+"""(stream, entry id, fields) as XREADGROUP / XAUTOCLAIM return them (fields None if trimmed)."""
+
+Key = tuple[int, str, int]
+"""``(ms, stream, seq)``: an entry's place in arrival order."""
+
+Fetched = Sequence[tuple[bytes, object]]
+"""One stream's page of ``(entry id, fields)``, in id order."""
+
+
+def arrival_key(stream: str, entry_id: bytes | str) -> Key:
+    """An entry's place in arrival order: ``(ms, stream, seq)`` of its id ``<ms>-<seq>``."""
+    raw = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    ms, _, seq = raw.partition("-")
+    return int(ms), stream, int(seq or 0)
+
+
+def _key(item: RawEntry) -> Key:
+    return arrival_key(item[0], item[1])
+
+
+def by_arrival(entries: Iterable[RawEntry]) -> list[RawEntry]:
+    """Entries gathered stream by stream, in arrival order."""
+    return sorted(entries, key=_key)
+
+
+def _after(key: Key) -> Key:
+    """The smallest key after ``key`` in the same stream."""
+    return key[0], key[1], key[2] + 1
+
+
+class ArrivalMerge:
+    """Holds entries read ahead of what may be released; a round is ``readable``, then
+    ``add_read`` (live) or ``add_range`` (stored ranges) per read, then ``release``.
+
+    ``page``: the most entries one read returns per stream (a full page may mean more).
+    """
+
+    def __init__(self, page: int) -> None:
+        self.page = check_int("page", page)
+        self._held: list[RawEntry] = []
+        self._bounds: list[Key] = []
+        """This round's exclusive bounds: nothing below the smallest can still come."""
+        self._released: Key | None = None
+        self.late = 0
+        """Entries that arrived below what had been released already."""
+
+    def readable(self, streams: Iterable[str]) -> list[str]:
+        """Start a round: the streams to read (those with fewer than ``page`` entries held).
+
+        A stream left out bounds the round by its newest held entry."""
+        waiting = Counter(e[0] for e in self._held)
+        newest: dict[str, Key] = {}
+        for entry in self._held:
+            key = _key(entry)
+            if entry[0] not in newest or key > newest[entry[0]]:
+                newest[entry[0]] = key
+        self._bounds = [_after(k) for s, k in newest.items() if waiting[s] >= self.page]
+        return [s for s in streams if waiting[s] < self.page]
+
+    def add_read(
+        self, streams: Iterable[str], reply: Mapping[str, Fetched], server_ms: int
+    ) -> None:
+        """What one XREADGROUP over ``streams`` returned (``reply``: stream -> page; streams
+        with nothing new may be absent). ``server_ms``: the server's time, in ms, at or
+        before the read ran (a TIME sent before it)."""
+        floor = server_ms
+        for entries in reply.values():
+            if entries:
+                floor = max(floor, int(entries[-1][0].partition(b"-")[0]))
+        complete_below: Key = (floor, "", -1)  # every key with ms >= floor is above it
+        for stream in streams:
+            entries = reply.get(stream, ())
+            self._hold(stream, entries)
+            if len(entries) >= self.page:  # more may follow its last entry
+                self._bounds.append(_after(arrival_key(stream, entries[-1][0])))
+            else:
+                self._bounds.append(complete_below)
+
+    def add_range(self, stream: str, entries: Fetched, *, exhausted: bool) -> None:
+        """One page of a stored range; ``exhausted``: the range has nothing after it."""
+        self._hold(stream, entries)
+        if not exhausted and entries:
+            self._bounds.append(_after(arrival_key(stream, entries[-1][0])))
+
+    def release(self) -> list[RawEntry]:
+        """End the round: the entries no earlier entry can still precede, in arrival order."""
+        held = self._held
+        held.sort(key=_key)
+        n = len(held)
+        if self._bounds:
+            bound = min(self._bounds)
+            n = next((i for i, e in enumerate(held) if _key(e) >= bound), n)
+        out, self._held = held[:n], held[n:]
+        if out:
+            self._released = _key(out[-1])
+        return out
+
+    def take_all(self) -> list[RawEntry]:
+        """Everything held, in arrival order (at shutdown); the merge is left empty."""
+        held, self._held = by_arrival(self._held), []
+        return held
+
+    def clear(self) -> None:
+        """Forget what is held (it is still pending in Redis and comes back on a redrain)."""
+        self._held = []
+
+    def held_ids(self, stream: str) -> set[bytes]:
+        """The ids held for one stream (read by this consumer, only waiting their turn)."""
+        return {e[1] for e in self._held if e[0] == stream}
+
+    def _hold(self, stream: str, entries: Fetched) -> None:
+        if not entries:
+            return
+        released = self._released
+        if released is not None and arrival_key(stream, entries[0][0]) < released:
+            self.late += sum(1 for i, _ in entries if arrival_key(stream, i) < released)
+        self._held.extend((stream, i, f) for i, f in entries)  # type: ignore[misc]
+
+    def __len__(self) -> int:
+        return len(self._held)
