@@ -96,3 +96,37 @@ def test_run_flags_stand_in_for_their_variables(monkeypatch: pytest.MonkeyPatch)
     assert settings.horizon_s == 5.0
     assert settings.margin == 0.1
     assert settings.stream_patterns == ("crypto_*:*", "x")
+
+
+def test_train_promote_goes_through_the_gate(
+    redis_url: str, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """On noise, train --promote is refused by the gate (exit 0, "not promoted: ..."); --force
+    promotes anyway, and the decision and the registry's record say it was forced."""
+    monkeypatch.setenv("DATA_FEEDS_HORIZON_S", "1")
+    from data_feeds.cache.db_connector import DBConnector  # noqa: PLC0415
+    from data_feeds.learning_layer import ModelRegistry, RetrainingLoop, TrainingModule  # noqa: PLC0415
+
+    with DBConnector(redis_url) as db:
+        db.store_many(planted_history([(3000, 0.0)], seed=5))
+    code, out = run(capsys, "train", "--promote", "--redis-url", redis_url)
+    assert code == 0
+    assert out.splitlines()[-1].startswith("not promoted: vs the no-skill baseline: ")
+    code, out = run(capsys, "models", "--redis-url", redis_url, "--json")
+    assert json.loads(out)["champion"] is None
+    code, out = run(capsys, "train", "--promote", "--force", "--redis-url", redis_url, "--json")
+    promotion = json.loads(out)["promotion"]
+    assert code == 0 and promotion["outcome"] == "promoted" and promotion["challenger"] == "v2"
+    assert promotion["forced"] is True and promotion["gate_passed"] is False
+    assert promotion["reason"].startswith("forced; the gate said not promoted: ")
+    assert promotion["block_length"] == 2 and promotion["skill_z"] < 2.0
+    code, out = run(capsys, "models", "--redis-url", redis_url, "--json")
+    assert json.loads(out)["champion"] == "v2"
+    with DBConnector(redis_url) as db:
+        event = ModelRegistry(db).history()[0]
+        assert event["event"] == "promoted" and event["version"] == "v2"
+        assert event["reason"].startswith("forced; the gate said not promoted: ")
+        decisions = RetrainingLoop(TrainingModule(db), db).decisions()
+        assert [d["forced"] for d in decisions] == [True, False]
+    assert main(["train", "--force", "--redis-url", redis_url]) == 2  # --force needs --promote

@@ -102,7 +102,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
     p.add_argument(
         "--promote",
         action="store_true",
-        help="make the trained version the champion the service serves",
+        help="make the trained version the champion the service serves, if it passes the "
+        "promotion gate (beats the champion and the no-skill baseline significantly, "
+        "accuracy >= 0.5); a refusal is not an error",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --promote: promote even if the gate refuses (recorded as forced)",
     )
 
     add_command(
@@ -201,16 +208,27 @@ def analyze(args: argparse.Namespace) -> None:
 
 
 def train(args: argparse.Namespace) -> None:
-    from data_feeds.learning_layer import ModelRegistry, TrainingModule  # noqa: PLC0415 - heavy
+    """Train a candidate; with ``--promote`` the retraining loop's gate decides (``--force``
+    overrides it). A refusal exits 0 and says ``not promoted: <reason>``."""
+    from data_feeds.learning_layer import RetrainingLoop, TrainingModule  # noqa: PLC0415 - heavy
 
+    if args.force and not args.promote:
+        raise UsageError("--force goes with --promote")
     with Target(args.redis_url).db() as db:
         with as_usage_error(ValueError):
             training = TrainingModule(db, horizon_s=args.horizon_s, model_name=args.model)
             dataset = training.prepare_dataset(args.symbols, start=args.start, end=args.end)
         result = training.train_model(dataset)
-        if args.promote and result.version is not None:
-            ModelRegistry(db).promote(result.version, reason="data-feeds train --promote")
-        print_result(result, args.json)
+        if not args.promote:
+            print_result(result, args.json)
+            return
+        decision = RetrainingLoop(training, db).promote_trained(dataset, result, force=args.force)
+    if args.json:
+        print_json_lines([{**result.to_dict(), "promotion": decision.to_dict()}])
+        return
+    print_result(result, False)
+    reached = decision.gate_passed is not None
+    print_lines([decision.reason if reached else f"not promoted: {decision.reason}"])
 
 
 def retrain(args: argparse.Namespace) -> None:

@@ -12,13 +12,17 @@ One cycle (``run_retraining``):
    ``holdout_fraction``), neither learning from them;
 4. the decision, on **log loss** (the probability drives BUY / SELL through the margin, and
    log loss is a proper score of that probability; accuracy only sees which side of 0.5 it
-   fell). The challenger is promoted only when it beats both the no-skill baseline (always
-   predicting the training rows' up-fraction) and the champion, if there is one: for each, with
-   ``d_i`` = reference loss - challenger loss on holdout row ``i``, ``mean(d)`` must reach
-   ``min_improvement`` **and** ``significance_z`` standard errors of that mean (a paired
-   one-sided test). So the first challenger with real skill becomes the first champion, two
-   models of the same skill never trade places on noise, and a challenger without skill never
-   replaces even a bad champion (rolling back is the tool for that);
+   fell), by the ``PromotionGate`` (``learning_layer.promotion``): the challenger must beat
+   the no-skill baseline (always predicting the training rows' up-fraction) and the champion,
+   if there is one, each by a mean per-row log-loss reduction of at least ``min_improvement``
+   **and** ``significance_z`` standard errors, the standard error from a circular block
+   bootstrap with blocks of two label horizons (overlapping labels make the rows'
+   losses autocorrelated), and its holdout accuracy must be at least 0.5. So the first
+   challenger with real skill becomes the first champion, two models of the same skill never
+   trade places on noise, and a challenger without skill never replaces even a bad champion
+   (rolling back is the tool for that). ``promote_trained`` applies the same gate to a model
+   trained elsewhere (``data-feeds train --promote``), and can force a promotion the gate
+   refused (recorded as forced);
 5. the decision recorded in ``training:decisions`` (LIST of JSON, newest first).
 
 Outcomes use the service's metric labels: ``promoted``, ``kept``, ``insufficient_data`` (and
@@ -35,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -49,10 +52,11 @@ from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.keys import TRAINING_DECISIONS, symbol_streams
 from data_feeds.errors import InvalidMessage
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
+from data_feeds.learning_layer.promotion import PromotionGate
 from data_feeds.learning_layer.training import (
     Dataset,
     TrainingModule,
-    log_losses,
+    TrainingResult,
     predict_probabilities,
     score,
 )
@@ -87,9 +91,29 @@ class RetrainingDecision:
     improvement: float | None = None
     """Mean per-row log-loss reduction of the challenger over the champion (positive: better)."""
     improvement_se: float | None = None
+    """Its block-bootstrap standard error."""
+    improvement_z: float | None = None
+    """``improvement / improvement_se``."""
+    improvement_ess: float | None = None
+    """Effective sample size of that comparison (``var(d) / se^2``)."""
     skill: float | None = None
     """Mean per-row log-loss reduction of the challenger over the no-skill baseline."""
     skill_se: float | None = None
+    skill_z: float | None = None
+    skill_ess: float | None = None
+    horizon_rows: int | None = None
+    """The label horizon in holdout rows (median rows within one horizon)."""
+    block_length: int | None = None
+    """Rows per bootstrap block."""
+    significance_z: float | None = None
+    """The threshold each ``z`` had to reach (and ``min_improvement`` each mean)."""
+    min_improvement: float | None = None
+    min_accuracy: float | None = None
+    test: str = "circular block bootstrap"
+    gate_passed: bool | None = None
+    """What the promotion gate said (``None``: the gate was not reached)."""
+    forced: bool = False
+    """Promoted although the gate refused (``data-feeds train --promote --force``)."""
     n_holdout: int = 0
     n_rows: int = 0
     dataset_fingerprint: str | None = None
@@ -119,8 +143,10 @@ class RetrainingLoop:
 
     ``window_s``: lookback of the dataset (``None``: all stored history). ``min_improvement``:
     smallest mean log-loss reduction (nats per row) that can promote; ``significance_z``: how
-    many standard errors it must also clear. ``holdout_fraction``: the training module's when
-    ``None``. ``symbols`` / ``pattern``: which streams (as in ``prepare_dataset``).
+    many (block-bootstrap) standard errors it must also clear; ``min_accuracy``: smallest
+    holdout accuracy (these three make the ``PromotionGate``; or pass ``gate``).
+    ``holdout_fraction``: the training module's when ``None``. ``symbols`` / ``pattern``: which
+    streams (as in ``prepare_dataset``).
     """
 
     def __init__(
@@ -130,18 +156,19 @@ class RetrainingLoop:
         *,
         min_improvement: float = 0.001,
         significance_z: float = 2.0,
+        min_accuracy: float = 0.5,
+        gate: PromotionGate | None = None,
         window_s: float | None = 86_400.0,
         holdout_fraction: float | None = None,
         symbols: Sequence[str] | None = None,
         pattern: str = "*",
         keep_decisions: int = 1000,
     ) -> None:
-        for name, value in (
-            ("min_improvement", min_improvement),
-            ("significance_z", significance_z),
-        ):
-            if not (math.isfinite(value) and value >= 0.0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        self.gate = gate or PromotionGate(
+            min_improvement=min_improvement,
+            significance_z=significance_z,
+            min_accuracy=min_accuracy,
+        )
         if window_s is not None and not (math.isfinite(window_s) and window_s > 0.0):
             raise ValueError(f"window_s must be a finite number > 0 or None, got {window_s!r}")
         if holdout_fraction is not None and not 0.0 < holdout_fraction < 1.0:
@@ -150,8 +177,6 @@ class RetrainingLoop:
             raise ValueError(f"keep_decisions must be >= 1, got {keep_decisions!r}")
         self.training = training
         self.db = db
-        self.min_improvement = float(min_improvement)
-        self.significance_z = float(significance_z)
         self.window_s = window_s
         self.holdout_fraction = holdout_fraction
         self.symbols = None if symbols is None else list(symbols)
@@ -167,15 +192,7 @@ class RetrainingLoop:
         start = None if newest is None or self.window_s is None else newest - self.window_s
         dataset = self.training.prepare_dataset(self.symbols, pattern=self.pattern, start=start)
         fraction = self.holdout_fraction or self.training.holdout_fraction
-        decision = RetrainingDecision(
-            outcome=INSUFFICIENT_DATA,
-            reason=dataset.message,
-            champion_before=champion_before,
-            champion_after=champion_before,
-            n_rows=len(dataset),
-            dataset_fingerprint=dataset.fingerprint,
-            window=dataset.span,
-        )
+        decision = self._new_decision(dataset, champion_before)
         if not dataset.too_small:
             result = self.training.train_model(dataset, holdout_fraction=fraction)
             decision.run_id = result.run_id
@@ -184,6 +201,45 @@ class RetrainingLoop:
                 decision.challenger = result.version
                 holdout = dataset.split(fraction)[1]
                 self._decide(decision, result.model, holdout, result.metrics["train_up_fraction"])
+        return self._record(decision, t0)
+
+    def promote_trained(
+        self, dataset: Dataset, result: TrainingResult, *, force: bool = False
+    ) -> RetrainingDecision:
+        """The gate's decision on a model ``result`` already trained on ``dataset`` (with the
+        training module's holdout fraction), recorded like a cycle's. ``force``: promote even
+        if the gate refuses; the decision and the registry's promotion record say so, and what
+        the gate said."""
+        t0 = time.perf_counter()
+        decision = self._new_decision(dataset, self.training.registry.champion_version())
+        decision.run_id = result.run_id
+        decision.reason = result.message
+        if result.ok and result.version is not None:
+            decision.challenger = result.version
+            fraction = float(result.metrics.get("holdout_fraction", self.training.holdout_fraction))
+            holdout = dataset.split(fraction)[1]
+            self._decide(
+                decision,
+                result.model,
+                holdout,
+                result.metrics["train_up_fraction"],
+                force=force,
+            )
+        return self._record(decision, t0)
+
+    @staticmethod
+    def _new_decision(dataset: Dataset, champion: str | None) -> RetrainingDecision:
+        return RetrainingDecision(
+            outcome=INSUFFICIENT_DATA,
+            reason=dataset.message,
+            champion_before=champion,
+            champion_after=champion,
+            n_rows=len(dataset),
+            dataset_fingerprint=dataset.fingerprint,
+            window=dataset.span,
+        )
+
+    def _record(self, decision: RetrainingDecision, t0: float) -> RetrainingDecision:
         decision.decided_at = time.time()
         decision.duration_s = time.perf_counter() - t0
         push_capped(
@@ -206,43 +262,52 @@ class RetrainingLoop:
         challenger_model: Any,
         holdout: Dataset,
         train_up_fraction: float,
+        *,
+        force: bool = False,
     ) -> None:
         registry = self.training.registry
-        labels = holdout.y
+        gate = self.gate
         challenger_p = predict_probabilities(challenger_model, holdout)
-        challenger = log_losses(challenger_p, labels)
-        decision.n_holdout = len(labels)
-        decision.challenger_log_loss = statistics.fmean(challenger)
-        decision.challenger_accuracy = score(challenger_p, labels).accuracy
-        baseline = log_losses([train_up_fraction] * len(labels), labels)
-        decision.baseline_log_loss = statistics.fmean(baseline)
-        gain, se = _paired_gain(baseline, challenger)
-        decision.skill = gain
-        decision.skill_se = se
-        needed = max(self.min_improvement, self.significance_z * se)
-        reasons = [
-            f"vs the no-skill baseline: {gain:+.4f} nats/row (needed {needed:.4f})",
-        ]
-        promote = gain >= needed
         champion = registry.champion()
-        if champion is not None:
-            champion_version, champion_model = champion
-            champion_p = predict_probabilities(champion_model, holdout)
-            incumbent = log_losses(champion_p, labels)
-            decision.champion_log_loss = statistics.fmean(incumbent)
-            decision.champion_accuracy = score(champion_p, labels).accuracy
-            gain, se = _paired_gain(incumbent, challenger)
-            decision.improvement = gain
-            decision.improvement_se = se
-            needed = max(self.min_improvement, self.significance_z * se)
-            reasons.append(
-                f"vs champion {champion_version}: {gain:+.4f} nats/row (needed {needed:.4f})"
-            )
-            promote = promote and gain >= needed
+        champion_p = None if champion is None else predict_probabilities(champion[1], holdout)
+        verdict = gate.judge(
+            challenger_p,
+            holdout.y,
+            holdout.timestamps,
+            holdout.horizon_s,
+            baseline_rate=train_up_fraction,
+            champion_p=champion_p,
+            champion_name=f"champion {champion[0]}" if champion is not None else "champion",
+        )
+        decision.n_holdout = len(holdout)
+        decision.challenger_log_loss = verdict.challenger_log_loss
+        decision.challenger_accuracy = verdict.accuracy
+        decision.baseline_log_loss = verdict.baseline_log_loss
+        skill = verdict.skill
+        decision.skill, decision.skill_se = skill.mean, skill.se
+        decision.skill_z, decision.skill_ess = skill.z, skill.ess
+        if champion_p is not None:
+            decision.champion_log_loss = verdict.champion_log_loss
+            decision.champion_accuracy = score(champion_p, holdout.y).accuracy
+        if verdict.improvement is not None:
+            gain = verdict.improvement
+            decision.improvement, decision.improvement_se = gain.mean, gain.se
+            decision.improvement_z, decision.improvement_ess = gain.z, gain.ess
+        decision.horizon_rows = verdict.horizon_rows
+        decision.block_length = verdict.block_length
+        decision.significance_z = gate.significance_z
+        decision.min_improvement = gate.min_improvement
+        decision.min_accuracy = gate.min_accuracy
+        decision.gate_passed = verdict.promote
+        decision.forced = force and not verdict.promote
+        promote = verdict.promote or force
+        if verdict.promote:
+            decision.reason = f"promoted: {verdict.reason}"
+        elif force:
+            decision.reason = f"forced; the gate said not promoted: {verdict.reason}"
         else:
-            reasons.append("no champion yet")
+            decision.reason = f"not promoted: {verdict.reason}"
         decision.outcome = PROMOTED if promote else KEPT
-        decision.reason = "; ".join(reasons)
         if promote:
             assert decision.challenger is not None
             registry.promote(decision.challenger, reason=decision.reason)
@@ -271,14 +336,6 @@ class RetrainingLoop:
 
 
 # -- for the service's scheduler -----------------------------------------------------------------
-
-
-def _paired_gain(reference: Sequence[float], challenger: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of ``reference - challenger`` per-row losses."""
-    diffs = [r - c for r, c in zip(reference, challenger, strict=True)]
-    mean = statistics.fmean(diffs)
-    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else math.inf
-    return mean, se
 
 
 def settings_to_dict(settings: Settings) -> dict[str, Any]:
