@@ -53,6 +53,10 @@ RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
                 "tree.HoeffdingTreeClassifier [DATA_FEEDS_MODEL]"),
     "--model-params": ("MODEL_PARAMS", "VALUE",
                        "JSON object of the model's parameters [DATA_FEEDS_MODEL_PARAMS]"),
+    "--serving": ("SERVING", "{online,frozen}",
+                  "online: the model keeps learning each matured outcome; frozen: it only "
+                  "predicts (outcomes are still scored). A champion trained for the other "
+                  "mode is refused [DATA_FEEDS_SERVING, default online]"),
     "--checkpoint-interval-s": ("CHECKPOINT_INTERVAL_S", "SECONDS",
                                 "seconds between state checkpoints "
                                 "[DATA_FEEDS_CHECKPOINT_INTERVAL_S]"),
