@@ -9,7 +9,9 @@ One cycle (``run_retraining``):
 2. a challenger trained on its older part (``TrainingModule.train_model``, registered as a
    candidate version);
 3. challenger and champion both predict the same holdout rows (the most recent
-   ``holdout_fraction``), neither learning from them;
+   ``holdout_fraction``) in the serving mode of the training module (the service's,
+   ``learning_layer.serving.serve_holdout``): frozen, neither learns from them; online, each
+   learns every row once it has matured, as live, on a copy (the registry's is never changed);
 4. the decision, on **log loss** (the probability drives BUY / SELL through the margin, and
    log loss is a proper score of that probability; accuracy only sees which side of 0.5 it
    fell). The challenger is promoted only when it beats both the no-skill baseline (always
@@ -49,11 +51,11 @@ from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.keys import TRAINING_DECISIONS, symbol_streams
 from data_feeds.errors import InvalidMessage
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
+from data_feeds.learning_layer.serving import serve_holdout
 from data_feeds.learning_layer.training import (
     Dataset,
     TrainingModule,
     log_losses,
-    predict_probabilities,
     score,
 )
 from data_feeds.settings import Settings
@@ -209,7 +211,8 @@ class RetrainingLoop:
     ) -> None:
         registry = self.training.registry
         labels = holdout.y
-        challenger_p = predict_probabilities(challenger_model, holdout)
+        serving = self.training.serving
+        challenger_p = serve_holdout(challenger_model, holdout, serving)
         challenger = log_losses(challenger_p, labels)
         decision.n_holdout = len(labels)
         decision.challenger_log_loss = statistics.fmean(challenger)
@@ -227,7 +230,7 @@ class RetrainingLoop:
         champion = registry.champion()
         if champion is not None:
             champion_version, champion_model = champion
-            champion_p = predict_probabilities(champion_model, holdout)
+            champion_p = serve_holdout(champion_model, holdout, serving)
             incumbent = log_losses(champion_p, labels)
             decision.champion_log_loss = statistics.fmean(incumbent)
             decision.champion_accuracy = score(champion_p, labels).accuracy
