@@ -73,10 +73,10 @@ RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
 
 RUN_DESCRIPTION: Final = """\
 Consume the input streams through consumer groups, validate and clean every message,
-update indicators, emit one signal per price tick to signals:{SYMBOL}, learn from
-matured outcomes, and serve /metrics, /healthz and /readyz. SIGTERM or Ctrl-C stops
-reading, finishes and acknowledges the batch in flight, checkpoints and exits 0.
-Every flag falls back to its DATA_FEEDS_* environment variable."""
+update indicators, emit one signal per price tick to signals:{SYMBOL}, score (and,
+with --serving online, learn) matured outcomes, and serve /metrics, /healthz and
+/readyz. SIGTERM or Ctrl-C stops reading, finishes and acknowledges the batch in
+flight, checkpoints and exits 0. Every flag falls back to its DATA_FEEDS_* environment variable."""
 
 DEMO_DESCRIPTION: Final = """\
 Start a fresh bundled Redis (under <data dir>/demo), publish a simulated market
