@@ -8,12 +8,11 @@ generator would have given it serving ``model`` from the first row on:
   in order; per symbol, a row predicted at ``t`` waits in that symbol's ``OutcomeBuffer`` (the
   generator's own class and maturing rule) and is learned, oldest first, just before the first
   later row of the symbol whose time ``ts`` has ``t <= ts - horizon_s``; then that row is
-  predicted. Formally, with ``p_j`` the probability of row ``j`` and ``M_j`` the model it is
-  predicted with::
+  predicted. Formally, for rows ``0..n-1`` with symbol ``s_i``, time ``t_i``, horizon ``h``::
 
-      M_j = M_0 updated with rows {i < j : sym_i = sym_j' for the row j' at which i matured,
-                                   t_i <= t_j' - h, j' <= j}, in maturing order
-      p_j = M_j.predict_proba_one(x_j)[True]
+      m(i) = min{ j > i : s_j = s_i and t_i <= t_j - h }    the row at which row i matures
+      M_j  = M_0 after learn_one(x_i, y_i) for every i with m(i) <= j, in order of (m(i), i)
+      p_j  = M_j.predict_proba_one(x_j)[True]
 
   The model is deep-copied first: the model given (a registry version, a trained challenger)
   is never changed.
