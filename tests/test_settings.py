@@ -37,6 +37,7 @@ def test_data_feeds_url_wins_over_redis_url() -> None:
         ({"DATA_FEEDS_ASSET_CLASSES": "AAPL"}, "DATA_FEEDS_ASSET_CLASSES='AAPL'"),
         ({"DATA_FEEDS_LOG_LEVEL": "loud"}, "DATA_FEEDS_LOG_LEVEL='loud'"),
         ({"DATA_FEEDS_HMAC_KEY": "short"}, "DATA_FEEDS_HMAC_KEY: must be at least 16"),
+        ({"DATA_FEEDS_SERVING": "learning"}, "DATA_FEEDS_SERVING='learning': expected one of"),
     ],
 )
 def test_bad_values_name_the_variable_and_value(env: dict[str, str], needle: str) -> None:
@@ -67,3 +68,12 @@ def test_service_limits_are_checked_together() -> None:
         Settings.from_env({"DATA_FEEDS_BLOCK_MS": "6000", "DATA_FEEDS_GRACE_PERIOD_S": "10"})
     with pytest.raises(ConfigError, match="DATA_FEEDS_WORKER_INDEX=2"):
         Settings.from_env({"DATA_FEEDS_WORKER_INDEX": "2", "DATA_FEEDS_WORKER_COUNT": "2"})
+
+
+def test_serving_mode_defaults_to_online_and_accepts_every_mode() -> None:
+    """DATA_FEEDS_SERVING: ``online`` (today's behaviour) unless set; every serving mode parses."""
+    from data_feeds.signals.serving import ONLINE, SERVING_MODES  # noqa: PLC0415
+
+    assert Settings.from_env({}).serving == ONLINE == Settings().serving
+    for mode in SERVING_MODES:
+        assert Settings.from_env({"DATA_FEEDS_SERVING": mode.upper()}).serving == mode

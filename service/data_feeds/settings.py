@@ -78,6 +78,10 @@ class Settings:
     margin: float = 0.05
     dead_band_bps: float = 0.0
     model: str = "default"
+    serving: str = "online"
+    """Serving mode (``signals.serving``): ``online`` learns each matured outcome, ``frozen``
+    only scores it. Models are trained and validated for this mode and record it; the service
+    refuses a champion recorded for the other mode."""
     model_params: Mapping[str, Any] = field(default_factory=dict)
     signals_maxlen: int = 1_000_000
     signal_features: bool = False
@@ -299,6 +303,7 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "dead_band_bps": ("DEAD_BAND_BPS", _non_negative_float),
     "model": ("MODEL", _parse_token),
     "model_params": ("MODEL_PARAMS", _parse_json_object),
+    "serving": ("SERVING", _choice("online", "frozen")),  # signals.serving.SERVING_MODES
     "signals_maxlen": ("SIGNALS_MAXLEN", _positive_int),
     "signal_features": ("SIGNAL_FEATURES", _parse_switch),
     "metrics_host": ("METRICS_HOST", _parse_token),

@@ -74,6 +74,7 @@ def test_bad_input_is_a_clear_error(redis_url: str, capsys: pytest.CaptureFixtur
         ("--group", "a b", "without spaces"),
         ("--block-ms", "100000", "grace period"),
         ("--group", " ", "no value"),
+        ("--serving", "learn", "online, frozen"),
     ],
 )
 def test_run_flags_are_checked_as_their_variables(
@@ -91,8 +92,12 @@ def test_run_flags_stand_in_for_their_variables(monkeypatch: pytest.MonkeyPatch)
     """A flag replaces its variable; the variables not given as flags still count."""
     monkeypatch.setenv("DATA_FEEDS_HORIZON_S", "30")
     monkeypatch.setenv("DATA_FEEDS_MARGIN", "0.1")
-    args = build_parser().parse_args(["run", "--horizon-s", "5", "--streams", "crypto_*:*,x"])
+    monkeypatch.setenv("DATA_FEEDS_SERVING", "online")
+    args = build_parser().parse_args(
+        ["run", "--horizon-s", "5", "--streams", "crypto_*:*,x", "--serving", "frozen"]
+    )
     settings = run_settings(args)
+    assert settings.serving == "frozen"
     assert settings.horizon_s == 5.0
     assert settings.margin == 0.1
     assert settings.stream_patterns == ("crypto_*:*", "x")
@@ -130,3 +135,11 @@ def test_train_promote_goes_through_the_gate(
         decisions = RetrainingLoop(TrainingModule(db), db).decisions()
         assert [d["forced"] for d in decisions] == [True, False]
     assert main(["train", "--force", "--redis-url", redis_url]) == 2  # --force needs --promote
+
+
+def test_run_help_shows_the_serving_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """``run --help`` lists --serving with its modes and its variable."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--serving {online,frozen}" in out and "[DATA_FEEDS_SERVING, default online]" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
 import redis
 
 from data_feeds.cache.db_connector import DBConnector
@@ -66,6 +67,29 @@ async def test_a_tampered_champion_is_refused(
                     and service.scheduler.refused >= 1)  # fmt: skip
     assert served(service) == "v0"
     assert service.scheduler is not None and service.scheduler.swaps == 0
+
+
+@pytest.mark.parametrize(("recorded", "configured"), [("frozen", "online"), ("online", "frozen")])
+async def test_a_champion_recorded_for_another_serving_mode_is_refused(
+    redis_client: redis.Redis, settings: Settings, db: DBConnector, recorded: str, configured: str
+) -> None:
+    """A version validated for one serving mode is never served in the other: refused (once,
+    logged with both modes), the worker keeps its model and mode; the next champion recorded
+    for the configured mode is served."""
+    service = Service(service_settings(settings, serving=configured))
+    registry = ModelRegistry(db)
+    wrong = registry.register(build_model(), serving=recorded).version
+    registry.promote(wrong)
+    await run_while(service, lambda: service.scheduler is not None
+                    and service.scheduler.refused >= 1)  # fmt: skip
+    assert served(service) == "v0"
+    assert service.consumer is not None
+    assert service.consumer.pipeline.generator.serving == configured
+    right = registry.register(build_model(), serving=configured).version
+    registry.promote(right)
+    service = Service(service_settings(settings, serving=configured))
+    await run_while(service, lambda: served(service) == right)
+    assert service.scheduler is not None and service.scheduler.refused == 0
 
 
 async def test_scheduled_retraining_promotes_and_the_worker_follows(

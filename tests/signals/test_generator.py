@@ -11,6 +11,7 @@ import pytest
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import BUY, HOLD, SELL, Sentiment, Signal, Tick, Trade
 from data_feeds.signals.generator import SignalGenerator, build_model
+from data_feeds.signals.serving import FROZEN, SERVING_MODES
 
 T0 = 1_700_000_000.0
 
@@ -71,6 +72,44 @@ def test_each_prediction_is_learned_exactly_once_after_its_horizon() -> None:
     assert gen.scorecard.n == gen.learned
 
 
+class _CountingModel:
+    """A model that predicts a fixed probability and counts what it is taught."""
+
+    def __init__(self) -> None:
+        self.taught = 0
+
+    def predict_proba_one(self, x: dict[str, float]) -> dict[bool, float]:
+        return {False: 0.2, True: 0.8}
+
+    def learn_one(self, x: dict[str, float], y: bool) -> None:
+        self.taught += 1
+
+
+def test_frozen_serving_scores_matured_outcomes_but_never_learns() -> None:
+    """``frozen``: predictions are made, parked and scored when they mature; learn_one is never
+    called. ``online`` (the default) learns each of the same outcomes."""
+    ticks = random_walk(100, seed=2)
+    frozen_model, online_model = _CountingModel(), _CountingModel()
+    frozen = SignalGenerator(frozen_model, horizon_s=10.0, serving=FROZEN)
+    online = SignalGenerator(online_model, horizon_s=10.0)
+    assert [s.probability for s in run(frozen, list(ticks))] == [0.8] * 100
+    run(online, list(ticks))
+    assert frozen_model.taught == 0
+    assert online_model.taught == online.learned == frozen.learned == 90
+    assert frozen.scorecard.n == 90 and frozen.scorecard.buy_n == 90
+    assert len(frozen.recent_errors) == 90
+    with pytest.raises(ValueError, match="serving mode"):
+        SignalGenerator(serving="sometimes")
+
+
+def test_a_generator_pickled_without_a_serving_mode_learns_online() -> None:
+    """A checkpointed generator from before serving modes existed restores as ``online``."""
+    gen = SignalGenerator()
+    del gen.serving
+    restored = pickle.loads(pickle.dumps(gen))
+    assert restored.serving == "online"
+
+
 def test_dead_band_moves_are_not_learned() -> None:
     """Moves inside the dead band are counted as unlabelled and never learned."""
     gen = SignalGenerator(horizon_s=1.0, dead_band_bps=1e4)  # a 100% dead band
@@ -96,10 +135,16 @@ def test_margin_sets_the_actions() -> None:
     assert any(s.action == HOLD for s in signals)
 
 
-def test_no_look_ahead_on_a_random_walk() -> None:
-    """On a pure random walk the live BUY/SELL hit rate stays within 50% +- 2% over 50k ticks."""
-    gen = SignalGenerator(horizon_s=5.0, margin=0.0)  # every tick a BUY or a SELL
-    run(gen, list(random_walk(50_000, seed=6)))
+@pytest.mark.parametrize("serving", SERVING_MODES)
+def test_no_look_ahead_on_a_random_walk(serving: str) -> None:
+    """On a pure random walk the live BUY/SELL hit rate stays within 50% +- 2% over 50k ticks,
+    in either serving mode (the scorecard counts every matured BUY / SELL and its hit). The
+    model served was first trained online on an independent walk: a fresh model frozen would
+    predict exactly 0.5 (all HOLD)."""
+    trainer = SignalGenerator(horizon_s=5.0)
+    run(trainer, list(random_walk(20_000, seed=60)))
+    gen = SignalGenerator(trainer.model, horizon_s=5.0, margin=0.0, serving=serving)
+    run(gen, list(random_walk(50_000, seed=6)))  # every tick a BUY or a SELL
     card = gen.scorecard
     assert card.buy_n + card.sell_n > 10_000
     assert card.hit_rate is not None

@@ -56,6 +56,10 @@ RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
     "--signal-features": ("SIGNAL_FEATURES", "{0,1}",
                           "write each signal's feature values with it "
                           "[DATA_FEEDS_SIGNAL_FEATURES, default 0]"),
+    "--serving": ("SERVING", "{online,frozen}",
+                  "online: the model keeps learning each matured outcome; frozen: it only "
+                  "predicts (outcomes are still scored). A champion trained for the other "
+                  "mode is refused [DATA_FEEDS_SERVING, default online]"),
     "--checkpoint-interval-s": ("CHECKPOINT_INTERVAL_S", "SECONDS",
                                 "seconds between state checkpoints "
                                 "[DATA_FEEDS_CHECKPOINT_INTERVAL_S]"),
@@ -72,10 +76,10 @@ RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
 
 RUN_DESCRIPTION: Final = """\
 Consume the input streams through consumer groups, validate and clean every message,
-update indicators, emit one signal per price tick to signals:{SYMBOL}, learn from
-matured outcomes, and serve /metrics, /healthz and /readyz. SIGTERM or Ctrl-C stops
-reading, finishes and acknowledges the batch in flight, checkpoints and exits 0.
-Every flag falls back to its DATA_FEEDS_* environment variable."""
+update indicators, emit one signal per price tick to signals:{SYMBOL}, score (and,
+with --serving online, learn) matured outcomes, and serve /metrics, /healthz and
+/readyz. SIGTERM or Ctrl-C stops reading, finishes and acknowledges the batch in
+flight, checkpoints and exits 0. Every flag falls back to its DATA_FEEDS_* environment variable."""
 
 DEMO_DESCRIPTION: Final = """\
 Start a fresh bundled Redis (under <data dir>/demo), publish a simulated market

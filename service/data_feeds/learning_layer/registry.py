@@ -1,7 +1,8 @@
 """ModelRegistry: numbered model versions in Redis, signed blobs, a champion with a rollback trail.
 
 Every version is ``v1``, ``v2``... (one ``INCR``, so numbers are unique across processes) with its
-metadata (model name, parent version, dataset fingerprint, metrics, creation time) and its model
+metadata (model name, parent version, dataset fingerprint, metrics, the serving mode it was
+validated for, creation time) and its model
 pickled and signed by ``cache.signed.dumps``. ``load`` verifies the signature before anything is
 unpickled: a blob that was tampered with, or signed with another key, raises
 ``CheckpointRejected`` and is never unpickled (unpickling a blob from a shared store is code
@@ -48,6 +49,7 @@ from data_feeds.cache.keys import (
 from data_feeds.errors import CheckpointRejected
 from data_feeds.learning_layer._common import dumps, queue_capped, read_list
 from data_feeds.settings import Settings
+from data_feeds.signals.serving import check_serving
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +67,9 @@ class ModelVersion:
     dataset_fingerprint: str | None = None
     metrics: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    serving: str | None = None
+    """The serving mode (``signals.serving``) the version was validated for and must be served
+    in; ``None`` for a version registered without one (served in the configured mode)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +81,7 @@ class ModelVersion:
             "dataset_fingerprint": self.dataset_fingerprint,
             "metrics": dict(self.metrics),
             "extra": dict(self.extra),
+            "serving": self.serving,
         }
 
     @classmethod
@@ -89,6 +95,7 @@ class ModelVersion:
             dataset_fingerprint=d.get("dataset_fingerprint"),
             metrics=dict(d.get("metrics") or {}),
             extra=dict(d.get("extra") or {}),
+            serving=d.get("serving"),
         )
 
 
@@ -152,11 +159,14 @@ class ModelRegistry:
         dataset_fingerprint: str | None = None,
         metrics: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        serving: str | None = None,
     ) -> ModelVersion:
         """Store ``model`` as a new version (a candidate: the champion does not change).
 
-        ``parent`` defaults to the current champion.
+        ``parent`` defaults to the current champion; ``serving``: the mode it was validated for.
         """
+        if serving is not None:
+            check_serving(serving)
         blob = signed.dumps(model, self.key)
         number = int(self.redis.incr(MODELS_VERSION_SEQ))
         version = f"v{number}"
@@ -169,13 +179,14 @@ class ModelRegistry:
             dataset_fingerprint=dataset_fingerprint,
             metrics=dict(metrics or {}),
             extra=dict(extra or {}),
+            serving=serving,
         )
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(model_blob_key(version), blob)
             pipe.set(model_meta_key(version), dumps(meta.to_dict()))
             pipe.zadd(MODELS_VERSIONS, {version: number})
             event = self._event_json(
-                "registered", version, model_name=model_name, parent=meta.parent
+                "registered", version, model_name=model_name, parent=meta.parent, serving=serving
             )
             queue_capped(pipe, MODELS_HISTORY, event, self.history_limit)
             pipe.execute()

@@ -9,7 +9,9 @@ One cycle (``run_retraining``):
 2. a challenger trained on its older part (``TrainingModule.train_model``, registered as a
    candidate version);
 3. challenger and champion both predict the same holdout rows (the most recent
-   ``holdout_fraction``), neither learning from them;
+   ``holdout_fraction``) in the serving mode of the training module (the service's,
+   ``learning_layer.serving.serve_holdout``): frozen, neither learns from them; online, each
+   learns every row once it has matured, as live, on a copy (the registry's is never changed);
 4. the decision, on **log loss** (the probability drives BUY / SELL through the margin, and
    log loss is a proper score of that probability; accuracy only sees which side of 0.5 it
    fell), by the ``PromotionGate`` (``learning_layer.promotion``): the challenger must beat
@@ -53,11 +55,11 @@ from data_feeds.cache.keys import TRAINING_DECISIONS, symbol_streams
 from data_feeds.errors import InvalidMessage
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
 from data_feeds.learning_layer.promotion import PromotionGate
+from data_feeds.learning_layer.serving import serve_holdout
 from data_feeds.learning_layer.training import (
     Dataset,
     TrainingModule,
     TrainingResult,
-    predict_probabilities,
     score,
 )
 from data_feeds.settings import Settings
@@ -267,9 +269,10 @@ class RetrainingLoop:
     ) -> None:
         registry = self.training.registry
         gate = self.gate
-        challenger_p = predict_probabilities(challenger_model, holdout)
+        serving = self.training.serving
+        challenger_p = serve_holdout(challenger_model, holdout, serving)
         champion = registry.champion()
-        champion_p = None if champion is None else predict_probabilities(champion[1], holdout)
+        champion_p = None if champion is None else serve_holdout(champion[1], holdout, serving)
         verdict = gate.judge(
             challenger_p,
             holdout.y,

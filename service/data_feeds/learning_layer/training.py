@@ -63,12 +63,14 @@ from data_feeds.cache.keys import (
 from data_feeds.indicators import IndicatorConfig
 from data_feeds.learning_layer._common import dumps, fmt, push_capped, read_list, render_table
 from data_feeds.learning_layer.registry import ModelRegistry
+from data_feeds.learning_layer.serving import serve_holdout
 from data_feeds.records import HOLD
 from data_feeds.settings import Settings
 from data_feeds.signals.features import FEATURE_NAMES
 from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
 from data_feeds.signals.scoring import Scorecard
+from data_feeds.signals.serving import FROZEN, ONLINE, check_serving
 from data_feeds.timestamps import TimeBound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
 from data_feeds.validation.cleaner_config import CleanerConfig
@@ -402,10 +404,8 @@ class FeatureReplay:
 
 
 def predict_probabilities(model: Any, dataset: Dataset) -> list[float]:
-    """P(up) of each row, the model left unchanged."""
-    names = dataset.feature_names
-    predict = model.predict_proba_one
-    return [predict(dict(zip(names, x, strict=True))).get(True, 0.5) for x in dataset.x_rows]
+    """P(up) of each row, the model left unchanged (``serve_holdout`` in the frozen mode)."""
+    return serve_holdout(model, dataset, FROZEN)
 
 
 def log_losses(probabilities: Sequence[float], labels: Sequence[int]) -> list[float]:
@@ -445,6 +445,7 @@ def fit_model(
     model_params: Mapping[str, Any] | None = None,
     batch_size: int = 256,
     holdout_fraction: float = 0.2,
+    serving: str = ONLINE,
 ) -> FitOutcome:
     """Train a fresh model on ``dataset`` (no I/O): the CPU-bound core of ``train_model``.
 
@@ -454,10 +455,13 @@ def fit_model(
     reaches the row's ``label_timestamp``. Learning a row before predicting the next ones
     would score the model on outcomes it had already seen whenever labels overlap (a horizon
     longer than the spacing of rows). Feature dicts are built ``batch_size`` rows at a time.
-    The holdout is scored at the end without learning.
+    The holdout is scored at the end in the ``serving`` mode the model is trained for
+    (``serve_holdout``: ``online`` learns each holdout row once it has matured, as live, on a
+    copy; ``frozen`` only predicts); the model returned is the one trained, before the holdout.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+    check_serving(serving)
     train, holdout = dataset.split(holdout_fraction)
     model = build_model(model_name, model_params)
     names = dataset.feature_names
@@ -481,10 +485,11 @@ def fit_model(
     while waiting:  # the train part's labels all precede the holdout
         j = heapq.heappop(waiting)[1]
         learn(rows.pop(j), y[j] == 1)
-    probabilities = predict_probabilities(model, holdout)
+    probabilities = serve_holdout(model, holdout, serving)
     held = score(probabilities, holdout.y)
     train_rate = sum(train.y) / len(train) if len(train) else 0.5
     metrics: dict[str, Any] = {
+        "serving": serving,
         "n_rows": len(dataset),
         "n_train": len(train),
         "n_holdout": len(holdout),
@@ -560,8 +565,9 @@ class TrainingModule:
     """Datasets from stored history and models trained on them, recorded in Redis.
 
     Defaults come from ``settings`` (the connector's when not given): ``horizon_s``,
-    ``dead_band_bps``, ``model`` and ``model_params`` are the live service's, so a trained
-    model predicts what the live generator learns. ``min_rows``: smallest dataset worth
+    ``dead_band_bps``, ``model``, ``model_params`` and ``serving`` are the live service's, so a
+    trained model predicts what the live generator learns, and is validated (and recorded) in
+    the mode it will be served in. ``min_rows``: smallest dataset worth
     training on. ``cleaner_config``: the cleaner's configuration (the settings', as live,
     when ``None``). Dataset rows are kept for the newest ``keep_datasets`` datasets within
     ``dataset_budget_bytes`` (compressed) in all; their metadata for the newest
@@ -577,6 +583,7 @@ class TrainingModule:
         dead_band_bps: float | None = None,
         model_name: str | None = None,
         model_params: Mapping[str, Any] | None = None,
+        serving: str | None = None,
         batch_size: int = 256,
         holdout_fraction: float = 0.2,
         min_rows: int = 100,
@@ -599,6 +606,7 @@ class TrainingModule:
         self.model_name = s.model if model_name is None else model_name
         self.model_params = dict(s.model_params if model_params is None else model_params)
         build_model(self.model_name, self.model_params)  # fails now, not after a long replay
+        self.serving = check_serving(s.serving if serving is None else serving)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         if not 0.0 < holdout_fraction < 1.0:
@@ -809,6 +817,7 @@ class TrainingModule:
             model_params=params,
             batch_size=batch,
             holdout_fraction=fraction,
+            serving=self.serving,
         )
         metrics = outcome.metrics
         metrics["holdout_fraction"] = fraction
@@ -833,6 +842,7 @@ class TrainingModule:
                 model_name=name,
                 dataset_fingerprint=dataset.fingerprint,
                 metrics=metrics,
+                serving=self.serving,
                 extra={
                     "run_id": run_id,
                     "model_params": params,

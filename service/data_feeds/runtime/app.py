@@ -42,6 +42,7 @@ def build_pipeline(settings: Settings, validator: SchemaValidator) -> TickPipeli
         margin=settings.margin,
         horizon_s=settings.horizon_s,
         dead_band_bps=settings.dead_band_bps,
+        serving=settings.serving,
     )
     return TickPipeline(
         validator,

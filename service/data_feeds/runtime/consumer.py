@@ -221,7 +221,9 @@ class StreamConsumer:
         self.writer.drop_pending()
         self.merge.clear()
         await self.discover()
-        await self.checkpointer.restore()
+        if await self.checkpointer.restore():
+            # the mode is the setting's, whatever the checkpointed generator was serving in
+            self.pipeline.generator.serving = self.settings.serving
         await self.checkpointer.replay(self.streams)
         self.started = True
         await self.drain_own_pending()

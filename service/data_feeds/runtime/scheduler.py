@@ -7,7 +7,11 @@
 - Every ``model_poll_interval_s`` the registry's champion pointer is read; when it names
   another version than the one being served, that version's signed blob is loaded and swapped
   into the running generator: workers switch to a promoted model (or a rollback) without a
-  restart. A blob that does not verify is refused and the current model kept.
+  restart. A blob that does not verify is refused and the current model kept, and so is a
+  version recorded for another serving mode than ``DATA_FEEDS_SERVING`` (it was validated
+  learning online, or frozen, and would be served the other way: logged once as
+  ``model_refused`` with both modes; a version recorded without a mode is served in the
+  configured one).
 - Drift: the live scorecard's new outcomes are fed to an ADWIN detector once a second (as
   0/1 errors); a detected change triggers a retraining cycle before the schedule does.
 """
@@ -72,7 +76,10 @@ class Scheduler:
         self.retrains = 0
         self.swaps = 0
         self.refused = 0
-        """Champion versions whose blob did not verify (never loaded)."""
+        """Champion versions refused: a blob that did not verify (never loaded), or a version
+        recorded for another serving mode than the configured one."""
+        self._refused_modes: set[str] = set()
+        """Versions refused for their serving mode (logged once, checked again every poll)."""
         self._retraining: asyncio.Task[None] | None = None
 
     def _registry(self) -> ModelRegistry:
@@ -175,6 +182,20 @@ class Scheduler:
         registry = await asyncio.to_thread(self._registry)
         version = await asyncio.to_thread(registry.champion_version)
         if version is None or version == generator.model_version:
+            return False
+        meta = await asyncio.to_thread(registry.get, version)
+        recorded = None if meta is None else meta.serving
+        if recorded is not None and recorded != self.settings.serving:
+            if version not in self._refused_modes:
+                self._refused_modes.add(version)
+                self.refused += 1
+                log.error(
+                    "model_refused",
+                    version=version,
+                    error=f"validated for serving {recorded!r}, the service serves "
+                    f"{self.settings.serving!r} (DATA_FEEDS_SERVING); keeping "
+                    f"{generator.model_version}",
+                )
             return False
         try:
             model = await asyncio.to_thread(registry.load, version)

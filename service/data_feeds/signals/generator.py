@@ -4,7 +4,8 @@ Per price tick: update the symbol's indicators, build the feature dict (``signal
 the same code the training module uses), predict the probability of an up-move over
 ``horizon_s``, emit BUY / SELL / HOLD with a margin around 0.5, and park the prediction in the
 symbol's ``OutcomeBuffer``. When a later tick of that symbol shows the horizon has passed in
-event time, the parked prediction is labelled by the realized move and learned, exactly once.
+event time, the parked prediction is labelled by the realized move, scored and (in the
+``online`` serving mode, ``signals.serving``) learned, exactly once; ``frozen`` never learns.
 Trades, books and sentiment only update indicators.
 
 Plain synchronous code with no I/O: the service, replays and the tests drive the same object.
@@ -26,6 +27,7 @@ from data_feeds.records import BUY, HOLD, SELL, Record, Sentiment, Signal, Tick
 from data_feeds.signals.features import features
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
 from data_feeds.signals.scoring import Scorecard
+from data_feeds.signals.serving import ONLINE, check_serving
 
 DEFAULT_MODEL: Final = "default"
 
@@ -89,7 +91,11 @@ class SignalGenerator:
 
     ``margin``: BUY when P(up) > 0.5 + margin, SELL when P(up) < 0.5 - margin, else HOLD.
     ``dead_band_bps``: moves smaller than this are neither up nor down and are not learned.
+    ``serving``: ``online`` learns each matured outcome, ``frozen`` only scores it.
     """
+
+    serving: str = ONLINE
+    """Class default: a generator pickled before serving modes existed learns, as it did."""
 
     def __init__(
         self,
@@ -102,6 +108,7 @@ class SignalGenerator:
         max_pending: int = 10_000,
         max_symbols: int = 10_000,
         indicator_config: IndicatorConfig | None = None,
+        serving: str = ONLINE,
     ) -> None:
         if not 0.0 <= margin < 0.5:
             raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
@@ -110,6 +117,7 @@ class SignalGenerator:
         if max_symbols < 1:
             raise ValueError(f"max_symbols must be >= 1, got {max_symbols!r}")
         OutcomeBuffer(horizon_s, max_pending)  # validates both
+        self.serving = check_serving(serving)
         self.model = build_model() if model is None else model
         self.model_version = model_version
         self.margin = margin
@@ -124,6 +132,7 @@ class SignalGenerator:
         self.scorecards: dict[str, Scorecard] = {}
         """Live scores per model version (of the predictions that version made)."""
         self.learned = 0
+        """Matured, labelled predictions: learned (online) or only scored (frozen)."""
         self.unlabelled = 0
         """Matured predictions inside the dead band (not learned)."""
         self.recent_errors: deque[bool] = deque(maxlen=10_000)
@@ -208,7 +217,13 @@ class SignalGenerator:
         return None
 
     def decide(self, prepared: Prepared, entry_id: str = "", stream: str = "") -> Signal:
-        """The model half: learn what has matured, predict, park the prediction, emit."""
+        """The model half: score (and, online, learn) what has matured, predict, park the
+        prediction, emit.
+
+        A prediction made at ``t`` matures at the symbol's first tick with
+        ``t <= ts - horizon_s``; matured ones are handled oldest first, before the new tick is
+        predicted (``learning_layer.serving.serve_holdout`` replays this rule on rows).
+        """
         tick, state, x = prepared
         ts = tick.timestamp
         price = tick.price
@@ -247,7 +262,8 @@ class SignalGenerator:
         if y is None:
             self.unlabelled += 1
             return
-        self.model.learn_one(pending.x, y == 1)
+        if self.serving == ONLINE:
+            self.model.learn_one(pending.x, y == 1)
         self.learned += 1
         card = self.scorecards.get(pending.model_version)
         if card is None:
