@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,10 +17,11 @@ import redis.asyncio as aredis
 from data_feeds.cache.keys import SIM_FAULTS
 from data_feeds.errors import PublishError
 from data_feeds.records import Record, Tick
-from data_feeds.simulation.edge_cases import FaultConfig, FaultInjector, Message
+from data_feeds.simulation.edge_cases import FaultConfig, FaultInjector, Message, RawMessage
 from data_feeds.simulation.feeds import FeedConfig, MarketSimulator, make_symbols
 from data_feeds.simulation.publisher import StreamPublisher, encode_message
 from data_feeds.simulation.sentiment import TwitterSentiment
+from data_feeds.timestamps import entry_key
 
 
 def stream_fields(
@@ -151,3 +153,40 @@ async def test_maxlen_trims_approximately(aclient: aredis.Redis, redis_client: r
     ticks = [Tick("BTCUSDT", 1.0, 1.0, 1.7e9 + i) for i in range(5000)]
     await StreamPublisher(aclient, maxlen=1000).publish(ticks)
     assert 1000 <= redis_client.xlen("crypto_price:BTCUSDT") < 2000
+
+
+async def test_history_is_appended_at_event_time(
+    aclient: aredis.Redis, redis_client: redis.Redis
+) -> None:
+    """``at_event_time`` (an unpaced simulation, a replay as fast as possible): byte for byte
+    the same entries, each with the id of its event time (just after the stream's newest id
+    when the stream is past it already), faults named by those ids; published again, the
+    older history goes after what the streams hold, never refused."""
+    messages, injector = generated(6000, seed=7)
+    publisher = StreamPublisher(aclient, batch_size=500, manifest_key=SIM_FAULTS,
+                                at_event_time=True)  # fmt: skip
+    result = await publisher.publish(messages, faults=injector.faults)
+    assert result.published == len(messages) and len(result.faults) > 50
+    expected: dict[str, list[dict[str, bytes]]] = {}
+    times: dict[str, list[int | None]] = {}
+    for m in messages:
+        stream, fields = encode_message(m)
+        expected.setdefault(stream, []).append(fields)
+        ms = None if isinstance(m, RawMessage) else math.floor(m.timestamp * 1000.0)
+        times.setdefault(stream, []).append(ms)
+    at_event_time = 0
+    for stream, fields_list in expected.items():
+        assert stream_fields(redis_client, stream) == fields_list
+        ids = [entry_key(i) for i, _ in redis_client.xrange(stream)]  # type: ignore[union-attr]
+        assert ids == sorted(ids)
+        at_event_time += sum(1 for (ms, _), t in zip(ids, times[stream], strict=True) if ms == t)
+    assert at_event_time >= 0.9 * len(messages)  # 10 % faults: raw, out of order, duplicates
+    for fault in result.faults:
+        stream, sent = encode_message(messages[fault.seq])
+        assert stream_fields(redis_client, stream, fault.entry_id, fault.entry_id) == [sent]
+    tops = {s: entry_key(redis_client.xinfo_stream(s)["last-generated-id"]) for s in expected}
+    again = await StreamPublisher(aclient, at_event_time=True).publish(messages[:500])
+    assert again.published == 500
+    for stream in again.streams:
+        (first, _), *_ = redis_client.xrange(stream, f"({tops[stream][0]}-{tops[stream][1]}", "+")
+        assert entry_key(first) > tops[stream]

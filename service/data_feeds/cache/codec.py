@@ -48,15 +48,19 @@ local function top_of(key)
   end
   return {-1, 0}
 end
-local function append_at(key, ms, maxlen, data)
+local function append_at(key, ms, maxlen, fields)
   local top = tops[key] or top_of(key)
   local seq = 0
   if ms <= top[1] then
     ms = top[1]
     seq = top[2] + 1
   end
+  if ms < 0 then  -- a message without a time, first in a new stream
+    ms = 0
+    seq = 1
+  end
   local id = string.format('%.0f-%.0f', ms, seq)
-  redis.call('XADD', key, 'MAXLEN', '~', maxlen, id, 'data', data)
+  redis.call('XADD', key, 'MAXLEN', '~', maxlen, id, unpack(fields))
   tops[key] = {ms, seq}
   return id
 end
@@ -65,10 +69,18 @@ end
 APPEND_AT: Final = (
     _APPEND_AT_FUNCTION
     + """
--- KEYS: each record's stream; ARGV[1]: MAXLEN; then per record its event ms and data field.
+-- KEYS: each message's stream; ARGV[1]: MAXLEN; then per message its event ms (-1: none,
+-- append after the stream's newest), its number of fields and the field names and values.
 local ids = {}
+local i = 2
 for k = 1, #KEYS do
-  ids[k] = append_at(KEYS[k], tonumber(ARGV[2 * k]), ARGV[1], ARGV[2 * k + 1])
+  local n = tonumber(ARGV[i + 1])
+  local fields = {}
+  for f = 1, 2 * n do
+    fields[f] = ARGV[i + 1 + f]
+  end
+  ids[k] = append_at(KEYS[k], tonumber(ARGV[i]), ARGV[1], fields)
+  i = i + 2 + 2 * n
 end
 return ids
 """
@@ -83,7 +95,7 @@ IMPORT_AT: Final = (
 local added = 0
 for i = 2, #ARGV, 3 do
   if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
-    append_at(KEYS[1], tonumber(ARGV[i + 1]), ARGV[1], ARGV[i + 2])
+    append_at(KEYS[1], tonumber(ARGV[i + 1]), ARGV[1], {'data', ARGV[i + 2]})
     added = added + 1
   end
 end

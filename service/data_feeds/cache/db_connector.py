@@ -21,7 +21,7 @@ import structlog
 
 from data_feeds.arrival import arrival_key
 from data_feeds.cache import keys
-from data_feeds.cache.codec import APPEND_AT, DATA_FIELD, encode_fields, event_ms
+from data_feeds.cache.codec import APPEND_AT, DATA_FIELD, DATA_FIELD_B, encode_fields, event_ms
 from data_feeds.cache.embedded import EmbeddedRedis, client_name
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
@@ -101,7 +101,7 @@ class _Codec:
         for item in records:
             stream, ms, data = self.prepare(item)
             streams.append(stream)
-            args += (ms, data)
+            args += (ms, 1, DATA_FIELD_B, data)
         return streams, args
 
     def decode_page(

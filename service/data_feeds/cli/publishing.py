@@ -259,7 +259,11 @@ async def _publish(
     stop = asyncio.Event()
     try:
         publisher = StreamPublisher(
-            client, maxlen=args.maxlen or target.settings.stream_maxlen, manifest_key=manifest_key
+            client,
+            maxlen=args.maxlen or target.settings.stream_maxlen,
+            manifest_key=manifest_key,
+            # unpaced, it writes history: each entry at its event time (docs/processing_order.md)
+            at_event_time=not options.get("speed") and not options.get("rate"),
         )
         with stop_on_signals(stop.set, once=True):
             result = await publisher.publish(

@@ -61,6 +61,8 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
+        if abs(value) >= 1e6:  # epoch times and counts: every digit (a time can be pasted back)
+            return repr(value)
         return f"{value:.{digits}g}"
     return str(value)
 

@@ -494,6 +494,10 @@ def fit_model(
         "n_train": len(train),
         "n_holdout": len(holdout),
         "n_purged": len(dataset) - len(train) - len(holdout),
+        # the holdout's span: `data-feeds evaluate --start` of it scores the served signals
+        # of exactly these rows (docs/serving.md)
+        "holdout_start": holdout.timestamps[0] if len(holdout) else None,
+        "holdout_end": holdout.timestamps[-1] if len(holdout) else None,
         "progressive_accuracy": progressive.accuracy,
         "progressive_log_loss": progressive.log_loss,
         "progressive_brier": progressive.brier,

@@ -17,6 +17,13 @@ worth on schedule; ``speed`` instead follows the messages' own timestamps (``1.0
 out, after ``limit`` messages, after ``duration_s`` seconds of wall time, or when ``stop`` is
 set; the batch in flight is always completed.
 
+History: with ``at_event_time`` each message is appended with the entry id of its event time
+(``<ms>-<seq>``, or just after the stream's newest id; a raw message takes the time of the
+message before it), as stored history is (``cache.codec.APPEND_AT``): a batch is one script
+call. An unpaced simulation or replay writes history, so its arrival order, the one every
+processing path replays (``data_feeds.arrival``), is its time order; paced publishing is a live
+feed and appends with ``*`` (arrival: when Redis got it).
+
 Faults: pass the injector's manifest as ``faults``; every fault gets its message's Redis entry
 id, and with ``manifest_key`` (e.g. ``cache.keys.SIM_FAULTS``) each fault is also XADDed there
 as ``data`` = JSON, in the pipeline of the following batch.
@@ -36,7 +43,7 @@ import redis.asyncio as aredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from data_feeds.cache.codec import DATA_FIELD_B, encode_fields
+from data_feeds.cache.codec import APPEND_AT, DATA_FIELD_B, encode_fields, event_ms
 from data_feeds.cache.keys import parse_stream_key, record_stream
 from data_feeds.errors import PublishError
 from data_feeds.simulation.edge_cases import Fault, Message, RawMessage
@@ -115,11 +122,12 @@ def _as_bytes(value: Any) -> bytes:
 
 
 class _Batch:
-    __slots__ = ("count", "payload", "skip", "start", "streams")
+    __slots__ = ("count", "payload", "replies", "skip", "start", "streams")
 
     def __init__(self, start: int) -> None:
         self.start = start
         self.count = 0
+        self.replies = 0  # replies to the messages: one per XADD, one per script call
         self.skip = 0  # replies of manifest writes sent ahead of the messages
         self.payload: list[bytes] = []
         self.streams: list[str] = []
@@ -137,6 +145,7 @@ class StreamPublisher:
         manifest_key: str | None = None,
         manifest_maxlen: int = 1_000_000,
         reply_timeout_s: float = 30.0,
+        at_event_time: bool = False,
     ) -> None:
         if maxlen is not None and (isinstance(maxlen, bool) or maxlen < 1):
             raise ValueError(f"maxlen must be >= 1 or None, got {maxlen!r}")
@@ -150,6 +159,9 @@ class StreamPublisher:
         self._trim = (b"MAXLEN", b"~", str(maxlen).encode()) if maxlen is not None else ()
         self._manifest_trim = (b"MAXLEN", b"~", str(manifest_maxlen).encode())
         self._heads: dict[str, bytes] = {}
+        self.at_event_time = at_event_time
+        self._append_sha: bytes | None = None
+        self._last_ms = -1
 
     def _head(self, stream: str) -> bytes:
         """The RESP text of ``XADD stream [MAXLEN ~ n] * data`` up to the value."""
@@ -205,6 +217,9 @@ class StreamPublisher:
         pending_manifest: list[bytes] = []
         next_progress = t0 + progress_interval_s
         clock = _SpeedClock(speed, t0) if speed > 0 else None
+        if self.at_event_time and self._append_sha is None:
+            sha: Any = await self.client.script_load(APPEND_AT)
+            self._append_sha = sha if isinstance(sha, bytes) else str(sha).encode()
         pool = self.client.connection_pool
         conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
         inflight: _Batch | None = None
@@ -267,6 +282,8 @@ class StreamPublisher:
         clock: _SpeedClock | None,
     ) -> _Batch:
         """Draw up to ``room`` messages and encode them (the CPU-bound part)."""
+        if self.at_event_time:
+            return self._build_at_event_time(it, start, room, counts, clock)
         batch = _Batch(start)
         payload = batch.payload
         append = payload.append
@@ -291,7 +308,47 @@ class StreamPublisher:
                 append(b"\r\n")
             streams.append(stream)
             counts[stream] = counts.get(stream, 0) + 1
+        batch.count = batch.replies = len(streams)
+        return batch
+
+    def _build_at_event_time(
+        self,
+        it: Iterator[Message],
+        start: int,
+        room: int,
+        counts: dict[str, int],
+        clock: _SpeedClock | None,
+    ) -> _Batch:
+        """A batch as one APPEND_AT call: each message at its event time."""
+        batch = _Batch(start)
+        streams = batch.streams
+        args: list[bytes] = []
+        dumps = orjson.dumps
+        source: Iterable[Message] = it if clock is None else clock.window(it)
+        for message in itertools.islice(source, room):
+            if type(message) is RawMessage:
+                stream = message.stream
+                if not message.fields:
+                    raise ValueError(f"a raw message for {message.stream} has no fields")
+                args += (b"%d" % self._last_ms, b"%d" % len(message.fields))
+                for name, value in message.fields.items():
+                    args += (_as_bytes(name), _as_bytes(value))
+            else:
+                assert not isinstance(message, RawMessage)
+                stream = record_stream(message)
+                self._last_ms = event_ms(message)
+                args += (b"%d" % self._last_ms, b"1", DATA_FIELD_B, dumps(message.to_dict()))
+            streams.append(stream)
+            counts[stream] = counts.get(stream, 0) + 1
         batch.count = len(streams)
+        if streams:
+            assert self._append_sha is not None
+            maxlen = self._trim[2] if self._trim else b"%d" % (2**62)
+            keys_ = [s.encode() for s in streams]
+            batch.payload.append(
+                _command(b"EVALSHA", self._append_sha, b"%d" % len(keys_), *keys_, maxlen, *args)
+            )
+            batch.replies = 1
         return batch
 
     @staticmethod
@@ -323,12 +380,16 @@ class StreamPublisher:
                     await read(timeout=math.inf)
                 except ResponseError as exc:
                     error = error or (self.manifest_key or "?", exc)
-            for i in range(batch.count):
+            for i in range(batch.replies):
                 try:
-                    ids.append(await read(timeout=math.inf))
+                    reply = await read(timeout=math.inf)
                 except ResponseError as exc:
-                    ids.append(None)
+                    reply = None if batch.replies == batch.count else [None] * batch.count
                     error = error or (batch.streams[i], exc)
+                if batch.replies == batch.count:
+                    ids.append(reply)
+                else:  # one script call: the list of the batch's ids
+                    ids.extend(reply)
         if error is not None:
             raise PublishError(f"XADD to {error[0]} failed: {error[1]}")
         end = batch.start + batch.count
