@@ -101,3 +101,19 @@ async def test_async_twin_reads_what_the_sync_one_wrote(
         from_async = await adb.backfill()
     assert from_async == db.backfill()
     assert [r.timestamp - T0 for r in from_async] == [0, 1, 2]
+
+
+def test_history_is_stored_at_its_event_time_never_ahead_of_the_clock(
+    db: DBConnector, redis_client: redis.Redis
+) -> None:
+    """Entry ids are the records' event times; past the stream's newest id they go just after
+    it, and a record stamped in the future is stored at the server's clock."""
+    t = 1_700_000_000.0
+    ids = db.store_many([Tick("IDSUSDT", 100.0, 1.0, t + 0.5), Tick("IDSUSDT", 100.0, 1.0, t),
+                         Tick("IDSUSDT", 100.0, 1.0, t + 1.0)])  # fmt: skip
+    assert ids == ["1700000000500-0", "1700000000500-1", "1700000001000-0"]
+    seconds, micros = redis_client.time()
+    now_ms = seconds * 1000 + micros // 1000
+    ahead = db.store(Tick("IDSUSDT", 100.0, 1.0, now_ms / 1000.0 + 3600.0))
+    ms = int(ahead.split("-")[0])
+    assert now_ms <= ms <= now_ms + 5_000

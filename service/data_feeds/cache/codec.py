@@ -30,12 +30,16 @@ def event_ms(record: Record) -> int:
 
 # History is stored at its event time: the entry id of a record is ``<event ms>-<seq>``, or
 # just after the stream's newest id when the stream is already past that time (ids only grow;
-# such a record keeps its order of storing). So the arrival order every processing path
+# such a record keeps its order of storing), and never later than the server's clock (a
+# record stamped in the future is stored at "now": auto ids never run ahead of the clock
+# either, and the live merge relies on it). So the arrival order every processing path
 # replays (``data_feeds.arrival``) is the records' time order, and importing streams one after
 # the other interleaves them as they happened. Live publishers append with ``*`` (arrival =
 # when Redis got it). One Lua function, shared by both scripts below.
 _APPEND_AT_FUNCTION: Final = """
 local tops = {}
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 local function top_of(key)
   if redis.call('EXISTS', key) == 0 then return {-1, 0} end
   local info = redis.call('XINFO', 'STREAM', key)
@@ -51,6 +55,9 @@ end
 local function append_at(key, ms, maxlen, fields)
   local top = tops[key] or top_of(key)
   local seq = 0
+  if ms > now_ms then  -- never ahead of the server's clock (the live merge waits for it)
+    ms = now_ms
+  end
   if ms <= top[1] then
     ms = top[1]
     seq = top[2] + 1
