@@ -282,16 +282,16 @@ class StreamPublisher:
         clock: _SpeedClock | None,
     ) -> _Batch:
         """Draw up to ``room`` messages and encode them (the CPU-bound part)."""
-        if self.at_event_time:
-            return self._build_at_event_time(it, start, room, counts, clock)
         batch = _Batch(start)
+        source = itertools.islice(it if clock is None else clock.window(it), room)
+        if self.at_event_time:
+            return self._encode_at_event_time(source, batch, counts)
         payload = batch.payload
         append = payload.append
         streams = batch.streams
         heads = self._heads
         dumps = orjson.dumps
-        source: Iterable[Message] = it if clock is None else clock.window(it)
-        for message in itertools.islice(source, room):
+        for message in source:
             if type(message) is RawMessage:
                 stream = message.stream
                 append(self._raw_command(message))
@@ -311,21 +311,14 @@ class StreamPublisher:
         batch.count = batch.replies = len(streams)
         return batch
 
-    def _build_at_event_time(
-        self,
-        it: Iterator[Message],
-        start: int,
-        room: int,
-        counts: dict[str, int],
-        clock: _SpeedClock | None,
+    def _encode_at_event_time(
+        self, source: Iterable[Message], batch: _Batch, counts: dict[str, int]
     ) -> _Batch:
-        """A batch as one APPEND_AT call: each message at its event time."""
-        batch = _Batch(start)
+        """The batch as one APPEND_AT call: each message at its event time."""
         streams = batch.streams
         args: list[bytes] = []
         dumps = orjson.dumps
-        source: Iterable[Message] = it if clock is None else clock.window(it)
-        for message in itertools.islice(source, room):
+        for message in source:
             if type(message) is RawMessage:
                 stream = message.stream
                 if not message.fields:
