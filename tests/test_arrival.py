@@ -139,3 +139,19 @@ def test_a_backlog_comes_out_in_the_one_order_each_entry_once(
     expected = [(e[0], e[1]) for e in everything]
     assert [(e[0], e[1]) for e in drain(log, page)] == expected
     assert [(e[0], e[1]) for e in drain(log, page, live_clock=61)] == expected
+
+
+def test_an_id_ahead_of_the_clock_completes_nothing() -> None:
+    """A read's bound is the server's clock, never an id it returned: an entry stamped ahead
+    of the clock (an explicit id) waits for the clock without holding back the others."""
+    merge = ArrivalMerge(page=10)
+    merge.readable(["a", "b"])
+    merge.add_read(["a", "b"], {"a": [(b"500-0", {})], "b": [(b"90-0", {})]}, server_ms=100)
+    assert ids(merge.release()) == [b"90-0"] and merge.first_held_ms() == 500
+    merge.readable(["a", "b"])
+    merge.add_read(["a", "b"], {"b": [(b"120-0", {})]}, server_ms=130)
+    assert ids(merge.release()) == [b"120-0"] and merge.late == 0
+    merge.hold([("b", b"95-0", None)])  # delivered again after an outage
+    merge.readable(["a", "b"])
+    merge.add_read(["a", "b"], {}, server_ms=501)
+    assert ids(merge.release()) == [b"95-0", b"500-0"] and merge.first_held_ms() is None

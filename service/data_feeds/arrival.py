@@ -100,12 +100,12 @@ class ArrivalMerge:
     ) -> None:
         """What one XREADGROUP over ``streams`` returned (``reply``: stream -> page; streams
         with nothing new may be absent). ``server_ms``: the server's time, in ms, at or
-        before the read ran (a TIME sent before it)."""
-        floor = server_ms
-        for entries in reply.values():
-            if entries:
-                floor = max(floor, int(entries[-1][0].partition(b"-")[0]))
-        complete_below: Key = (floor, "", -1)  # every key with ms >= floor is above it
+        before the read ran (a TIME sent before it, and before the streams were counted).
+
+        Only that time completes the streams, not the ids the read returned: an id can be
+        ahead of the clock (explicit ids), and a stream created after the TIME is not among
+        ``streams``."""
+        complete_below: Key = (server_ms, "", -1)  # every key with ms >= server_ms is above it
         for stream in streams:
             entries = reply.get(stream, ())
             self._hold(stream, entries)
@@ -132,6 +132,16 @@ class ArrivalMerge:
         if out:
             self._released = _key(out[-1])
         return out
+
+    def hold(self, entries: Iterable[RawEntry]) -> None:
+        """Entries delivered again (read before an outage): released in their place by the
+        next rounds' bounds."""
+        for stream, entry_id, fields in entries:
+            self._hold(stream, [(entry_id, fields)])
+
+    def first_held_ms(self) -> int | None:
+        """The millisecond of the earliest entry held (``None`` when nothing is)."""
+        return min((_key(e)[0] for e in self._held), default=None)
 
     def take_all(self) -> list[RawEntry]:
         """Everything held, in arrival order (at shutdown); the merge is left empty."""

@@ -272,3 +272,20 @@ def test_report_counts_duplicates_reordering_spikes_and_rejects(db: DBConnector)
     table = report.to_table(gaps=1)
     assert "SYNUSDT" in table and "missing_field=1" in table and "longest gaps" in table
     assert db.redis.llen(RESEARCH_IMPORTS) == 0
+
+
+def test_an_import_refused_by_redis_can_be_done_again(
+    db: DBConnector, redis_client: redis.Redis
+) -> None:
+    """A batch Redis refuses (the stream's key holds another type) records no fingerprint, so
+    importing again once the key is fixed imports every record, at its event time."""
+    research = ResearchEngine(db)
+    ticks = [Tick("IMPUSDT", 100.0 + i, 1.0, 1_700_000_000.0 + i) for i in range(5)]
+    redis_client.set("crypto_price:IMPUSDT", "not a stream")
+    with pytest.raises(redis.ResponseError):
+        research.collect_training_data(ticks)
+    redis_client.delete("crypto_price:IMPUSDT")
+    summary = research.collect_training_data(ticks)
+    assert summary.imported == 5
+    ids = [i for i, _ in redis_client.xrange("crypto_price:IMPUSDT")]  # type: ignore[union-attr]
+    assert ids == [b"%d-0" % (1_700_000_000_000 + 1000 * i) for i in range(5)]

@@ -184,6 +184,11 @@ async def test_history_is_appended_at_event_time(
     for fault in result.faults:
         stream, sent = encode_message(messages[fault.seq])
         assert stream_fields(redis_client, stream, fault.entry_id, fault.entry_id) == [sent]
+    single = await StreamPublisher(aclient, batch_size=1, at_event_time=True).publish(
+        messages[:200], faults=[f for f in injector.faults if f.seq < 200]
+    )
+    for fault in single.faults:  # a batch of one message: its id, not the script's reply list
+        assert fault.entry_id is not None and entry_key(fault.entry_id) > (0, 0)
     tops = {s: entry_key(redis_client.xinfo_stream(s)["last-generated-id"]) for s in expected}
     again = await StreamPublisher(aclient, at_event_time=True).publish(messages[:500])
     assert again.published == 500

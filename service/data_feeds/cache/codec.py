@@ -62,9 +62,8 @@ local function append_at(key, ms, maxlen, fields)
     ms = top[1]
     seq = top[2] + 1
   end
-  if ms < 0 then  -- a message without a time, first in a new stream
-    ms = 0
-    seq = 1
+  if ms < 0 then  -- a message without a time, first in a new stream: now
+    ms = now_ms
   end
   local id = string.format('%.0f-%.0f', ms, seq)
   redis.call('XADD', key, 'MAXLEN', '~', maxlen, id, unpack(fields))
@@ -100,9 +99,10 @@ IMPORT_AT: Final = (
 -- then per record its fingerprint, event ms and data field. A fingerprint seen before is
 -- skipped (re-imports add nothing); the number appended is returned.
 local added = 0
-for i = 2, #ARGV, 3 do
-  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+for i = 2, #ARGV, 3 do  -- fingerprint recorded after the append: a failed one stays new
+  if redis.call('SISMEMBER', KEYS[2], ARGV[i]) == 0 then
     append_at(KEYS[1], tonumber(ARGV[i + 1]), ARGV[1], {'data', ARGV[i + 2]})
+    redis.call('SADD', KEYS[2], ARGV[i])
     added = added + 1
   end
 end

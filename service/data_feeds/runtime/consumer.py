@@ -275,14 +275,18 @@ class StreamConsumer:
     async def step(self, stop: asyncio.Event) -> None:
         """One iteration: housekeeping when due, then one read and its batch."""
         await self.writer.flush()
-        if self._redrain:  # entries read before an outage but never processed
-            self.merge.clear()  # pending too: the drain delivers them again
-            await self.drain_own_pending()
-            self._redrain = False
         now = time.monotonic()
         if now >= self._next_discover or not self.streams:  # nothing yet: look every read
             self._next_discover = now + self.settings.discover_interval_s
             await self.discover()
+        if self._redrain and self.streams:  # entries read before an outage, never processed
+            self.merge.clear()  # pending too: delivered again, they wait in the merge
+            found = await self.redelivery.own_pending(self.streams)
+            if found.poison.acks:
+                await self.writer.write(found.poison)
+            self.merge.hold(found.keep)
+            self._count_redelivered("pending_redelivered", found.count)
+            self._redrain = False
         if now >= self._next_claim:
             self._next_claim = now + self.settings.claim_idle_ms / 2000.0
             await self.claim_abandoned()
@@ -323,7 +327,13 @@ class StreamConsumer:
             merge.add_read(wanted, pages, server_ms)
             got += sum(len(e) for e in pages.values())
         if not got and not waited:  # nothing to block on, or only held entries: wait here
-            delay = 0.001 if merge else s.block_ms / 1000.0
+            delay = s.block_ms / 1000.0
+            first = merge.first_held_ms()
+            if first is not None:  # until the clock passes the earliest held entry
+                ahead_ms = first + 1 - server_ms
+                if ahead_ms > 1000:
+                    log.warning("entries_ahead_of_the_clock", ahead_s=ahead_ms / 1000.0)
+                delay = min(delay, max(ahead_ms, 1) / 1000.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
         if merge.late > self._late_counted:

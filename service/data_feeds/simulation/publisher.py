@@ -122,12 +122,13 @@ def _as_bytes(value: Any) -> bytes:
 
 
 class _Batch:
-    __slots__ = ("count", "payload", "replies", "skip", "start", "streams")
+    __slots__ = ("count", "payload", "replies", "script", "skip", "start", "streams")
 
     def __init__(self, start: int) -> None:
         self.start = start
         self.count = 0
-        self.replies = 0  # replies to the messages: one per XADD, one per script call
+        self.replies = 0  # replies to the messages: one per XADD, or one script call's
+        self.script = False  # the messages went as one APPEND_AT call (its reply: the ids)
         self.skip = 0  # replies of manifest writes sent ahead of the messages
         self.payload: list[bytes] = []
         self.streams: list[str] = []
@@ -342,6 +343,7 @@ class StreamPublisher:
                 _command(b"EVALSHA", self._append_sha, b"%d" % len(keys_), *keys_, maxlen, *args)
             )
             batch.replies = 1
+            batch.script = True
         return batch
 
     @staticmethod
@@ -377,12 +379,12 @@ class StreamPublisher:
                 try:
                     reply = await read(timeout=math.inf)
                 except ResponseError as exc:
-                    reply = None if batch.replies == batch.count else [None] * batch.count
+                    reply = [None] * batch.count if batch.script else None
                     error = error or (batch.streams[i], exc)
-                if batch.replies == batch.count:
-                    ids.append(reply)
-                else:  # one script call: the list of the batch's ids
+                if batch.script:  # one script call: the list of the batch's ids
                     ids.extend(reply)
+                else:
+                    ids.append(reply)
         if error is not None:
             raise PublishError(f"XADD to {error[0]} failed: {error[1]}")
         end = batch.start + batch.count
