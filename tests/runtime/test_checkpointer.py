@@ -4,6 +4,7 @@ entries acknowledged after the checkpoint."""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 from collections.abc import AsyncIterator
 
@@ -68,7 +69,14 @@ async def test_state_round_trips(
     assert other.generator.pending("AAAUSDT") == pipeline.generator.pending("AAAUSDT") > 0
 
 
-@pytest.mark.parametrize("damage", ["wrong key", "tampered", "other format", "not a dict"])
+class Placeholder:
+    """Stands for a class an upgrade renamed (its pickle is edited to name another)."""
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["wrong key", "tampered", "other format", "not a dict", "renamed class", "missing part"],
+)
 async def test_a_checkpoint_that_cannot_be_trusted_is_refused(
     redis_client: redis.Redis, aclient: aredis.Redis, settings: Settings, damage: str
 ) -> None:
@@ -81,13 +89,21 @@ async def test_a_checkpoint_that_cannot_be_trusted_is_refused(
         blob = good[:-1] + bytes([good[-1] ^ 1])
     elif damage == "other format":
         blob = signed.dumps({**state, "format": checkpointer.FORMAT + 1}, HMAC_KEY)
+    elif damage == "renamed class":  # verifies, but unpickling it fails
+        pickled = pickle.dumps({**state, "generator": Placeholder()})
+        blob = signed.seal(pickled.replace(b"Placeholder", b"Placeholdex"), HMAC_KEY)
+    elif damage == "missing part":  # verifies and unpickles, but has no cleaner
+        blob = signed.dumps({**state, "generator": pipeline.generator, "cleaner": None}, HMAC_KEY)
     else:
         blob = signed.seal(pickle.dumps([state]), HMAC_KEY)
     redis_client.set(KEY, blob)
     generator = pipeline.generator
-    loader = Checkpointer(aclient, KEY, hmac_key=HMAC_KEY, pipeline=pipeline)
+    reasons: list[str] = []
+    loader = Checkpointer(aclient, KEY, hmac_key=HMAC_KEY, pipeline=pipeline,
+                          on_refused=reasons.append)  # fmt: skip
     assert not await loader.restore()
     assert pipeline.generator is generator and loader.last_ids == {}
+    assert len(reasons) == 1 and reasons[0].startswith("checkpoint")
 
 
 async def test_replay_applies_what_was_acked_after_the_checkpoint(
@@ -108,3 +124,48 @@ async def test_replay_applies_what_was_acked_after_the_checkpoint(
     assert [e[1] for e in seen] == [ids[2], ids[3], ids[5], ids[6]]
     assert replayer.last_ids == {STREAM: ids[-1].decode()}
     assert await replayer.replay({STREAM: GROUP}) == 0  # nothing after the new position
+
+
+async def test_a_worker_with_an_unusable_checkpoint_starts_fresh_and_replays(
+    redis_client: redis.Redis, aclient: aredis.Redis, settings: Settings
+) -> None:
+    """A checkpoint that verifies but cannot be used does not stop the worker from starting (no
+    crash loop): it is counted, and the acknowledged history is replayed into fresh state."""
+    from data_feeds.runtime.metrics import ServiceMetrics  # noqa: PLC0415
+    from tests.runtime.consumer_helpers import make_consumer  # noqa: PLC0415
+
+    s = consumer_settings(settings)
+    first = make_consumer(aclient, s)
+    add_ticks(redis_client, 30)
+    await first.start()
+    assert first.processed == 0  # nothing was pending: read by the loop, not the start
+    await asyncio.sleep(0.005)  # the server's clock is past the ticks: the read releases all
+    entries = await first.read(asyncio.Event(), await first.clock())
+    assert len(entries) == 30
+    await first._handle(entries)
+    await first.checkpoint()
+    key = first.checkpointer.key
+    pickled = pickle.dumps({"format": checkpointer.FORMAT, "generator": Placeholder(),
+                            "cleaner": None, "last_ids": {}})  # fmt: skip
+    redis_client.set(key, signed.seal(pickled.replace(b"Placeholder", b"Placeholdex"), HMAC_KEY))
+    metrics = ServiceMetrics()
+    second = make_consumer(aclient, s, metrics)
+    await second.start()
+    assert metrics.snapshot().value("data_feeds_checkpoints_refused_total") == 1
+    assert second.pipeline.generator.symbols == ["AAAUSDT"]  # rebuilt by the replay
+    assert second.last_ids == first.last_ids
+
+
+async def test_the_first_checkpoint_is_written_right_after_start(
+    redis_client: redis.Redis, aclient: aredis.Redis, settings: Settings
+) -> None:
+    """A worker checkpoints at its first step (not one interval later), so one restarted again
+    and again does not replay an ever longer history."""
+    from tests.runtime.consumer_helpers import make_consumer  # noqa: PLC0415
+
+    add_ticks(redis_client, 5)
+    consumer = make_consumer(aclient, consumer_settings(settings, checkpoint_interval_s=3600.0))
+    await consumer.start()
+    assert redis_client.get(consumer.checkpointer.key) is None
+    await consumer.step(asyncio.Event())
+    assert redis_client.get(consumer.checkpointer.key) is not None

@@ -53,6 +53,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "data_feeds_redeliveries": ("counter", ()),
     "data_feeds_pending_trimmed": ("counter", ()),
     "data_feeds_late_entries": ("counter", ()),
+    "data_feeds_checkpoints_refused": ("counter", ()),
     "data_feeds_stage_duration_seconds": ("histogram", ("stage",)),
     "data_feeds_event_to_signal_seconds": ("histogram", ()),
     "data_feeds_entry_to_signal_seconds": ("histogram", ()),

@@ -4,8 +4,10 @@ The one place that decides how stored state is laid out and versioned. A checkpo
 pipeline's state (the signal generator: indicators and model; the cleaner) with, per input
 stream, the newest entry applied to it (``last_ids``), pickled and sealed with the HMAC key
 (``cache.signed``) under ``keys.checkpoint_key``. ``FORMAT`` changes whenever that layout
-does; a checkpoint of another format, or one that does not verify, is refused and the worker
-starts fresh.
+does. A checkpoint that does not verify, is of another format, or verifies but cannot be used
+(a class renamed by an upgrade, a missing or mistyped part) is refused the same way: logged
+with its reason, counted (``on_refused``), and the worker starts fresh instead of failing on
+every start.
 
 After ``restore``, ``replay`` re-applies the entries that were acknowledged after the
 checkpoint was taken, with outputs discarded, so the state is what it was when the worker
@@ -19,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import redis.asyncio as aredis
@@ -30,12 +32,31 @@ from data_feeds.cache import keys, signed
 from data_feeds.errors import CheckpointRejected
 from data_feeds.runtime.batch_writer import OUTPUT_MAXLEN
 from data_feeds.runtime.pipeline import TickPipeline
+from data_feeds.signals.generator import SignalGenerator
 from data_feeds.timestamps import entry_key
+from data_feeds.validation.cleaner import DataCleaner
 
 log = structlog.get_logger(__name__)
 
 FORMAT: Final = 2
 REPLAY_PAGE: Final = 1000
+
+
+def _unpack(state: Any) -> tuple[SignalGenerator, DataCleaner, dict[str, str]]:
+    """The parts of a verified checkpoint, each checked; ``CheckpointRejected`` if one is not
+    what this version stores."""
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointRejected("checkpoint refused: unknown layout")
+    generator, cleaner, last_ids = (state.get(k) for k in ("generator", "cleaner", "last_ids"))
+    if not isinstance(generator, SignalGenerator):
+        raise CheckpointRejected(f"checkpoint refused: generator is {type(generator).__name__}")
+    if not isinstance(cleaner, DataCleaner):
+        raise CheckpointRejected(f"checkpoint refused: cleaner is {type(cleaner).__name__}")
+    if not isinstance(last_ids, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in last_ids.items()
+    ):
+        raise CheckpointRejected("checkpoint refused: last_ids is not a map of stream to id")
+    return generator, cleaner, dict(last_ids)
 
 
 def _text(value: Any) -> str:
@@ -50,13 +71,21 @@ class Checkpointer:
     """
 
     def __init__(
-        self, client: aredis.Redis, key: str, *, hmac_key: bytes, pipeline: TickPipeline
+        self,
+        client: aredis.Redis,
+        key: str,
+        *,
+        hmac_key: bytes,
+        pipeline: TickPipeline,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         # redis-py types replies as unions over every decode setting; ours are always bytes.
         self.redis: Any = client
         self.key = key
         self._hmac_key = hmac_key
         self.pipeline = pipeline
+        self.on_refused = on_refused
+        """Told the reason of every checkpoint refused."""
         self.last_ids: dict[str, str] = {}
         """Per stream, the newest entry applied to the in-memory state."""
 
@@ -77,16 +106,22 @@ class Checkpointer:
             state = await asyncio.to_thread(
                 signed.loads, blob, self._hmac_key, what=f"checkpoint {self.key}"
             )
-            if not isinstance(state, dict) or state.get("format") != FORMAT:
-                raise CheckpointRejected("checkpoint refused: unknown layout")
+            generator, cleaner, last_ids = _unpack(state)
         except CheckpointRejected as exc:
-            log.error("checkpoint_refused", key=self.key, error=str(exc))
-            return False
-        self.pipeline.generator = state["generator"]
-        self.pipeline.cleaner = state["cleaner"]
-        self.last_ids = dict(state["last_ids"])
+            return self._refuse(str(exc))
+        except Exception as exc:  # verified, but unpickling failed: e.g. a class renamed since
+            return self._refuse(f"checkpoint refused: unusable ({type(exc).__name__}: {exc})")
+        self.pipeline.generator = generator
+        self.pipeline.cleaner = cleaner
+        self.last_ids = last_ids
         log.info("checkpoint_restored", key=self.key, streams=len(self.last_ids))
         return True
+
+    def _refuse(self, reason: str) -> bool:
+        log.error("checkpoint_refused", key=self.key, error=reason[:500])
+        if self.on_refused is not None:
+            self.on_refused(reason)
+        return False
 
     async def save(self) -> int:
         """Store the state as it is now; the size of the stored blob in bytes.

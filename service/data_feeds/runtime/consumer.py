@@ -102,6 +102,7 @@ class StreamConsumer:
             keys.checkpoint_key(self.group, f"{settings.worker_index}of{settings.worker_count}"),
             hmac_key=hmac_key,
             pipeline=pipeline,
+            on_refused=self._checkpoint_refused,
         )
         self.redelivery = Redelivery(
             client,
@@ -169,6 +170,10 @@ class StreamConsumer:
         """Per stream, the newest entry applied to the in-memory state."""
         return self.checkpointer.last_ids
 
+    def _checkpoint_refused(self, reason: str) -> None:
+        if self.metrics:
+            self.metrics.checkpoints_refused_total.inc()
+
     async def checkpoint(self) -> None:
         """Store the state as of the last written batch (never ahead of what Redis has)."""
         if not self.started:
@@ -230,7 +235,9 @@ class StreamConsumer:
         now = time.monotonic()
         self._next_discover = now + self.settings.discover_interval_s
         self._next_claim = now
-        self._next_checkpoint = now + self.settings.checkpoint_interval_s
+        # the first checkpoint right away: a worker restarted again and again would otherwise
+        # replay a longer history each time
+        self._next_checkpoint = now
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read, process and write until ``stop`` is set; survives Redis outages."""

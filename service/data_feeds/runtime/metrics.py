@@ -230,6 +230,11 @@ class ServiceMetrics:
             "Entries delivered again: own pending entries re-read on start, or claimed from a "
             "dead consumer.",
         )
+        self.checkpoints_refused_total = counter(
+            "checkpoints_refused_total",
+            "Stored worker checkpoints refused at start (not verified, another format, or not "
+            "usable by this version): the worker started fresh and replayed its history.",
+        )
         self.late_entries_total = counter(
             "late_entries_total",
             "Entries that arrived below what the arrival merge had already released (a stream "
