@@ -14,10 +14,12 @@ each outcome exactly once.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Final
 
 import orjson
 
@@ -60,6 +62,11 @@ class BatchResult:
             ids.append(entry_id)
 
 
+DLQ_PAYLOAD_MAX: Final = 16_384
+"""The most bytes of an entry's payload a DLQ entry keeps (a 1 MB poison message would
+otherwise be kept whole in every retention window)."""
+
+
 def dlq_fields(
     stream: str,
     entry_id: bytes,
@@ -69,19 +76,29 @@ def dlq_fields(
     *,
     deliveries: int = 1,
 ) -> dict[str, bytes | str | int]:
-    """A DLQ entry: the original payload (JSON of its fields), where it came from and why."""
-    payload = {
-        k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-        for k, v in (fields or {}).items()
-    }
-    return {
+    """A DLQ entry: the original payload (JSON of its fields), where it came from and why.
+
+    A payload over ``DLQ_PAYLOAD_MAX`` bytes keeps its first ``DLQ_PAYLOAD_MAX`` bytes, with
+    ``payload_bytes`` (its whole size) and ``payload_sha256`` (of the whole JSON) beside them.
+    """
+    payload = orjson.dumps(
+        {
+            k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
+            for k, v in (fields or {}).items()
+        }
+    )
+    out: dict[str, bytes | str | int] = {
         "stream": stream,
         "entry_id": entry_id,
         "reason": reason,
         "detail": detail[:500],
         "deliveries": deliveries,
-        "payload": orjson.dumps(payload),
+        "payload": payload[:DLQ_PAYLOAD_MAX],
     }
+    if len(payload) > DLQ_PAYLOAD_MAX:
+        out["payload_bytes"] = len(payload)
+        out["payload_sha256"] = hashlib.sha256(payload).hexdigest()
+    return out
 
 
 class TickPipeline:
