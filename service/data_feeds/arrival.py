@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from data_feeds.checks import check_int
 
@@ -41,7 +42,7 @@ RawEntry = tuple[str, bytes, Mapping[bytes, bytes] | None]
 Key = tuple[int, str, int]
 """``(ms, stream, seq)``: an entry's place in arrival order."""
 
-Fetched = Sequence[tuple[bytes, object]]
+Fetched = Sequence[tuple[bytes, Any]]
 """One stream's page of ``(entry id, fields)``, in id order."""
 
 
@@ -162,7 +163,7 @@ class ArrivalMerge:
         released = self._released
         if released is not None and arrival_key(stream, entries[0][0]) < released:
             self.late += sum(1 for i, _ in entries if arrival_key(stream, i) < released)
-        self._held.extend((stream, i, f) for i, f in entries)  # type: ignore[misc]
+        self._held.extend((stream, i, f) for i, f in entries)
 
     def __len__(self) -> int:
         return len(self._held)

@@ -23,6 +23,11 @@ def encode_fields(record: Record) -> dict[str, bytes]:
     return {DATA_FIELD: orjson.dumps(record.to_dict())}
 
 
+def as_text(value: object) -> str:
+    """A Redis reply (bytes: our clients never decode) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def event_ms(record: Record) -> int:
     """The millisecond a stored record's entry id is given: its event time."""
     return math.floor(record.timestamp * 1000.0)

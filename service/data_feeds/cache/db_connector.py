@@ -21,7 +21,14 @@ import structlog
 
 from data_feeds.arrival import arrival_key
 from data_feeds.cache import keys
-from data_feeds.cache.codec import APPEND_AT, DATA_FIELD, DATA_FIELD_B, encode_fields, event_ms
+from data_feeds.cache.codec import (
+    APPEND_AT,
+    DATA_FIELD,
+    DATA_FIELD_B,
+    as_text,
+    encode_fields,
+    event_ms,
+)
 from data_feeds.cache.embedded import EmbeddedRedis, client_name
 from data_feeds.errors import InvalidMessage
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
@@ -205,7 +212,7 @@ class DBConnector:
         streams, args = self._codec.append_args(records)
         if not streams:
             return []
-        return [_text(i) for i in self._append(keys=streams, args=args)]
+        return [as_text(i) for i in self._append(keys=streams, args=args)]
 
     def streams(self, pattern: Patterns = "*") -> list[str]:
         """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never
@@ -305,7 +312,7 @@ class AsyncDBConnector:
         streams, args = self._codec.append_args(records)
         if not streams:
             return []
-        return [_text(i) for i in await self._append(keys=streams, args=args)]
+        return [as_text(i) for i in await self._append(keys=streams, args=args)]
 
     async def streams(self, pattern: Patterns = "*") -> list[str]:
         """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never
@@ -365,7 +372,3 @@ class AsyncDBConnector:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -49,6 +49,7 @@ from typing import Any, Final, NamedTuple, cast
 import orjson
 import structlog
 
+from data_feeds.cache.codec import as_text
 from data_feeds.cache.db_connector import DBConnector, Entry
 from data_feeds.cache.keys import (
     SENTIMENT_STREAMS,
@@ -718,7 +719,7 @@ class TrainingModule:
 
     def _enforce_retention(self) -> None:
         r = self.db.redis
-        newest_first = [_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
+        newest_first = [as_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
         with r.pipeline(transaction=False) as pipe:
             for fp in newest_first:
                 pipe.strlen(dataset_rows_key(fp))
@@ -747,7 +748,7 @@ class TrainingModule:
     def datasets(self) -> list[dict[str, Any]]:
         """Metadata of the recorded datasets, newest first."""
         r = self.db.redis
-        fps = [_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
+        fps = [as_text(f) for f in r.zrevrange(TRAINING_DATASETS, 0, -1)]
         if not fps:
             return []
         with r.pipeline(transaction=False) as pipe:
@@ -886,7 +887,3 @@ class TrainingModule:
         number = int(result.run_id.rpartition("-")[2])
         if number > self.keep_runs:  # the per-run key of the run that just left the list
             r.delete(training_run_key(f"run-{number - self.keep_runs}"))
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -29,6 +29,7 @@ import structlog
 
 from data_feeds.arrival import ArrivalMerge
 from data_feeds.cache import keys, signed
+from data_feeds.cache.codec import as_text
 from data_feeds.errors import CheckpointRejected
 from data_feeds.runtime.batch_writer import OUTPUT_MAXLEN
 from data_feeds.runtime.pipeline import TickPipeline
@@ -57,10 +58,6 @@ def _unpack(state: Any) -> tuple[SignalGenerator, DataCleaner, dict[str, str]]:
     ):
         raise CheckpointRejected("checkpoint refused: last_ids is not a map of stream to id")
     return generator, cleaner, dict(last_ids)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Checkpointer:
@@ -92,7 +89,7 @@ class Checkpointer:
     def advance(self, last_ids: Mapping[str, bytes | str]) -> None:
         """Note entries applied to the state (claims can bring older ones: never go back)."""
         for stream, entry_id in last_ids.items():
-            new = _text(entry_id)
+            new = as_text(entry_id)
             old = self.last_ids.get(stream)
             if old is None or entry_key(new) > entry_key(old):
                 self.last_ids[stream] = new
@@ -152,10 +149,10 @@ class Checkpointer:
         skip: set[tuple[str, bytes]] = set()
         for stream, group in streams.items():
             groups = await self.redis.xinfo_groups(stream)
-            info = next((g for g in groups if _text(g["name"]) == group), None)
+            info = next((g for g in groups if as_text(g["name"]) == group), None)
             if info is None:
                 continue
-            last_delivered = _text(info["last-delivered-id"])
+            last_delivered = as_text(info["last-delivered-id"])
             start = self.last_ids.get(stream, "0-0")
             if entry_key(last_delivered) <= entry_key(start):
                 continue

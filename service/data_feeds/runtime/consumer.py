@@ -38,6 +38,7 @@ import structlog
 
 from data_feeds.arrival import ArrivalMerge, RawEntry
 from data_feeds.cache import keys
+from data_feeds.cache.codec import as_text
 from data_feeds.errors import REDIS_DOWN, Failure, classify
 from data_feeds.records import SENTIMENT
 from data_feeds.runtime.batch_writer import BatchWriter
@@ -330,7 +331,7 @@ class StreamConsumer:
             reply = await self.redis.xreadgroup(
                 group, self.consumer, wanted, count=s.batch_size, block=block
             )
-            pages = {_text(k): entries for k, entries in reply or ()}
+            pages = {as_text(k): entries for k, entries in reply or ()}
             merge.add_read(wanted, pages, server_ms)
             got += sum(len(e) for e in pages.values())
         if not got and not waited:  # nothing to block on, or only held entries: wait here
@@ -412,18 +413,14 @@ class StreamConsumer:
             if isinstance(groups, Exception) or isinstance(info, Exception):
                 continue
             kind = self.pipeline.kind_of(stream)
-            g = next((g for g in groups if _text(g["name"]) == group), None)
+            g = next((g for g in groups if as_text(g["name"]) == group), None)
             if g is None:
                 continue
             pending[kind] = pending.get(kind, 0) + int(g["pending"])
             if g.get("lag") is not None:  # absent before Redis 7, nil when Redis cannot tell
                 lag_entries[kind] = lag_entries.get(kind, 0) + int(g["lag"])
-            newest = entry_key(_text(info["last-generated-id"]))
-            delivered = entry_key(_text(g["last-delivered-id"]))
+            newest = entry_key(as_text(info["last-generated-id"]))
+            delivered = entry_key(as_text(g["last-delivered-id"]))
             behind = (newest[0] - delivered[0]) / 1000.0 if newest > delivered else 0.0
             lag_s[kind] = max(lag_s.get(kind, 0.0), behind)
         self.metrics.record_lag(pending, lag_entries, lag_s)
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

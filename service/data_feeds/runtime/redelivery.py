@@ -17,20 +17,18 @@ entry set ``trimmed`` so the consumer re-reads its own pending entries, which ac
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio as aredis
 
-from data_feeds.arrival import RawEntry, by_arrival
+from data_feeds.arrival import Fetched, RawEntry, by_arrival
 from data_feeds.cache import keys
+from data_feeds.cache.codec import as_text
 from data_feeds.checks import check_int
 from data_feeds.runtime.pipeline import BatchResult, dlq_fields
 from data_feeds.timestamps import entry_key
-
-Fetched = Sequence[tuple[bytes, Any]]
-"""(entry id, fields) as XREADGROUP / XAUTOCLAIM return them."""
 
 
 @dataclass(slots=True)
@@ -110,7 +108,7 @@ class Redelivery:
                     start_id=start,
                     count=self.page,
                 )
-                start = _text(reply[0])
+                start = as_text(reply[0])
                 out = Redelivered()
                 out.trimmed = any(not e or e[0] is None or not e[1] for e in reply[1])
                 entries = [(e[0], e[1]) for e in reply[1]
@@ -148,7 +146,3 @@ class Redelivery:
             stream, group, min=lo, max=hi, count=len(ids) * 2, consumername=self.consumer
         )
         return {p["message_id"]: int(p["times_delivered"]) for p in page}
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
