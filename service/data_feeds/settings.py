@@ -76,6 +76,14 @@ class Settings:
     horizon_s: float = 60.0
     """Label horizon: a prediction is scored by the price move over this much event time."""
     margin: float = 0.05
+    """BUY above 0.5 + margin, SELL below 0.5 - margin (0.5: never trade). A champion whose
+    version records a calibrated margin is served with that margin instead."""
+    threshold: str = "fixed"
+    """How training sets a new version's margin (``learning_layer.backtest.threshold``):
+    ``fixed`` records ``margin``; ``calibrated`` picks the margin that earned most after
+    ``cost_bps`` on the version's own holdout (0.5 when none earned anything)."""
+    cost_bps: float = 0.0
+    """Trading cost per unit of turnover, in bps, that a calibrated threshold must earn back."""
     dead_band_bps: float = 0.0
     model: str = "default"
     serving: str = "online"
@@ -117,8 +125,8 @@ class Settings:
                 f"DATA_FEEDS_BLOCK_MS={self.block_ms}: must be in (0, {MAX_BLOCK_MS}] to stay "
                 "well under the Redis client's socket timeout"
             )
-        if not 0.0 <= self.margin < 0.5:
-            raise ConfigError(f"DATA_FEEDS_MARGIN={self.margin}: must be in [0, 0.5)")
+        if not 0.0 <= self.margin <= 0.5:
+            raise ConfigError(f"DATA_FEEDS_MARGIN={self.margin}: must be in [0, 0.5]")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -300,6 +308,8 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "grace_period_s": ("GRACE_PERIOD_S", _positive_float),
     "horizon_s": ("HORIZON_S", _positive_float),
     "margin": ("MARGIN", _non_negative_float),
+    "threshold": ("THRESHOLD", _choice("fixed", "calibrated")),  # backtest.threshold.POLICIES
+    "cost_bps": ("COST_BPS", _non_negative_float),
     "dead_band_bps": ("DEAD_BAND_BPS", _non_negative_float),
     "model": ("MODEL", _parse_token),
     "model_params": ("MODEL_PARAMS", _parse_json_object),

@@ -256,7 +256,7 @@ def test_bad_model_names_are_clear_errors(name: str, params: dict[str, int] | No
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"margin": 0.5},
+        {"margin": 0.51},
         {"margin": -0.1},
         {"horizon_s": 0.0},
         {"max_pending": 0},

@@ -70,6 +70,15 @@ class ModelVersion:
     serving: str | None = None
     """The serving mode (``signals.serving``) the version was validated for and must be served
     in; ``None`` for a version registered without one (served in the configured mode)."""
+    threshold: Mapping[str, Any] | None = None
+    """The BUY/SELL threshold chosen for it (``signals.threshold.Threshold.to_dict``: policy,
+    margin, the cost it was calibrated for); ``None``: served with the configured margin."""
+
+    @property
+    def margin(self) -> float | None:
+        """The margin the version is served with, ``None`` for the configured one."""
+        value = None if self.threshold is None else self.threshold.get("margin")
+        return None if value is None else float(value)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +91,7 @@ class ModelVersion:
             "metrics": dict(self.metrics),
             "extra": dict(self.extra),
             "serving": self.serving,
+            "threshold": None if self.threshold is None else dict(self.threshold),
         }
 
     @classmethod
@@ -96,6 +106,7 @@ class ModelVersion:
             metrics=dict(d.get("metrics") or {}),
             extra=dict(d.get("extra") or {}),
             serving=d.get("serving"),
+            threshold=d.get("threshold"),
         )
 
 
@@ -160,10 +171,12 @@ class ModelRegistry:
         metrics: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
         serving: str | None = None,
+        threshold: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Store ``model`` as a new version (a candidate: the champion does not change).
 
-        ``parent`` defaults to the current champion; ``serving``: the mode it was validated for.
+        ``parent`` defaults to the current champion; ``serving``: the mode it was validated for;
+        ``threshold``: the margin chosen for it (``ModelVersion.threshold``).
         """
         if serving is not None:
             check_serving(serving)
@@ -180,6 +193,7 @@ class ModelRegistry:
             metrics=dict(metrics or {}),
             extra=dict(extra or {}),
             serving=serving,
+            threshold=None if threshold is None else dict(threshold),
         )
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(model_blob_key(version), blob)

@@ -72,6 +72,7 @@ from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.signals.serving import FROZEN, ONLINE, check_serving
+from data_feeds.signals.threshold import Threshold, ThresholdPolicy
 from data_feeds.timestamps import TimeBound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
 from data_feeds.validation.cleaner_config import CleanerConfig
@@ -89,6 +90,15 @@ keeps every labelled tick)."""
 
 
 # -- datasets ----------------------------------------------------------------------------------
+
+
+def history_patterns(symbols: Sequence[str] | None, pattern: str = "*") -> list[str]:
+    """The input streams a dataset reads: these ``symbols``' price, trade and book streams, or
+    every stream matching ``pattern``; sentiment streams always (the indicators match them to
+    symbols by keyword)."""
+    patterns = [pattern] if symbols is None else [symbol_streams(s.upper()) for s in symbols]
+    patterns.append(SENTIMENT_STREAMS)
+    return patterns
 
 
 def fingerprint_rows(
@@ -132,6 +142,9 @@ class Dataset:
     signal_ids: list[str] = field(default_factory=list)
     """Per row, ``{stream}/{entry_id}`` of its tick: the ``signal_id`` the live service gives
     that tick's signal (empty for a dataset stored before rows carried it)."""
+    prices: list[float] = field(default_factory=list)
+    """Per row, its tick's price (empty for a dataset stored before rows carried it): the
+    backtest's threshold calibration marks positions on these."""
 
     @classmethod
     def build(
@@ -149,6 +162,7 @@ class Dataset:
         stats: Mapping[str, Any] | None = None,
         fingerprint: str | None = None,
         signal_ids: list[str] | None = None,
+        prices: list[float] | None = None,
     ) -> Dataset:
         """A dataset with its fingerprint computed from the rows (unless given)."""
         n = len(y)
@@ -156,6 +170,8 @@ class Dataset:
             raise ValueError("x_rows, y, timestamps, label_timestamps and symbols differ in length")
         if signal_ids and len(signal_ids) != n:
             raise ValueError("signal_ids and y differ in length")
+        if prices and len(prices) != n:
+            raise ValueError("prices and y differ in length")
         names = tuple(feature_names)
         return cls(
             feature_names=names,
@@ -174,6 +190,7 @@ class Dataset:
             min_rows=min_rows,
             stats=dict(stats or {}),
             signal_ids=list(signal_ids or []),
+            prices=list(prices or []),
         )
 
     def __len__(self) -> int:
@@ -233,6 +250,7 @@ class Dataset:
             dead_band_bps=self.dead_band_bps,
             min_rows=self.min_rows,
             signal_ids=[self.signal_ids[i] for i in idx] if self.signal_ids else None,
+            prices=[self.prices[i] for i in idx] if self.prices else None,
         )
 
     def split(self, holdout_fraction: float) -> tuple[Dataset, Dataset]:
@@ -280,6 +298,7 @@ class Dataset:
             "x_rows": self.x_rows,
             "y": self.y,
             "signal_ids": self.signal_ids,
+            "prices": self.prices,
         }
         return zlib.compress(orjson.dumps(doc), 1)
 
@@ -299,6 +318,7 @@ class Dataset:
             dead_band_bps=doc["dead_band_bps"],
             min_rows=min_rows,
             signal_ids=doc.get("signal_ids"),
+            prices=doc.get("prices"),
         )
 
 
@@ -340,6 +360,7 @@ class FeatureReplay:
         self.label_timestamps: list[float] = []
         self.symbols: list[str] = []
         self.signal_ids: list[str] = []
+        self.prices: list[float] = []
         self.records = 0
         self.cleaned_out: dict[str, int] = {}
         self.unlabelled = 0
@@ -374,6 +395,7 @@ class FeatureReplay:
                 self.label_timestamps.append(ts)
                 self.symbols.append(tick.symbol)
                 self.signal_ids.append(pending.signal_id if isinstance(pending, _Row) else "")
+                self.prices.append(pending.price)
             buffer.push(_Row(ts, price, features_now, 0.5, HOLD, "", entry.signal_id))
 
     def dataset(self, *, min_rows: int, stats: Mapping[str, Any]) -> Dataset:
@@ -394,6 +416,7 @@ class FeatureReplay:
             label_timestamps=[self.label_timestamps[i] for i in order],
             symbols=[self.symbols[i] for i in order],
             signal_ids=[self.signal_ids[i] for i in order],
+            prices=[self.prices[i] for i in order],
             horizon_s=self.horizon_s,
             dead_band_bps=self.dead_band_bps,
             min_rows=min_rows,
@@ -437,6 +460,8 @@ class FitOutcome(NamedTuple):
     metrics: dict[str, Any]
     train: Dataset
     holdout: Dataset
+    holdout_p: list[float]
+    """P(up) of each holdout row, served in the serving mode (``serve_holdout``)."""
 
 
 def fit_model(
@@ -509,7 +534,7 @@ def fit_model(
         "train_up_fraction": train_rate,
         "holdout_baseline_log_loss": baseline_log_loss(train_rate, holdout.y),
     }
-    return FitOutcome(model, metrics, train, holdout)
+    return FitOutcome(model, metrics, train, holdout, probabilities)
 
 
 @dataclass(slots=True)
@@ -572,7 +597,9 @@ class TrainingModule:
     Defaults come from ``settings`` (the connector's when not given): ``horizon_s``,
     ``dead_band_bps``, ``model``, ``model_params`` and ``serving`` are the live service's, so a
     trained model predicts what the live generator learns, and is validated (and recorded) in
-    the mode it will be served in. ``min_rows``: smallest dataset worth
+    the mode it will be served in. ``threshold``: how a version's BUY/SELL margin is chosen
+    (``signals.threshold``; the settings' ``threshold``, ``margin`` and ``cost_bps`` when
+    ``None``), recorded with the version. ``min_rows``: smallest dataset worth
     training on. ``cleaner_config``: the cleaner's configuration (the settings', as live,
     when ``None``). Dataset rows are kept for the newest ``keep_datasets`` datasets within
     ``dataset_budget_bytes`` (compressed) in all; their metadata for the newest
@@ -589,6 +616,7 @@ class TrainingModule:
         model_name: str | None = None,
         model_params: Mapping[str, Any] | None = None,
         serving: str | None = None,
+        threshold: ThresholdPolicy | None = None,
         batch_size: int = 256,
         holdout_fraction: float = 0.2,
         min_rows: int = 100,
@@ -612,6 +640,9 @@ class TrainingModule:
         self.model_params = dict(s.model_params if model_params is None else model_params)
         build_model(self.model_name, self.model_params)  # fails now, not after a long replay
         self.serving = check_serving(s.serving if serving is None else serving)
+        self.threshold = threshold or ThresholdPolicy(
+            s.threshold, margin=s.margin, cost_bps=s.cost_bps
+        )
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         if not 0.0 < holdout_fraction < 1.0:
@@ -663,24 +694,9 @@ class TrainingModule:
         the indicators match them to symbols by keyword. ``start``/``end`` bound event time.
         ``store``: record the dataset in Redis.
         """
-        horizon = self.horizon_s if horizon_s is None else float(horizon_s)
         t0 = time.perf_counter()
-        patterns = [pattern] if symbols is None else [symbol_streams(s.upper()) for s in symbols]
-        patterns.append(SENTIMENT_STREAMS)
-        ordered = self.db.backfill_entries(patterns, start, end)  # each stream read once
-        rejected = self.db.last_backfill_rejects
-        replay = FeatureReplay(
-            horizon_s=horizon,
-            dead_band_bps=self.dead_band_bps,
-            indicator_config=self.indicator_config,
-            cleaner=DataCleaner(self.cleaner_config),
-        )
-        replay.feed(ordered)
-        streams = {entry.stream for entry in ordered}
-        dataset = replay.dataset(
-            min_rows=self.min_rows,
-            stats={"streams": len(streams), "rejected": rejected},
-        )
+        ordered = self.db.backfill_entries(history_patterns(symbols, pattern), start, end)
+        dataset = self.replay(ordered, rejected=self.db.last_backfill_rejects, horizon_s=horizon_s)
         if store:
             self._store_dataset(dataset)
         log.info(
@@ -688,11 +704,30 @@ class TrainingModule:
             fingerprint=dataset.fingerprint[:16],
             rows=len(dataset),
             symbols=len(dataset.symbol_set),
-            records=replay.records,
+            records=dataset.stats.get("records"),
             too_small=dataset.too_small,
             duration_s=round(time.perf_counter() - t0, 3),
         )
         return dataset
+
+    def replay(
+        self, entries: Sequence[Entry], *, rejected: int = 0, horizon_s: float | None = None
+    ) -> Dataset:
+        """The dataset of entries already read (``backfill_entries``' order), not stored:
+        ``prepare_dataset`` without the reading."""
+        horizon = self.horizon_s if horizon_s is None else float(horizon_s)
+        replay = FeatureReplay(
+            horizon_s=horizon,
+            dead_band_bps=self.dead_band_bps,
+            indicator_config=self.indicator_config,
+            cleaner=DataCleaner(self.cleaner_config),
+        )
+        replay.feed(entries)
+        streams = {entry.stream for entry in entries}
+        return replay.dataset(
+            min_rows=self.min_rows,
+            stats={"streams": len(streams), "rejected": rejected},
+        )
 
     def _store_dataset(self, dataset: Dataset) -> None:
         r = self.db.redis
@@ -827,6 +862,9 @@ class TrainingModule:
         metrics = outcome.metrics
         metrics["holdout_fraction"] = fraction
         metrics["batch_size"] = batch
+        threshold = self.choose_threshold(outcome)
+        metrics["threshold_policy"] = threshold.policy
+        metrics["margin"] = threshold.margin
         result = TrainingResult(
             status=TRAINED,
             message=(
@@ -848,6 +886,7 @@ class TrainingModule:
                 dataset_fingerprint=dataset.fingerprint,
                 metrics=metrics,
                 serving=self.serving,
+                threshold=threshold.to_dict(),
                 extra={
                     "run_id": run_id,
                     "model_params": params,
@@ -868,6 +907,12 @@ class TrainingModule:
             duration_s=round(result.duration_s, 3),
         )
         return result
+
+    def choose_threshold(self, outcome: FitOutcome) -> Threshold:
+        """The margin for a trained model, from its served holdout (``signals.threshold``)."""
+        holdout = outcome.holdout
+        prices = holdout.prices if holdout.prices else []
+        return self.threshold.choose(outcome.holdout_p, prices, holdout.symbols)
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded training runs, newest first."""

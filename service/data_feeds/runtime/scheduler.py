@@ -206,10 +206,11 @@ class Scheduler:
         # the consumer may have restored another generator meanwhile: swap on the current one
         current = self.consumer.pipeline.generator
         previous = current.model_version
-        current.swap_model(model, version)
+        margin = None if meta is None else meta.margin
+        current.swap_model(model, version, margin)
         self.metrics.set_model_version(version)
         self.swaps += 1
-        log.info("model_swapped", version=version, previous=previous)
+        log.info("model_swapped", version=version, previous=previous, margin=current.margin)
         return True
 
 

@@ -89,7 +89,8 @@ its symbol's state, features). A plain tuple: it is made once per tick."""
 class SignalGenerator:
     """Online signals for every symbol it sees; picklable as a whole (the service checkpoints it).
 
-    ``margin``: BUY when P(up) > 0.5 + margin, SELL when P(up) < 0.5 - margin, else HOLD.
+    ``margin``: BUY when P(up) > 0.5 + margin, SELL when P(up) < 0.5 - margin, else HOLD
+    (0.5: never trade, always HOLD).
     ``dead_band_bps``: moves smaller than this are neither up nor down and are not learned.
     ``serving``: ``online`` learns each matured outcome, ``frozen`` only scores it.
     """
@@ -110,8 +111,7 @@ class SignalGenerator:
         indicator_config: IndicatorConfig | None = None,
         serving: str = ONLINE,
     ) -> None:
-        if not 0.0 <= margin < 0.5:
-            raise ValueError(f"margin must be in [0, 0.5), got {margin!r}")
+        self._set_margin(margin)
         if not (dead_band_bps >= 0.0 and math.isfinite(dead_band_bps)):
             raise ValueError(f"dead_band_bps must be a finite number >= 0, got {dead_band_bps!r}")
         if max_symbols < 1:
@@ -120,9 +120,6 @@ class SignalGenerator:
         self.serving = check_serving(serving)
         self.model = build_model() if model is None else model
         self.model_version = model_version
-        self.margin = margin
-        self._buy_above = 0.5 + margin
-        self._sell_below = 0.5 - margin
         self.horizon_s = horizon_s
         self.dead_band_bps = dead_band_bps
         self.max_pending = max_pending
@@ -171,8 +168,19 @@ class SignalGenerator:
         state = self._symbols.get(symbol)
         return len(state.outcomes) if state else 0
 
-    def swap_model(self, model: Any, version: str) -> None:
-        """Serve a new model from the next tick on; parked predictions keep their version."""
+    def _set_margin(self, margin: float) -> None:
+        if not 0.0 <= margin <= 0.5:
+            raise ValueError(f"margin must be in [0, 0.5], got {margin!r}")
+        self.margin = margin
+        self._buy_above = 0.5 + margin
+        self._sell_below = 0.5 - margin
+
+    def swap_model(self, model: Any, version: str, margin: float | None = None) -> None:
+        """Serve a new model from the next tick on; parked predictions keep their version.
+        ``margin``: the BUY/SELL margin to serve it with (the version's recorded threshold),
+        else the current one is kept."""
+        if margin is not None:
+            self._set_margin(margin)
         self.model = model
         self.model_version = version
 

@@ -1,0 +1,148 @@
+"""Positions from signals, and the profit and loss they earn: one rule for backtests, threshold
+calibration and reports.
+
+**Positions.** BUY is long one unit (+1), SELL short one unit (-1), HOLD flat (0) with
+``hold="flat"`` (the default: HOLD means "no view, stay out", as ``evaluate`` scores it) or the
+previous position with ``hold="keep"``. The position before a symbol's first tick is 0.
+
+**PnL.** A position taken at tick ``i`` (filled at that tick's price ``p_i``) is held until the
+symbol's next tick, where the next position is taken. With ``c_i`` the cost rate at tick ``i``
+(fraction of traded value: a fixed ``cost_bps`` plus, where stored books say so, the spread or
+slippage), one unit of the instrument earns::
+
+    gross_i = pos_i * (p_{i+1} - p_i)                  quote currency
+    cost_i  = c_i * |pos_i - pos_{i-1}| * p_i          quote currency, per unit of turnover
+    r_i     = (gross_i - cost_i) / p_i                 the bar's net return (x 1e4: bps)
+
+The symbol's last tick has no next price: its return is 0 and the position is left open, marked
+at the last price (no exit cost), which is how vectorbt's ``Portfolio.from_orders`` with
+``size_type="targetamount"`` and ``fees=c`` books the same orders (``tests/learning_layer/
+test_backtest_vectorbt.py`` holds the two to 1e-9). ``Ledger.pnl`` is the sum of
+``gross_i - cost_i``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from data_feeds.records import BUY, SELL
+
+FLAT: Final = "flat"
+KEEP: Final = "keep"
+HOLD_RULES: Final = (FLAT, KEEP)
+BPS: Final = 1e4
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def check_hold(rule: str) -> str:
+    """``rule`` if it is a HOLD rule (``flat`` or ``keep``), else ``ValueError``."""
+    if rule not in HOLD_RULES:
+        raise ValueError(f"hold rule must be one of {', '.join(HOLD_RULES)}, got {rule!r}")
+    return rule
+
+
+def positions_from_actions(actions: Sequence[str], hold: str = FLAT) -> FloatArray:
+    """+1 / -1 / 0 per action under the HOLD rule (see the module doc)."""
+    check_hold(hold)
+    out = np.zeros(len(actions))
+    current = 0.0
+    for i, action in enumerate(actions):
+        if action == BUY:
+            current = 1.0
+        elif action == SELL:
+            current = -1.0
+        elif hold == FLAT:
+            current = 0.0
+        out[i] = current
+    return out
+
+
+def positions_from_probabilities(
+    probabilities: npt.ArrayLike, margin: float, hold: str = FLAT
+) -> FloatArray:
+    """The positions the generator's margin rule gives: BUY above ``0.5 + margin``, SELL below
+    ``0.5 - margin`` (``SignalGenerator.decide``), then the HOLD rule."""
+    check_hold(hold)
+    p = np.asarray(probabilities, dtype=float)
+    view = np.where(p > 0.5 + margin, 1.0, np.where(p < 0.5 - margin, -1.0, 0.0))
+    if hold == FLAT or view.size == 0:
+        return view
+    # keep: carry the last non-zero view forward (0 until the first one)
+    idx = np.where(view != 0.0, np.arange(view.size), 0)
+    np.maximum.accumulate(idx, out=idx)
+    return np.where(view[idx] != 0.0, view[idx], 0.0)
+
+
+class Ledger:
+    """One symbol's positions marked on its prices (see the module doc).
+
+    ``prices``: the symbol's ticks in time order; ``positions``: the position taken at each;
+    ``cost_rates``: ``c_i`` per tick (a scalar applies to every tick). Arrays, per bar:
+    ``gross_bps``, ``cost_bps``, ``net_bps`` (returns on the unit's value at the bar's start)
+    and ``turnover`` (``|pos_i - pos_{i-1}|``).
+    """
+
+    __slots__ = ("cost_bps", "gross", "gross_bps", "net_bps", "positions", "prices", "turnover")
+
+    def __init__(
+        self,
+        prices: npt.ArrayLike,
+        positions: npt.ArrayLike,
+        cost_rates: npt.ArrayLike | float = 0.0,
+    ) -> None:
+        p = np.asarray(prices, dtype=float)
+        pos = np.asarray(positions, dtype=float)
+        if p.shape != pos.shape or p.ndim != 1:
+            raise ValueError("prices and positions must be 1-d arrays of the same length")
+        if p.size and not (np.all(np.isfinite(p)) and np.all(p > 0.0)):
+            raise ValueError("prices must be finite numbers > 0")
+        c = np.broadcast_to(np.asarray(cost_rates, dtype=float), p.shape)
+        if c.size and not (np.all(np.isfinite(c)) and np.all(c >= 0.0)):
+            raise ValueError("cost rates must be finite numbers >= 0")
+        self.prices = p
+        self.positions = pos
+        self.turnover = np.abs(np.diff(pos, prepend=0.0))
+        moves = np.zeros_like(p)
+        if p.size > 1:
+            moves[:-1] = np.diff(p)
+        self.gross = pos * moves
+        cost = c * self.turnover * p
+        self.gross_bps = self.gross / p * BPS if p.size else p.copy()
+        self.cost_bps = cost / p * BPS if p.size else p.copy()
+        self.net_bps = self.gross_bps - self.cost_bps
+
+    def __len__(self) -> int:
+        return int(self.prices.size)
+
+    @property
+    def pnl(self) -> float:
+        """Net profit of one unit, in quote currency: ``sum(gross_i - cost_i)``."""
+        cost = self.cost_bps * self.prices / BPS
+        return float(np.sum(self.gross - cost))
+
+    @property
+    def trades(self) -> int:
+        """Bars where the position changed (an entry, an exit or a reversal)."""
+        return int(np.count_nonzero(self.turnover))
+
+
+def round_trip_returns(
+    prices: npt.ArrayLike, symbols: Sequence[str], positions: npt.ArrayLike, cost_rate: float
+) -> FloatArray:
+    """Per row, the net return (bps) of ``positions`` over rows of several symbols interleaved
+    in time order: each symbol's rows form its own ``Ledger``; the result is in row order."""
+    p = np.asarray(prices, dtype=float)
+    pos = np.asarray(positions, dtype=float)
+    out = np.zeros(p.size)
+    groups: dict[str, list[int]] = {}
+    for i, symbol in enumerate(symbols):
+        groups.setdefault(symbol, []).append(i)
+    for idx in groups.values():
+        ledger = Ledger(p[idx], pos[idx], cost_rate)
+        out[idx] = ledger.net_bps
+    return out
