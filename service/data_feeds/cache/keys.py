@@ -31,6 +31,7 @@ EVENTS: Final = "events"
 MODELS: Final = "models"
 TRAINING: Final = "training"
 RESEARCH: Final = "research"
+BACKTEST: Final = "backtest"
 METRICS: Final = "metrics"
 CHECKPOINT: Final = "checkpoint"
 SIM: Final = "sim"
@@ -88,6 +89,13 @@ RESEARCH_FEED_REPORT_LATEST: Final = _join(RESEARCH, "feed_report", "latest")
 RESEARCH_FEED_REPORTS: Final = _join(RESEARCH, "feed_reports")
 RESEARCH_EVALUATION_LATEST: Final = _join(RESEARCH, "evaluation", "latest")
 RESEARCH_EVALUATIONS: Final = _join(RESEARCH, "evaluations")
+
+# -- backtest:* (learning_layer.backtest) -----------------------------------------------------
+BACKTEST_RUN_SEQ: Final = _join(BACKTEST, "run_seq")
+"""INCR counter behind backtest run ids."""
+BACKTEST_RUNS: Final = _join(BACKTEST, "runs")
+"""LIST of backtest summaries (JSON: parameters, fingerprints, per-fold and total figures),
+newest first."""
 
 # -- metrics:* (runtime.demo) ------------------------------------------------------------------
 METRICS_DEMO_LATEST: Final = _join(METRICS, "demo", "latest")
@@ -190,6 +198,11 @@ def dataset_key(fingerprint: str) -> str:
 def dataset_rows_key(fingerprint: str) -> str:
     """The zlib-compressed JSON rows of one dataset."""
     return _join(TRAINING, "dataset", fingerprint, "rows")
+
+
+def backtest_run_key(run_id: str) -> str:
+    """JSON of one backtest run."""
+    return _join(BACKTEST, "run", run_id)
 
 
 def training_run_key(run_id: str) -> str:

@@ -1,6 +1,7 @@
-"""The learning-layer commands: ``import``, ``analyze``, ``train``, ``retrain``, ``evaluate``,
-``backfill`` and ``models``. Each opens the command's Redis through ``connect.Target``, calls
-the learning layer once and prints its result (a table, or JSON with ``--json``).
+"""The learning-layer commands: ``import``, ``analyze``, ``train``, ``retrain``,
+``evaluate``, ``backtest``, ``backfill`` and ``models``. Each opens the command's Redis
+through ``connect.Target``, calls the learning layer once and prints its result (a table, or
+JSON with ``--json``).
 
 The learning layer pulls in river and numpy (~0.6 s to import), so each command imports it
 when it runs: ``data-feeds --help`` stays fast.
@@ -9,13 +10,22 @@ when it runs: ``data-feeds --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from pathlib import Path
+from typing import Any
 
 from data_feeds.cache import keys
 from data_feeds.cli import types
 from data_feeds.cli.connect import Target
 from data_feeds.cli.options import Shared, add_command
-from data_feeds.cli.output import note, print_json_lines, print_lines, print_result
+from data_feeds.cli.output import (
+    StageProgress,
+    note,
+    print_json_lines,
+    print_lines,
+    print_result,
+)
 from data_feeds.errors import ReplayError, UsageError, as_usage_error
 
 
@@ -150,6 +160,111 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
 
     p = add_command(
         sub,
+        "backtest",
+        "walk-forward backtest of the served model against baselines, after costs",
+        backtest,
+        parents=[*common, shared.events],
+        description=BACKTEST_DESCRIPTION,
+    )
+    p.add_argument(
+        "--list", action="store_true", help="list the stored backtest runs instead (newest first)"
+    )
+    p.add_argument(
+        "--symbols",
+        type=types.TextList("symbol"),
+        metavar="LIST",
+        help="comma-separated symbols (default: every stored stream)",
+    )
+    windows = p.add_argument_group("windows (a time: 90s 30m 6h 2d; bars: 500bars; a share: 50%%)")
+    windows.add_argument("--train", default="50%", metavar="W", help="training window (50%%)")
+    windows.add_argument("--test", default="10%", metavar="W", help="test window (10%%)")
+    windows.add_argument("--step", metavar="W", help="between folds (default: the test window)")
+    windows.add_argument(
+        "--anchored", action="store_true", help="every training window starts at the beginning"
+    )
+    model = p.add_argument_group("model and signals")
+    model.add_argument(
+        "--horizon-s",
+        type=types.positive_seconds,
+        metavar="SECONDS",
+        help="label horizon; also the embargo [DATA_FEEDS_HORIZON_S]",
+    )
+    model.add_argument(
+        "--model",
+        type=types.model_name,
+        metavar="NAME",
+        help="river classifier by dotted name [DATA_FEEDS_MODEL]",
+    )
+    model.add_argument(
+        "--serving", choices=("online", "frozen"), help="serving mode [DATA_FEEDS_SERVING]"
+    )
+    model.add_argument(
+        "--threshold",
+        choices=("fixed", "calibrated"),
+        help="BUY/SELL threshold: the fixed margin, or calibrated on each fold's training "
+        "window to earn more than the costs [DATA_FEEDS_THRESHOLD]",
+    )
+    model.add_argument(
+        "--margin",
+        type=types.Number(float, 0, 0.5),
+        metavar="M",
+        help="the fixed margin: BUY above 0.5+M, SELL below 0.5-M [DATA_FEEDS_MARGIN]",
+    )
+    model.add_argument(
+        "--hold",
+        choices=("flat", "keep"),
+        default="flat",
+        help="a HOLD signal goes flat (default) or keeps the position",
+    )
+    model.add_argument(
+        "--no-gate",
+        action="store_true",
+        help="serve every fold's challenger (default: only those the promotion gate passes, "
+        "as the service does)",
+    )
+    costs = p.add_argument_group("costs and baselines")
+    costs.add_argument(
+        "--cost-bps",
+        type=types.Number(float, 0, 10_000),
+        metavar="BPS",
+        help="cost per unit of turnover (a round trip costs twice) [DATA_FEEDS_COST_BPS]",
+    )
+    costs.add_argument(
+        "--slippage-bps",
+        type=types.Number(float, 0, 10_000),
+        default=0.0,
+        metavar="BPS",
+        help="extra slippage per unit of turnover (default 0)",
+    )
+    costs.add_argument(
+        "--no-book-costs",
+        action="store_true",
+        help="ignore the spread and slippage of stored books and quotes",
+    )
+    costs.add_argument(
+        "--momentum-bars",
+        type=types.count,
+        metavar="N",
+        help="look-back of the momentum and reversal baselines (default: one horizon)",
+    )
+    costs.add_argument("--seed", type=types.seed, default=0, help="bootstrap seed (default 0)")
+    out = p.add_argument_group("output")
+    out.add_argument(
+        "--positions",
+        type=types.Text("file", spaces=True),
+        metavar="FILE.csv",
+        help="write every test tick's timestamp,symbol,price,position,cost_bps",
+    )
+    out.add_argument(
+        "--report",
+        type=types.Text("file", spaces=True),
+        metavar="FILE.html",
+        help="write an HTML report with the equity curves, drawdown, calibration and more "
+        "(needs matplotlib: the report extra)",
+    )
+
+    p = add_command(
+        sub,
         "backfill",
         "print stored records as JSON lines, in event-time order",
         backfill,
@@ -255,6 +370,107 @@ def evaluate(args: argparse.Namespace) -> None:
                 end=args.end,
             )
         print_result(report, args.json)
+
+
+BACKTEST_DESCRIPTION = """\
+Walk-forward backtest over the stored history: per fold, a challenger is trained on the
+training window as retraining does, passed (or not) by the promotion gate, and served on the
+test window through the live cleaner, indicators and generator, after an embargo of one
+horizon. Positions: BUY long one unit, SELL short, HOLD flat (or --hold keep); PnL marked on
+the next tick, costs per unit of turnover. Beside it, on the same ticks: always-HOLD,
+buy-and-hold, momentum and reversal, with block-bootstrap 95% intervals. Every run is stored
+in Redis (--list)."""
+
+
+def backtest(args: argparse.Namespace) -> None:
+    from data_feeds.learning_layer.backtest import (  # noqa: PLC0415 - heavy, see above
+        Backtest,
+        BacktestStore,
+    )
+
+    with Target(args.redis_url).db() as db:
+        store = BacktestStore(db.redis)
+        if args.list:
+            runs = store.runs()
+            if args.json:
+                print_json_lines(runs)
+            else:
+                print_lines(backtest_list_lines(runs))
+            return
+        report = _writable(args.report) if args.report else None
+        positions = _writable(args.positions) if args.positions else None
+        if report is not None:
+            from data_feeds.reports.plotting import pyplot  # noqa: PLC0415 - optional, heavy
+
+            pyplot()  # fails now, not after the run, when matplotlib is missing
+        progress = StageProgress("backtest")
+        with as_usage_error(ValueError):
+            run = Backtest(
+                db,
+                symbols=args.symbols,
+                start=args.start,
+                end=args.end,
+                train=args.train,
+                test=args.test,
+                step=args.step,
+                anchored=args.anchored,
+                horizon_s=args.horizon_s,
+                model_name=args.model,
+                serving=args.serving,
+                threshold=args.threshold,
+                margin=args.margin,
+                cost_bps=args.cost_bps,
+                slippage_bps=args.slippage_bps,
+                book_costs=not args.no_book_costs,
+                hold=args.hold,
+                gate=not args.no_gate,
+                momentum_bars=args.momentum_bars,
+                seed=args.seed,
+                progress=progress,
+            )
+            try:
+                result = run.run()
+            finally:
+                progress.close()
+        store.save(result)
+        if positions is not None:
+            result.write_positions(positions)
+            note(f"positions: {positions}")
+        if report is not None:
+            from data_feeds.learning_layer.backtest.report import (  # noqa: PLC0415 - heavy
+                write_report,
+            )
+
+            write_report(result, report)
+            note(f"report: {report}")
+        print_result(result, args.json)
+
+
+def backtest_list_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """One line per stored backtest run."""
+    if not runs:
+        return ["no backtest runs stored"]
+    lines = [f"{'run':<8} {'created (UTC)':<20} {'symbols':<24} {'folds':>5} verdict"]
+    for r in runs:
+        created = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r.get("created_at") or 0))
+        symbols = ",".join(r.get("symbols") or [])
+        lines.append(
+            f"{r.get('run_id') or '-':<8} {created:<20} {symbols[:24]:<24} "
+            f"{len(r.get('folds') or []):>5} {r.get('verdict', '')}"
+        )
+    return lines
+
+
+def _writable(path: str) -> Path:
+    """``path`` if a file can be written there (its directory exists), else ``UsageError``."""
+    target = Path(path).expanduser()
+    if not target.parent.is_dir():
+        raise UsageError(f"{path}: no such directory {str(target.parent)!r}")
+    if target.is_dir():
+        raise UsageError(f"{path}: is a directory")
+    if not os.access(target.parent, os.W_OK):
+        raise UsageError(f"{path}: directory not writable")
+    return target
 
 
 def backfill(args: argparse.Namespace) -> None:

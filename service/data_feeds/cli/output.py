@@ -99,3 +99,33 @@ class ProgressLine:
         if self.tty and self._width:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class StageProgress:
+    """Progress of a long computation on a terminal's stderr: one updating line
+    ``label: stage done/total``; silent when stderr is not a terminal."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.label = label
+        self._width = 0
+        self._last = 0.0
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.tty:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.2:
+            return
+        self._last = now
+        line = f"{self.label}: {stage} {done:,}/{total:,}"
+        pad = max(0, self._width - len(line))
+        self._width = len(line)
+        self.stream.write("\r" + line + " " * pad)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()

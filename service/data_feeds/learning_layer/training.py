@@ -711,7 +711,11 @@ class TrainingModule:
         return dataset
 
     def replay(
-        self, entries: Sequence[Entry], *, rejected: int = 0, horizon_s: float | None = None
+        self,
+        entries: Sequence[Entry],
+        *,
+        rejected: Mapping[str, int] | None = None,
+        horizon_s: float | None = None,
     ) -> Dataset:
         """The dataset of entries already read (``backfill_entries``' order), not stored:
         ``prepare_dataset`` without the reading."""
@@ -726,7 +730,7 @@ class TrainingModule:
         streams = {entry.stream for entry in entries}
         return replay.dataset(
             min_rows=self.min_rows,
-            stats={"streams": len(streams), "rejected": rejected},
+            stats={"streams": len(streams), "rejected": dict(rejected or {})},
         )
 
     def _store_dataset(self, dataset: Dataset) -> None:
