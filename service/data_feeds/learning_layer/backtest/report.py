@@ -40,8 +40,8 @@ def write_report(result: BacktestResult, path: str | Path) -> Path:
         if name != MODEL:
             report.paragraph(result.versus_line(name))
     report.paragraph(
-        f"Model {p['model']} served {p['serving']}; threshold {p['threshold']} (fixed margin "
-        f"{p['margin']:g}); HOLD {p['hold']}; promotion gate {'on' if p['gate'] else 'off'}; "
+        f"Model {p['model']} served {p['serving']}; threshold {result.threshold_text}; HOLD "
+        f"{p['hold']}; promotion gate {'on' if p['gate'] else 'off'}; "
         f"cost {p['cost_bps']:g} bps + slippage {p['slippage_bps']:g} bps per unit of turnover"
         f"{', plus stored book spread/slippage' if p['book_costs'] else ''}; embargo "
         f"{p['embargo_s']:g} s. Intervals: circular block bootstrap, 95 %."

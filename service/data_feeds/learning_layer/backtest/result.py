@@ -167,6 +167,15 @@ class BacktestResult:
             f"bars, blocks of {v['block']})"
         )
 
+    @property
+    def threshold_text(self) -> str:
+        """``fixed (margin 0.05)`` or ``calibrated (margins served: 0, 0.01)``."""
+        p = self.params
+        if p["threshold"] == "fixed":
+            return f"fixed (margin {p['margin']:g})"
+        served = sorted({f.margin for f in self.folds if f.margin is not None})
+        return f"calibrated (margins served: {', '.join(f'{m:g}' for m in served) or 'none'})"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
@@ -233,8 +242,8 @@ class BacktestResult:
             f"(train {p['train']}, test {p['test']}, step {p['step']}, embargo "
             f"{p['embargo_s']:g} s{', anchored' if p['anchored'] else ''}); {len(self.ticks)} "
             f"test ticks of {self.replay_ticks}",
-            f"model {p['model']} served {p['serving']}, threshold {p['threshold']} (margin "
-            f"{p['margin']:g}), HOLD {p['hold']}, gate {'on' if p['gate'] else 'off'}; cost "
+            f"model {p['model']} served {p['serving']}, threshold {self.threshold_text}, HOLD "
+            f"{p['hold']}, gate {'on' if p['gate'] else 'off'}; cost "
             f"{p['cost_bps']:g} bps + slippage {p['slippage_bps']:g} bps per unit of turnover"
             f"{' + book spread/slippage' if p['book_costs'] else ''}; momentum/reversal over "
             f"{self.momentum_bars} bars",
