@@ -60,14 +60,18 @@ def test_figures_match_a_hand_computed_case(stored: DBConnector) -> None:
     assert card.buy_hit_rate == pytest.approx(1 / 2)
     assert card.sell_hit_rate == pytest.approx(1.0)
     assert card.hold_precision == pytest.approx(0.0)  # the HOLD missed a 49.75 bps move
-    pnl = (100.0 - 5) + (1e4 * (1 - 100 / 101) - 5) + (-100.0 - 5)
-    assert card.pnl_sum_bps == pytest.approx(pnl)
-    assert card.pnl_per_trade_bps == pytest.approx(pnl / 3)
+    # positions, in time order: BUY@100 +1, HOLD@100.5 0, SELL@101 -1, BUY@100 +1, HOLD@100 0;
+    # each held to the next signal, 5 bps per unit of turnover; the last is marked, not closed
+    bars = [50.0 - 5, 0.0 - 5, 1e4 * (1 - 100 / 101) - 5, 0.0 - 10, 0.0 - 5]
+    assert (card.bars, card.trades, card.turnover) == (5, 5, 6.0)
+    assert card.pnl_sum_bps == pytest.approx(sum(bars))
+    assert card.gross_sum_bps == pytest.approx(50.0 + 1e4 * (1 - 100 / 101))
+    assert card.pnl_per_trade_bps == pytest.approx(sum(bars) / 5)
 
     v1, v2 = report.by_version["v1"], report.by_version["v2"]
     assert (v1.n, v1.accuracy) == (2, 1.0)
     assert (v2.n, v2.accuracy) == (2, 0.5)
-    assert v1.pnl_sum_bps == pytest.approx(95.0 + 1e4 * (1 - 100 / 101) - 5)
+    assert v1.pnl_sum_bps == pytest.approx(45.0 + 1e4 * (1 - 100 / 101) - 5)  # bars 0 and 2
     assert report.by_symbol[SYMBOL].n == 4
 
 
@@ -97,3 +101,17 @@ def test_time_bounds_select_signals(stored: DBConnector) -> None:
     report = evaluate_signals(stored, horizon_s=10.0, start=T0 + 10, end=T0 + 20, store=False)
     assert report.resolved == 2
     assert report.overall.buy_n == 1 and report.overall.sell_n == 1
+
+
+def test_a_run_of_overlapping_buys_is_one_trade(db: DBConnector, redis_client: redis.Redis) -> None:
+    """Ten BUY signals a second apart, each about the next 10 s: one long position from the
+    first to the last, charged once to enter (the old proxy charged ten trades)."""
+    db.store_many([Tick(SYMBOL, 100.0 + i, 1.0, T0 + i) for i in range(21)])
+    for i in range(10):
+        s = signal(T0 + i, 100.0 + i, BUY, 0.9, "v1")
+        redis_client.xadd(f"signals:{SYMBOL}", {"data": orjson.dumps(s.to_dict())})
+    card = evaluate_signals(db, horizon_s=10.0, cost_bps=5.0).overall
+    assert (card.bars, card.trades, card.turnover) == (10, 1, 1.0)
+    gross = sum(1e4 / (100.0 + i) for i in range(9))  # bar i earns p_{i+1} / p_i - 1
+    assert card.gross_sum_bps == pytest.approx(gross)
+    assert card.pnl_sum_bps == pytest.approx(gross - 5.0)

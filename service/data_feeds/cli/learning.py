@@ -155,7 +155,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         type=types.Number(float, 0, 10_000),
         default=0.0,
         metavar="BPS",
-        help="cost per BUY/SELL in basis points (default 0)",
+        help="cost per unit of turnover of the signals' positions, in basis points (default 0)",
+    )
+    p.add_argument(
+        "--hold",
+        choices=("flat", "keep"),
+        default="flat",
+        help="positions: a HOLD signal goes flat (default) or keeps the position",
     )
 
     p = add_command(
@@ -368,6 +374,7 @@ def evaluate(args: argparse.Namespace) -> None:
                 cost_bps=args.cost_bps,
                 start=args.start,
                 end=args.end,
+                hold=args.hold,
             )
         print_result(report, args.json)
 

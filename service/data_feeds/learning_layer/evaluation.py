@@ -13,10 +13,15 @@ Figures (``signals.scoring.Scorecard``), overall, per symbol and per model versi
 - hit rate (BUY and SELL whose direction came true) and precision per action: BUY (share
   followed by an up-move), SELL (by a down-move), HOLD (share whose move did not cover
   ``cost_bps``: staying out was right);
-- a cost-aware PnL proxy in bps: BUY ``+return - cost``, SELL ``-return - cost``, HOLD 0;
-  total and per BUY / SELL signal.
+- the PnL of the positions the signals make (``signals.positions``, the backtest's rule: BUY
+  long, SELL short, HOLD flat or ``hold="keep"``), each symbol's signals in time order, a
+  position held to the symbol's next signal and marked at its price, ``cost_bps`` per unit of
+  turnover: bars, trades, turnover, gross and net bps, net bps per trade. A bar counts for the
+  model version that made its signal. Signals overlap (one per tick, each about the next
+  ``horizon_s``), but a position is one holding: a run of BUYs is one trade, not many.
 
-Signals whose horizon has not passed in the stored prices are ``unresolved`` and left out.
+Signals whose horizon has not passed in the stored prices are ``unresolved`` and left out of
+the forecast figures (their positions still count: a position needs no horizon).
 Reports are stored as JSON under ``research:evaluation:latest`` and ``research:evaluations``.
 """
 
@@ -43,6 +48,7 @@ from data_feeds.cache.keys import (
 from data_feeds.learning_layer._common import dumps, push_capped, render_table, stream_entries
 from data_feeds.records import ACTIONS, Tick
 from data_feeds.signals.labels import label_move
+from data_feeds.signals.positions import FLAT, Ledger, check_hold, positions_from_actions
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.timestamps import TimeBound, time_bound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
@@ -95,7 +101,7 @@ class EvaluationReport:
     def to_table(self) -> str:
         headers = (
             "scope", "n", "accuracy", "log_loss", "brier", "hit_rate", "buy_prec", "sell_prec",
-            "hold_prec", "buy_n", "sell_n", "hold_n", "pnl_bps", "pnl/trade_bps",
+            "hold_prec", "buy_n", "sell_n", "hold_n", "trades", "pnl_bps", "pnl/trade_bps",
         )  # fmt: skip
         scopes: list[tuple[str, Scorecard]] = [("all", self.overall)]
         scopes += [(f"symbol {k}", v) for k, v in sorted(self.by_symbol.items())]
@@ -114,6 +120,7 @@ class EvaluationReport:
                 c.buy_n,
                 c.sell_n,
                 c.hold_n,
+                c.trades,
                 c.pnl_sum_bps,
                 c.pnl_per_trade_bps,
             )
@@ -184,6 +191,7 @@ def evaluate_signals(
     start: TimeBound = None,
     end: TimeBound = None,
     clean: bool = True,
+    hold: str = FLAT,
     store: bool = True,
     keep_reports: int = 100,
 ) -> EvaluationReport:
@@ -191,8 +199,10 @@ def evaluate_signals(
 
     ``horizon_s`` / ``dead_band_bps``: the service's settings when ``None``. ``start``/``end``
     bound the signals' event time. ``clean``: read outcome ticks through the live cleaner.
-    ``store``: record the report under ``research:``.
+    ``hold``: the HOLD rule of the positions (``flat`` or ``keep``). ``store``: record the
+    report under ``research:``.
     """
+    check_hold(hold)
     horizon = float(db.settings.horizon_s if horizon_s is None else horizon_s)
     dead_band = float(db.settings.dead_band_bps if dead_band_bps is None else dead_band_bps)
     if not (math.isfinite(horizon) and horizon > 0.0):
@@ -214,6 +224,7 @@ def evaluate_signals(
         if is_signals_key(name := key.decode() if isinstance(key, bytes) else str(key))
     )
     outcomes: dict[str, _Outcomes] = {}
+    held: dict[str, list[tuple[float, int, float, str, str]]] = {}
     for stream in streams:
         for fields in stream_entries(db.redis, stream):
             sig = _signal(fields)
@@ -226,6 +237,8 @@ def evaluate_signals(
                 continue
             report.signals += 1
             symbol = sig["symbol"]
+            bars = held.setdefault(symbol, [])
+            bars.append((ts, len(bars), sig["price"], sig["action"], sig["model_version"]))
             book = outcomes.get(symbol)
             if book is None:
                 book = outcomes[symbol] = _Outcomes(_clean_ticks(db, symbol, clean))
@@ -248,6 +261,8 @@ def evaluate_signals(
                 if label is not None:
                     card.update(sig["probability"], label, sig["action"])
                 card.record_return(sig["action"], ret, cost_bps)
+    for symbol, bars in held.items():
+        _record_positions(report, symbol, sorted(bars), cost_bps, hold)
     if store:
         payload = dumps(report.to_dict())
         db.redis.set(RESEARCH_EVALUATION_LATEST, payload)
@@ -261,6 +276,32 @@ def evaluate_signals(
         duration_s=round(time.perf_counter() - t0, 3),
     )
     return report
+
+
+def _record_positions(
+    report: EvaluationReport,
+    symbol: str,
+    bars: list[tuple[float, int, float, str, str]],
+    cost_bps: float,
+    hold: str,
+) -> None:
+    """The PnL of one symbol's signals (time, arrival, price, action, version) as positions."""
+    ledger = Ledger(
+        [b[2] for b in bars], positions_from_actions([b[3] for b in bars], hold), cost_bps * 1e-4
+    )
+    symbol_card = report.by_symbol.setdefault(symbol, Scorecard())
+    for i, bar in enumerate(bars):
+        gross, net, turnover = (
+            float(ledger.gross_bps[i]),
+            float(ledger.net_bps[i]),
+            float(ledger.turnover[i]),
+        )
+        for card in (
+            report.overall,
+            symbol_card,
+            report.by_version.setdefault(bar[4], Scorecard()),
+        ):
+            card.record_bar(gross, net, turnover)
 
 
 def _clean_ticks(db: DBConnector, symbol: str, clean: bool) -> list[Tick]:

@@ -16,14 +16,15 @@ BPS = 1e4
 class Scorecard:
     """Accuracy, log loss, Brier score and the hit rates of BUY and SELL signals.
 
-    Offline, ``record_return`` adds what the signal would have earned: a cost-aware PnL proxy
-    (BUY: ``+return - cost``, SELL: ``-return - cost``, HOLD: 0, in bps) and how often a HOLD
-    was right to stay out (the move did not cover the cost).
+    Offline, ``record_return`` adds how often a HOLD was right to stay out (the move over the
+    horizon did not cover the cost), and ``record_bar`` what the positions the signals make
+    earned (``signals.positions``: one bar per signal, held to the symbol's next signal, costs
+    per unit of turnover), so overlapping signals are never counted as separate trades.
     """
 
-    __slots__ = ("acted_returns_n", "brier_sum", "buy_hits", "buy_n", "correct", "hold_n",
-                 "hold_quiet", "hold_returns_n", "log_loss_sum", "n", "pnl_sum_bps",
-                 "returns_n", "sell_hits", "sell_n")  # fmt: skip
+    __slots__ = ("bars", "brier_sum", "buy_hits", "buy_n", "correct", "gross_sum_bps",
+                 "hold_n", "hold_quiet", "hold_returns_n", "log_loss_sum", "n", "pnl_sum_bps",
+                 "returns_n", "sell_hits", "sell_n", "trades", "turnover")  # fmt: skip
 
     def __init__(self) -> None:
         self.n = 0
@@ -36,17 +37,22 @@ class Scorecard:
         self.sell_hits = 0
         self.hold_n = 0
         self.returns_n = 0
-        self.acted_returns_n = 0
         self.hold_returns_n = 0
         self.hold_quiet = 0
+        self.bars = 0
+        self.trades = 0
+        self.turnover = 0.0
+        self.gross_sum_bps = 0.0
         self.pnl_sum_bps = 0.0
 
     def __setstate__(self, state: Any) -> None:
-        """Restore a pickled scorecard; fields added since it was pickled start at zero."""
+        """Restore a pickled scorecard; fields added since it was pickled start at zero, fields
+        since removed are dropped."""
         self.__init__()  # type: ignore[misc]
         slots = state[1] if isinstance(state, tuple) else state
         for name, value in (slots or {}).items():
-            setattr(self, name, value)
+            if name in Scorecard.__slots__:
+                setattr(self, name, value)
 
     def update(self, probability: float, y: int, action: str) -> None:
         """Score one prediction (probability of an up-move) against its label ``y`` (1 = up)."""
@@ -73,22 +79,25 @@ class Scorecard:
             self.hold_n += 1
 
     def record_return(self, action: str, ret: float, cost_bps: float = 0.0) -> None:
-        """Add a signal's realized return over the horizon (``price_later / price - 1``).
+        """Add a signal's realized return over the horizon (``price_later / price - 1``): a
+        HOLD was right when the move did not cover ``cost_bps``.
 
         Independent of ``update``: a move inside the label dead band has a return but no label.
         """
         self.returns_n += 1
-        move_bps = ret * BPS
-        if action == BUY:
-            self.acted_returns_n += 1
-            self.pnl_sum_bps += move_bps - cost_bps
-        elif action == SELL:
-            self.acted_returns_n += 1
-            self.pnl_sum_bps += -move_bps - cost_bps
-        else:
+        if action == HOLD:
             self.hold_returns_n += 1
-            if abs(move_bps) <= cost_bps:
+            if abs(ret * BPS) <= cost_bps:
                 self.hold_quiet += 1
+
+    def record_bar(self, gross_bps: float, net_bps: float, turnover: float) -> None:
+        """Add one bar of the signals' positions (``signals.positions.Ledger``)."""
+        self.bars += 1
+        self.gross_sum_bps += gross_bps
+        self.pnl_sum_bps += net_bps
+        self.turnover += turnover
+        if turnover:
+            self.trades += 1
 
     @property
     def accuracy(self) -> float | None:
@@ -125,8 +134,8 @@ class Scorecard:
 
     @property
     def pnl_per_trade_bps(self) -> float | None:
-        """Mean PnL proxy per BUY / SELL signal, in bps after cost."""
-        return self.pnl_sum_bps / self.acted_returns_n if self.acted_returns_n else None
+        """Net bps of the positions per trade (per change of position)."""
+        return self.pnl_sum_bps / self.trades if self.trades else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +151,10 @@ class Scorecard:
             "hit_rate": self.hit_rate,
             "hold_precision": self.hold_precision,
             "returns_n": self.returns_n,
+            "bars": self.bars,
+            "trades": self.trades,
+            "turnover": self.turnover,
+            "gross_bps": self.gross_sum_bps,
             "pnl_bps": self.pnl_sum_bps,
             "pnl_per_trade_bps": self.pnl_per_trade_bps,
         }
