@@ -25,8 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import redis
-from bench_service import drain, prefill, symbols
 
+from bench_service import drain, prefill, symbols
 from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.embedded import EmbeddedRedis
 from data_feeds.learning_layer.backtest import Backtest
