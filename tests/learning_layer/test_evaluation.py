@@ -48,7 +48,7 @@ def stored(db: DBConnector, redis_client: redis.Redis) -> DBConnector:
 
 def test_figures_match_a_hand_computed_case(stored: DBConnector) -> None:
     """Hit rate, precision per action, log loss, Brier and cost-aware PnL, as computed by hand."""
-    report = evaluate_signals(stored, horizon_s=10.0, cost_bps=5.0)
+    report = evaluate_signals(stored, horizon_s=10.0, cost_bps=5.0, delay_bars=0)
     assert (report.signals, report.resolved, report.unresolved, report.invalid) == (6, 4, 1, 1)
     card = report.overall
     assert card.n == 4
@@ -110,8 +110,12 @@ def test_a_run_of_overlapping_buys_is_one_trade(db: DBConnector, redis_client: r
     for i in range(10):
         s = signal(T0 + i, 100.0 + i, BUY, 0.9, "v1")
         redis_client.xadd(f"signals:{SYMBOL}", {"data": orjson.dumps(s.to_dict())})
-    card = evaluate_signals(db, horizon_s=10.0, cost_bps=5.0).overall
+    card = evaluate_signals(db, horizon_s=10.0, cost_bps=5.0, delay_bars=0).overall
     assert (card.bars, card.trades, card.turnover) == (10, 1, 1.0)
     gross = sum(1e4 / (100.0 + i) for i in range(9))  # bar i earns p_{i+1} / p_i - 1
     assert card.gross_sum_bps == pytest.approx(gross)
     assert card.pnl_sum_bps == pytest.approx(gross - 5.0)
+    # filled one signal later (the default): long from the second signal's price on
+    later = evaluate_signals(db, horizon_s=10.0, cost_bps=5.0).overall
+    assert (later.bars, later.trades) == (10, 1)
+    assert later.gross_sum_bps == pytest.approx(gross - 1e4 / 100.0)

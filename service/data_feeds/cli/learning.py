@@ -163,6 +163,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         default="flat",
         help="positions: a HOLD signal goes flat (default) or keeps the position",
     )
+    p.add_argument(
+        "--delay-bars",
+        type=types.Number(int, 0, 1000),
+        default=1,
+        metavar="N",
+        help="take a signal's position N signals later (default 1; 0: at its own price)",
+    )
 
     p = add_command(
         sub,
@@ -221,6 +228,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         choices=("flat", "keep"),
         default="flat",
         help="a HOLD signal goes flat (default) or keeps the position",
+    )
+    model.add_argument(
+        "--delay-bars",
+        type=types.Number(int, 0, 1000),
+        default=1,
+        metavar="N",
+        help="take a signal's position N ticks later (default 1; 0 fills at the price the "
+        "signal was made from, which books the bid-ask bounce of last-trade prices as profit)",
     )
     model.add_argument(
         "--no-gate",
@@ -375,6 +390,7 @@ def evaluate(args: argparse.Namespace) -> None:
                 start=args.start,
                 end=args.end,
                 hold=args.hold,
+                delay_bars=args.delay_bars,
             )
         print_result(report, args.json)
 
@@ -430,6 +446,7 @@ def backtest(args: argparse.Namespace) -> None:
                 slippage_bps=args.slippage_bps,
                 book_costs=not args.no_book_costs,
                 hold=args.hold,
+                delay_bars=args.delay_bars,
                 gate=not args.no_gate,
                 momentum_bars=args.momentum_bars,
                 seed=args.seed,

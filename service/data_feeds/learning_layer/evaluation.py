@@ -16,7 +16,9 @@ Figures (``signals.scoring.Scorecard``), overall, per symbol and per model versi
 - the PnL of the positions the signals make (``signals.positions``, the backtest's rule: BUY
   long, SELL short, HOLD flat or ``hold="keep"``), each symbol's signals in time order, a
   position held to the symbol's next signal and marked at its price, ``cost_bps`` per unit of
-  turnover: bars, trades, turnover, gross and net bps, net bps per trade. A bar counts for the
+  turnover, each position taken ``delay_bars`` signals after the one asking for it (default 1:
+  a signal cannot be filled at the price it was made from): bars, trades, turnover, gross and
+  net bps, net bps per trade. A bar counts for the
   model version that made its signal. Signals overlap (one per tick, each about the next
   ``horizon_s``), but a position is one holding: a run of BUYs is one trade, not many.
 
@@ -48,7 +50,13 @@ from data_feeds.cache.keys import (
 from data_feeds.learning_layer._common import dumps, push_capped, render_table, stream_entries
 from data_feeds.records import ACTIONS, Tick
 from data_feeds.signals.labels import label_move
-from data_feeds.signals.positions import FLAT, Ledger, check_hold, positions_from_actions
+from data_feeds.signals.positions import (
+    FLAT,
+    Ledger,
+    check_hold,
+    delayed,
+    positions_from_actions,
+)
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.timestamps import TimeBound, time_bound
 from data_feeds.validation.cleaner import ACCEPT, DataCleaner
@@ -192,6 +200,7 @@ def evaluate_signals(
     end: TimeBound = None,
     clean: bool = True,
     hold: str = FLAT,
+    delay_bars: int = 1,
     store: bool = True,
     keep_reports: int = 100,
 ) -> EvaluationReport:
@@ -199,10 +208,13 @@ def evaluate_signals(
 
     ``horizon_s`` / ``dead_band_bps``: the service's settings when ``None``. ``start``/``end``
     bound the signals' event time. ``clean``: read outcome ticks through the live cleaner.
-    ``hold``: the HOLD rule of the positions (``flat`` or ``keep``). ``store``: record the
-    report under ``research:``.
+    ``hold``: the HOLD rule of the positions (``flat`` or ``keep``); ``delay_bars``: a signal's
+    position is taken this many signals later (``signals.positions.delayed``). ``store``:
+    record the report under ``research:``.
     """
     check_hold(hold)
+    if delay_bars < 0:
+        raise ValueError(f"delay_bars must be >= 0, got {delay_bars!r}")
     horizon = float(db.settings.horizon_s if horizon_s is None else horizon_s)
     dead_band = float(db.settings.dead_band_bps if dead_band_bps is None else dead_band_bps)
     if not (math.isfinite(horizon) and horizon > 0.0):
@@ -262,7 +274,14 @@ def evaluate_signals(
                     card.update(sig["probability"], label, sig["action"])
                 card.record_return(sig["action"], ret, cost_bps)
     for symbol, bars in held.items():
-        _record_positions(report, symbol, sorted(bars), cost_bps, hold)
+        _record_positions(
+            report,
+            symbol=symbol,
+            bars=sorted(bars),
+            cost_bps=cost_bps,
+            hold=hold,
+            delay_bars=delay_bars,
+        )
     if store:
         payload = dumps(report.to_dict())
         db.redis.set(RESEARCH_EVALUATION_LATEST, payload)
@@ -280,15 +299,16 @@ def evaluate_signals(
 
 def _record_positions(
     report: EvaluationReport,
+    *,
     symbol: str,
     bars: list[tuple[float, int, float, str, str]],
     cost_bps: float,
     hold: str,
+    delay_bars: int,
 ) -> None:
     """The PnL of one symbol's signals (time, arrival, price, action, version) as positions."""
-    ledger = Ledger(
-        [b[2] for b in bars], positions_from_actions([b[3] for b in bars], hold), cost_bps * 1e-4
-    )
+    asked = positions_from_actions([b[3] for b in bars], hold)
+    ledger = Ledger([b[2] for b in bars], delayed(asked, delay_bars), cost_bps * 1e-4)
     symbol_card = report.by_symbol.setdefault(symbol, Scorecard())
     for i, bar in enumerate(bars):
         gross, net, turnover = (

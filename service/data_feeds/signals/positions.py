@@ -5,7 +5,14 @@ calibration and reports.
 ``hold="flat"`` (the default: HOLD means "no view, stay out", as ``evaluate`` scores it) or the
 previous position with ``hold="keep"``. The position before a symbol's first tick is 0.
 
-**PnL.** A position taken at tick ``i`` (filled at that tick's price ``p_i``) is held until the
+**Fills.** A signal is made from a tick's price, so it cannot be filled at that price: with
+``delay`` (default 1) the position a signal asks for is taken ``delay`` ticks later
+(``delayed``), at that tick's price; ``delay=0`` fills at the signal's own tick, which on
+last-trade prices (candle closes) books the bid-ask bounce as profit: on the real ETH/BTC 5 m
+candles a one-bar reversal model earns +5.2 bps/bar gross filled at the signal's close and
++0.3 bps/bar one bar later.
+
+**PnL.** A position held at tick ``i`` (taken at that tick's price ``p_i``) is held until the
 symbol's next tick, where the next position is taken. With ``c_i`` the cost rate at tick ``i``
 (fraction of traded value: a fixed ``cost_bps`` plus, where stored books say so, the spread or
 slippage), one unit of the instrument earns::
@@ -76,6 +83,20 @@ def positions_from_probabilities(
     idx = np.where(view != 0.0, np.arange(view.size), 0)
     np.maximum.accumulate(idx, out=idx)
     return np.where(view[idx] != 0.0, view[idx], 0.0)
+
+
+def delayed(positions: npt.ArrayLike, delay: int) -> FloatArray:
+    """The positions held when each is taken ``delay`` ticks after it was asked for (flat
+    before): ``held[i] = asked[i - delay]``."""
+    if delay < 0:
+        raise ValueError(f"delay must be >= 0 ticks, got {delay!r}")
+    asked = np.asarray(positions, dtype=float)
+    if delay == 0:
+        return asked
+    held = np.zeros_like(asked)
+    if delay < asked.size:
+        held[delay:] = asked[:-delay]
+    return held
 
 
 class Ledger:

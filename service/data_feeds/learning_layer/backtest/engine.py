@@ -19,7 +19,8 @@
    window's first tick with its margin (``SignalGenerator.swap_model``, as the service's
    scheduler does on a promotion), learning online as live when the serving mode is
    ``online``;
-5. turns the signals into positions and PnL (``signals.positions``), and the same ticks into
+5. turns the signals into positions and PnL (``signals.positions``; a position is taken
+   ``delay_bars`` ticks after its signal, default 1), and the same ticks into
    the baselines' positions: always-HOLD (flat), buy-and-hold (long), momentum (the sign of the
    return over the last ``momentum_bars`` ticks) and reversal (its opposite); costs are
    ``cost_bps`` + ``slippage_bps`` per unit of turnover, plus, where the symbol's stored book
@@ -74,7 +75,13 @@ from data_feeds.learning_layer.training import (
 from data_feeds.records import Tick
 from data_feeds.runtime.app import build_pipeline
 from data_feeds.settings import Settings
-from data_feeds.signals.positions import FLAT, Ledger, check_hold, positions_from_actions
+from data_feeds.signals.positions import (
+    FLAT,
+    Ledger,
+    check_hold,
+    delayed,
+    positions_from_actions,
+)
 from data_feeds.signals.serving import check_serving
 from data_feeds.signals.threshold import FIXED, ThresholdPolicy, check_policy
 from data_feeds.timestamps import TimeBound
@@ -94,7 +101,9 @@ class Backtest:
     model and parameters, serving mode, margin, threshold policy and cost. ``train``, ``test``,
     ``step``: window lengths (``windows.Window``: ``"6h"``, ``"500bars"``, ``"50%"``);
     ``anchored``: every training window starts at the beginning. ``hold``: the HOLD rule
-    (``flat`` or ``keep``). ``gate``: serve only challengers the promotion gate passes.
+    (``flat`` or ``keep``). ``delay_bars``: a signal's position is taken this many ticks later
+    (``signals.positions.delayed``; 0 fills at the signal's own price). ``gate``: serve only
+    challengers the promotion gate passes.
     ``momentum_bars``: the look-back of the momentum and reversal baselines (default: the ticks
     in one horizon, at least 1). ``n_boot`` / ``seed``: the bootstrap's.
     """
@@ -122,6 +131,7 @@ class Backtest:
         slippage_bps: float = 0.0,
         book_costs: bool = True,
         hold: str = FLAT,
+        delay_bars: int = 1,
         gate: bool = True,
         holdout_fraction: float = 0.2,
         momentum_bars: int | None = None,
@@ -157,6 +167,9 @@ class Backtest:
         self.start, self.end = start, end
         self.plan = WalkForward(train, test, step, embargo_s=s.horizon_s, anchored=anchored)
         self.hold = check_hold(hold)
+        if delay_bars < 0:
+            raise ValueError(f"delay_bars must be >= 0, got {delay_bars!r}")
+        self.delay_bars = delay_bars
         self.training = TrainingModule(
             db,
             settings=s,
@@ -401,7 +414,7 @@ class Backtest:
                 REVERSAL: -momentum,
             }
             for name, planned in plans.items():
-                pos = np.where(close, 0.0, planned)
+                pos = np.where(close, 0.0, delayed(planned, self.delay_bars))
                 if name == MODEL:
                     positions_of[MODEL][idx] = pos
                 by_strategy[name].append((symbol, arrays["time"][idx], Ledger(prices, pos, rates)))
@@ -521,6 +534,7 @@ class Backtest:
             "slippage_bps": self.slippage_bps,
             "book_costs": self.book_costs,
             "hold": self.hold,
+            "delay_bars": self.delay_bars,
             "gate": self.gate is not None,
             "holdout_fraction": self.training.holdout_fraction,
             "momentum_bars": momentum_bars,

@@ -243,7 +243,8 @@ class BacktestResult:
             f"{p['embargo_s']:g} s{', anchored' if p['anchored'] else ''}); {len(self.ticks)} "
             f"test ticks of {self.replay_ticks}",
             f"model {p['model']} served {p['serving']}, threshold {self.threshold_text}, HOLD "
-            f"{p['hold']}, gate {'on' if p['gate'] else 'off'}; cost "
+            f"{p['hold']}, filled {p['delay_bars']} tick(s) after the signal, gate "
+            f"{'on' if p['gate'] else 'off'}; cost "
             f"{p['cost_bps']:g} bps + slippage {p['slippage_bps']:g} bps per unit of turnover"
             f"{' + book spread/slippage' if p['book_costs'] else ''}; momentum/reversal over "
             f"{self.momentum_bars} bars",
