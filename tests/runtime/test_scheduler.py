@@ -105,3 +105,41 @@ async def test_scheduled_retraining_promotes_and_the_worker_follows(
     assert champion is not None and served(service) == champion
     outcomes = service.metrics.snapshot().value("data_feeds_retrain_runs_total", outcome="promoted")
     assert outcomes >= 1
+
+
+async def test_a_champion_is_served_with_the_margin_it_was_calibrated_for(
+    redis_client: redis.Redis, settings: Settings, db: DBConnector
+) -> None:
+    """A version trained with the calibrated threshold records its margin; the worker serves
+    it with that margin, not DATA_FEEDS_MARGIN; a version without one keeps the configured."""
+    from data_feeds.learning_layer import TrainingModule  # noqa: PLC0415 - the heavy layer
+
+    db.store_many(planted_history([(3000, 1.0)], seed=4, regime_s=10))
+    calibrated = Settings(**{**vars_of(settings), "threshold": "calibrated", "cost_bps": 1.0})
+    training = TrainingModule(db, settings=calibrated, horizon_s=1.0)
+    result = training.train_model(training.prepare_dataset())
+    assert result.version is not None
+    registry = ModelRegistry(db)
+    meta = registry.get(result.version)
+    assert meta is not None and meta.threshold is not None
+    assert meta.threshold["policy"] == "calibrated" and meta.margin is not None
+    assert meta.margin != settings.margin  # calibrated to something else than the default
+    assert result.metrics["margin"] == meta.margin
+    registry.promote(result.version)
+    service = Service(service_settings(settings))
+    await run_while(service, lambda: served(service) == result.version)
+    assert service.consumer is not None
+    assert service.consumer.pipeline.generator.margin == meta.margin
+    plain = registry.register(build_model()).version  # no threshold recorded
+    registry.promote(plain)
+    await run_while(
+        service := Service(service_settings(settings)), lambda: served(service) == plain
+    )
+    assert service.consumer is not None
+    assert service.consumer.pipeline.generator.margin == settings.margin
+
+
+def vars_of(settings: Settings) -> dict[str, object]:
+    import dataclasses  # noqa: PLC0415
+
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}

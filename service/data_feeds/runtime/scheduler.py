@@ -206,7 +206,9 @@ class Scheduler:
         # the consumer may have restored another generator meanwhile: swap on the current one
         current = self.consumer.pipeline.generator
         previous = current.model_version
-        margin = None if meta is None else meta.margin
+        # the version's calibrated margin, else the configured one (never the previous one's)
+        recorded_margin = None if meta is None else meta.margin
+        margin = self.settings.margin if recorded_margin is None else recorded_margin
         current.swap_model(model, version, margin)
         self.metrics.set_model_version(version)
         self.swaps += 1
