@@ -85,6 +85,10 @@ class EvaluationReport:
     """Resolved signals whose move was inside the dead band (no label)."""
     invalid: int = 0
     """Entries that are not a readable signal."""
+    labelled: tuple[list[float], list[int]] | None = field(default=None, repr=False)
+    """With ``keep_series``: P(up) and label of every labelled signal (for a report)."""
+    ledgers: dict[str, tuple[list[float], Ledger]] = field(default_factory=dict, repr=False)
+    """With ``keep_series``: per symbol, its signals' times and their positions' ledger."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +207,7 @@ def evaluate_signals(
     delay_bars: int = 1,
     store: bool = True,
     keep_reports: int = 100,
+    keep_series: bool = False,
 ) -> EvaluationReport:
     """Score the stored signals against the stored outcomes (see the module doc).
 
@@ -210,7 +215,8 @@ def evaluate_signals(
     bound the signals' event time. ``clean``: read outcome ticks through the live cleaner.
     ``hold``: the HOLD rule of the positions (``flat`` or ``keep``); ``delay_bars``: a signal's
     position is taken this many signals later (``signals.positions.delayed``). ``store``:
-    record the report under ``research:``.
+    record the report under ``research:``. ``keep_series``: keep the per-signal series a
+    report plots (``labelled``, ``ledgers``).
     """
     check_hold(hold)
     if delay_bars < 0:
@@ -230,6 +236,8 @@ def evaluate_signals(
         dead_band_bps=dead_band,
         generated_at=time.time(),
     )
+    if keep_series:
+        report.labelled = ([], [])
     streams = sorted(
         name
         for key in db.redis.scan_iter(match=pattern, count=1000, _type="stream")
@@ -273,6 +281,9 @@ def evaluate_signals(
                 if label is not None:
                     card.update(sig["probability"], label, sig["action"])
                 card.record_return(sig["action"], ret, cost_bps)
+            if report.labelled is not None and label is not None:
+                report.labelled[0].append(sig["probability"])
+                report.labelled[1].append(label)
     for symbol, bars in held.items():
         _record_positions(
             report,
@@ -309,6 +320,8 @@ def _record_positions(
     """The PnL of one symbol's signals (time, arrival, price, action, version) as positions."""
     asked = positions_from_actions([b[3] for b in bars], hold)
     ledger = Ledger([b[2] for b in bars], delayed(asked, delay_bars), cost_bps * 1e-4)
+    if report.labelled is not None:
+        report.ledgers[symbol] = ([b[0] for b in bars], ledger)
     symbol_card = report.by_symbol.setdefault(symbol, Scorecard())
     for i, bar in enumerate(bars):
         gross, net, turnover = (
