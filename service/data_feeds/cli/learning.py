@@ -83,6 +83,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         metavar="N",
         help="gaps listed per feed (default 5)",
     )
+    p.add_argument(
+        "--report",
+        type=types.Text("path", spaces=True),
+        metavar="FILE.html",
+        help="also write a self-contained HTML report: per feed of prices, its price over time "
+        "with gaps and quarantined spikes (needs matplotlib: the 'report' extra)",
+    )
 
     p = add_command(
         sub,
@@ -333,14 +340,35 @@ def import_data(args: argparse.Namespace) -> None:
 
 
 def analyze(args: argparse.Namespace) -> None:
+    """With ``--report``, matplotlib and the report's directory are checked before the analysis."""
     from data_feeds.learning_layer import ResearchEngine  # noqa: PLC0415 - heavy, see above
+    from data_feeds.learning_layer.research import PriceSeries  # noqa: PLC0415
 
+    target = _report_target(args.report) if args.report else None
+    series: dict[str, PriceSeries] = {}
     with Target(args.redis_url).db() as db:
         with as_usage_error(ValueError):
             report = ResearchEngine(db).analyze_feed_behavior(
-                args.pattern, start=args.start, end=args.end
+                args.pattern,
+                start=args.start,
+                end=args.end,
+                series=None if target is None else series,
             )
         print_result(report, args.json, gaps=args.gaps)
+    if target is not None:
+        from data_feeds.reports.analysis import analysis_report  # noqa: PLC0415 - matplotlib
+
+        written = analysis_report(report, series, gaps=args.gaps).write(target)
+        note(f"report: {written.absolute()}")
+
+
+def _report_target(path: str) -> Path:
+    """Where ``--report`` writes, once matplotlib is known to be there (else ``UsageError``)."""
+    from data_feeds.reports.html import writable_target  # noqa: PLC0415 - only with --report
+    from data_feeds.reports.plotting import pyplot  # noqa: PLC0415
+
+    pyplot()
+    return writable_target(path)
 
 
 def train(args: argparse.Namespace) -> None:

@@ -408,6 +408,24 @@ class FeedStats:
 
 
 @dataclass(slots=True)
+class PriceSeries:
+    """One feed's prices as the analysis saw them, for plotting (``analyze_feed_behavior``'s
+    ``series``): the accepted in-order prices (those its returns are computed from; a book's
+    is its mid) and the spikes the cleaner quarantined, as ``(timestamp, price)``."""
+
+    times: list[float] = field(default_factory=list)
+    prices: list[float] = field(default_factory=list)
+    spikes: list[tuple[float, float]] = field(default_factory=list)
+
+
+SUMMARY_HEADERS: Final = (
+    "symbol", "kind", "stream", "msgs", "span_h", "cadence_s", "gaps", "longest_s",
+    "vol_ann", "spikes", "max_spike_%", "spike_at", "dups", "ooo", "late", "rejected",
+)  # fmt: skip
+"""The columns of ``FeedReport.summary_rows``."""
+
+
+@dataclass(slots=True)
 class FeedReport:
     """``analyze_feed_behavior``'s answer: one ``FeedStats`` per stream."""
 
@@ -444,12 +462,8 @@ class FeedReport:
     def to_json(self) -> str:
         return dumps(self.to_dict(), indent=True).decode()
 
-    def to_table(self, *, gaps: int = 0) -> str:
-        """One line per feed; ``gaps``: also list each feed's N longest gaps."""
-        headers = (
-            "symbol", "kind", "stream", "msgs", "span_h", "cadence_s", "gaps", "longest_s",
-            "vol_ann", "spikes", "max_spike_%", "spike_at", "dups", "ooo", "late", "rejected",
-        )  # fmt: skip
+    def summary_rows(self) -> list[tuple[Any, ...]]:
+        """One row per feed (columns ``SUMMARY_HEADERS``), by symbol, kind and stream."""
         rows = []
         for f in sorted(self.feeds, key=lambda f: (f.symbol, f.kind, f.stream)):
             spike = f.largest_spike
@@ -474,7 +488,11 @@ class FeedReport:
                     counts(f.rejected),
                 )
             )
-        text = render_table(headers, rows)
+        return rows
+
+    def to_table(self, *, gaps: int = 0) -> str:
+        """One line per feed; ``gaps``: also list each feed's N longest gaps."""
+        text = render_table(SUMMARY_HEADERS, self.summary_rows())
         if gaps:
             for f in self.feeds:
                 longest = sorted(f.gaps, key=lambda g: -g.duration_s)[:gaps]
@@ -670,6 +688,7 @@ class ResearchEngine:
         cadence_min_count: int | None = None,
         max_gaps: int = 1000,
         store: bool = True,
+        series: dict[str, PriceSeries] | None = None,
     ) -> FeedReport:
         """A per-stream report of the input streams matching ``pattern`` (see the module doc).
 
@@ -678,7 +697,8 @@ class ResearchEngine:
         ``None`` choose per feed (regular feeds: 1.5 x the 10th-percentile cadence after 5
         intervals; others: the config's, live 10 x the 90th percentile after 20); a value
         applies to every feed. ``start``/``end`` bound event time. ``store``: record the report
-        under ``research:``.
+        under ``research:``. ``series``: a dict to fill with each analysed stream's
+        ``PriceSeries`` (two floats per price kept; nothing is collected without it).
         """
         lo, hi = _bounds(start, end)
         base = cleaner_config or replace(self.db.settings.cleaner, refresh_every=1)
@@ -716,6 +736,7 @@ class ResearchEngine:
                     config=config,
                     auto=AUTO_GAP_RULE.difference(explicit),
                     max_gaps=max_gaps,
+                    series=None if series is None else series.setdefault(stream, PriceSeries()),
                 )
             )
         if store:
@@ -750,9 +771,10 @@ class ResearchEngine:
         config: CleanerConfig,
         auto: frozenset[str],
         max_gaps: int,
+        series: PriceSeries | None = None,
     ) -> FeedStats:
         """``auto``: the gap-rule parameters chosen for this feed (by its regularity) rather
-        than taken from ``config``."""
+        than taken from ``config``. ``series``: filled with the feed's prices and spikes."""
         info = keys.parse_stream_key(stream)
         assert info is not None  # db.streams() lists input streams only
         stats = FeedStats(stream, info.kind, info.symbol, info.asset_class)
@@ -840,6 +862,8 @@ class ResearchEngine:
                     size = abs(spike.log_return)
                     if largest is None or size > largest[0]:
                         largest = (size, spike)
+                    if series is not None:
+                        series.spikes.append((spike.timestamp, spike.price))
                 elif kind == LEVEL_SHIFT:
                     stats.level_shifts += 1
                 elif kind == DUPLICATE:
@@ -853,6 +877,9 @@ class ResearchEngine:
                 stats.accepted += 1
                 price = _price_of(record)
                 if in_order and price > 0.0:
+                    if series is not None:
+                        series.times.append(record.timestamp)
+                        series.prices.append(price)
                     log_price = math.log(price)
                     if last_log is not None:
                         returns.append(log_price - last_log)
