@@ -170,8 +170,8 @@ def test_runs_are_stored_and_listed(db: DBConnector, capsys: pytest.CaptureFixtu
         (["--test", "10%", "--step", "5%"], "shorter than the test window"),
         (["--train", "200%"], "at most 100%"),
         (["--train", "100d"], "too short for one fold"),
-        (["--report", "/no/such/dir/r.html"], "no such directory"),
-        (["--positions", "/no/such/dir/p.csv"], "no such directory"),
+        (["--report", "/no/such/dir/r.html"], "no directory /no/such/dir"),
+        (["--positions", "/no/such/dir/p.csv"], "cannot write the positions"),
     ],
 )
 def test_bad_input_is_one_error_line(

@@ -10,7 +10,6 @@ when it runs: ``data-feeds --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -176,6 +175,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         default=1,
         metavar="N",
         help="take a signal's position N signals later (default 1; 0: at its own price)",
+    )
+    p.add_argument(
+        "--report",
+        type=types.Text("file", spaces=True),
+        metavar="FILE.html",
+        help="also write an HTML report: equity and drawdown of the signals' positions, "
+        "calibration, probability histogram (needs matplotlib: the report extra)",
     )
 
     p = add_command(
@@ -362,6 +368,13 @@ def analyze(args: argparse.Namespace) -> None:
         note(f"report: {written.absolute()}")
 
 
+def _positions_target(path: str) -> Path:
+    """Where ``--positions`` writes (``UsageError`` if it cannot)."""
+    from data_feeds.reports.html import writable_target  # noqa: PLC0415 - only with --positions
+
+    return writable_target(path, "the positions")
+
+
 def _report_target(path: str) -> Path:
     """Where ``--report`` writes, once matplotlib is known to be there (else ``UsageError``)."""
     from data_feeds.reports.html import writable_target  # noqa: PLC0415 - only with --report
@@ -408,6 +421,7 @@ def retrain(args: argparse.Namespace) -> None:
 def evaluate(args: argparse.Namespace) -> None:
     from data_feeds.learning_layer import evaluate_signals  # noqa: PLC0415 - heavy, see above
 
+    target = _report_target(args.report) if args.report else None
     with Target(args.redis_url).db() as db:
         with as_usage_error(ValueError):
             report = evaluate_signals(
@@ -419,8 +433,13 @@ def evaluate(args: argparse.Namespace) -> None:
                 end=args.end,
                 hold=args.hold,
                 delay_bars=args.delay_bars,
+                keep_series=target is not None,
             )
         print_result(report, args.json)
+    if target is not None:
+        from data_feeds.reports.evaluation import evaluation_report  # noqa: PLC0415 - matplotlib
+
+        note(f"report: {evaluation_report(report).write(target).absolute()}")
 
 
 BACKTEST_DESCRIPTION = """\
@@ -448,12 +467,8 @@ def backtest(args: argparse.Namespace) -> None:
             else:
                 print_lines(backtest_list_lines(runs))
             return
-        report = _writable(args.report) if args.report else None
-        positions = _writable(args.positions) if args.positions else None
-        if report is not None:
-            from data_feeds.reports.plotting import pyplot  # noqa: PLC0415 - optional, heavy
-
-            pyplot()  # fails now, not after the run, when matplotlib is missing
+        report = _report_target(args.report) if args.report else None
+        positions = _positions_target(args.positions) if args.positions else None
         progress = StageProgress("backtest")
         with as_usage_error(ValueError):
             run = Backtest(
@@ -489,12 +504,9 @@ def backtest(args: argparse.Namespace) -> None:
             result.write_positions(positions)
             note(f"positions: {positions}")
         if report is not None:
-            from data_feeds.learning_layer.backtest.report import (  # noqa: PLC0415 - heavy
-                write_report,
-            )
+            from data_feeds.reports.backtest import backtest_report  # noqa: PLC0415 - matplotlib
 
-            write_report(result, report)
-            note(f"report: {report}")
+            note(f"report: {backtest_report(result).write(report).absolute()}")
         print_result(result, args.json)
 
 
@@ -511,18 +523,6 @@ def backtest_list_lines(runs: list[dict[str, Any]]) -> list[str]:
             f"{len(r.get('folds') or []):>5} {r.get('verdict', '')}"
         )
     return lines
-
-
-def _writable(path: str) -> Path:
-    """``path`` if a file can be written there (its directory exists), else ``UsageError``."""
-    target = Path(path).expanduser()
-    if not target.parent.is_dir():
-        raise UsageError(f"{path}: no such directory {str(target.parent)!r}")
-    if target.is_dir():
-        raise UsageError(f"{path}: is a directory")
-    if not os.access(target.parent, os.W_OK):
-        raise UsageError(f"{path}: directory not writable")
-    return target
 
 
 def backfill(args: argparse.Namespace) -> None:

@@ -34,7 +34,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import structlog
@@ -110,15 +110,17 @@ class EvaluationReport:
     def to_json(self) -> str:
         return dumps(self.to_dict(), indent=True).decode()
 
-    def to_table(self) -> str:
-        headers = (
-            "scope", "n", "accuracy", "log_loss", "brier", "hit_rate", "buy_prec", "sell_prec",
-            "hold_prec", "buy_n", "sell_n", "hold_n", "trades", "pnl_bps", "pnl/trade_bps",
-        )  # fmt: skip
+    TABLE_HEADERS: ClassVar[tuple[str, ...]] = (
+        "scope", "n", "accuracy", "log_loss", "brier", "hit_rate", "buy_prec", "sell_prec",
+        "hold_prec", "buy_n", "sell_n", "hold_n", "trades", "pnl_bps", "pnl/trade_bps",
+    )  # fmt: skip
+
+    def table_rows(self) -> list[tuple[Any, ...]]:
+        """One row per scope (all, each symbol, each model version) under ``TABLE_HEADERS``."""
         scopes: list[tuple[str, Scorecard]] = [("all", self.overall)]
         scopes += [(f"symbol {k}", v) for k, v in sorted(self.by_symbol.items())]
         scopes += [(f"version {k}", v) for k, v in sorted(self.by_version.items())]
-        rows = [
+        return [
             (
                 name,
                 c.n,
@@ -138,12 +140,17 @@ class EvaluationReport:
             )
             for name, c in scopes
         ]
-        head = (
+
+    @property
+    def headline(self) -> str:
+        return (
             f"signals {self.signals}: resolved {self.resolved}, unresolved {self.unresolved}, "
             f"inside the dead band {self.flat}, invalid {self.invalid}; horizon "
             f"{self.horizon_s:g} s, cost {self.cost_bps:g} bps"
         )
-        return head + "\n" + render_table(headers, rows)
+
+    def to_table(self) -> str:
+        return self.headline + "\n" + render_table(self.TABLE_HEADERS, self.table_rows())
 
 
 class _Outcomes:

@@ -149,9 +149,11 @@ def drawdown_figure(
 def reliability_figure(
     probabilities: Sequence[float], labels: Sequence[int], *, bins: int = 10, title: str
 ) -> Figure:
-    """A calibration diagram: per probability bin (``bins`` equal bins of [0, 1]), the mean
-    predicted probability against the observed frequency of label 1, beside the diagonal; the
-    rows per bin below. Empty bins are skipped; rows with a NaN are left out."""
+    """A calibration diagram: per probability bin (``bins`` bins of equal counts, so that
+    probabilities crowded near 0.5, as a model's usually are, still spread over the bins), the
+    mean predicted probability against the observed frequency of label 1, beside the diagonal,
+    the axes zoomed to where the points are; the rows per bin below. Rows with a NaN are left
+    out."""
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins!r}")
     _same_length("labels", labels, len(probabilities), "probabilities")
@@ -163,23 +165,29 @@ def reliability_figure(
         return _no_data(fig, ax, title)
     p = np.clip(p[ok], 0.0, 1.0)
     y = y[ok]
-    index = np.minimum((p * bins).astype(np.int64), bins - 1)
-    count = np.bincount(index, minlength=bins)
+    edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, bins + 1)))
+    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(0, edges.size - 2))
+    n_bins = max(1, edges.size - 1)
+    count = np.bincount(index, minlength=n_bins)
     used = count > 0
-    mean_p = np.bincount(index, weights=p, minlength=bins)[used] / count[used]
-    observed = np.bincount(index, weights=y, minlength=bins)[used] / count[used]
+    mean_p = np.bincount(index, weights=p, minlength=n_bins)[used] / count[used]
+    observed = np.bincount(index, weights=y, minlength=n_bins)[used] / count[used]
+    lo = float(min(mean_p.min(), observed.min()))
+    hi = float(max(mean_p.max(), observed.max()))
+    pad = max(0.02, 0.1 * (hi - lo))
+    lo, hi = max(0.0, lo - pad), min(1.0, hi + pad)
     fig = _figure(HEIGHT_IN * 1.5)
     grid = fig.add_gridspec(2, 1, height_ratios=(3.0, 1.0))
     top = fig.add_subplot(grid[0])
     bottom = fig.add_subplot(grid[1], sharex=top)
-    top.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="gray", label="perfectly calibrated")
+    top.plot([lo, hi], [lo, hi], linestyle="--", color="gray", label="perfectly calibrated")
     top.plot(mean_p, observed, marker="o", label="model")
-    top.set_xlim(0.0, 1.0)
-    top.set_ylim(0.0, 1.0)
+    top.set_xlim(lo, hi)
+    top.set_ylim(lo, hi)
     _finish(top, title, "observed frequency")
-    centers = (np.arange(bins) + 0.5) / bins
-    bottom.bar(centers[used], count[used], width=0.9 / bins, color="tab:blue", alpha=0.6)
-    bottom.set_xlabel("mean predicted probability")
+    width = 0.8 * (hi - lo) / max(1, int(used.sum()))
+    bottom.bar(mean_p, count[used], width=width, color="tab:blue", alpha=0.6)
+    bottom.set_xlabel("mean predicted probability (bins of equal counts)")
     bottom.set_ylabel("rows")
     bottom.grid(True, alpha=0.3)
     return fig
@@ -192,7 +200,8 @@ def probability_histogram(
     bins: int = 50,
     title: str,
 ) -> Figure:
-    """A histogram of the probabilities (NaN left out), a dashed line at each threshold."""
+    """A histogram of the probabilities (NaN left out), a dashed line at each threshold; the
+    axis spans the probabilities and thresholds (a model's crowd near 0.5), at most [0, 1]."""
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins!r}")
     fig, ax = _new()
@@ -200,11 +209,15 @@ def probability_histogram(
     p = p[np.isfinite(p)]
     if not p.size:
         return _no_data(fig, ax, title)
-    span = (min(0.0, float(p.min())), max(1.0, float(p.max())))
+    marks = _floats(thresholds)
+    marks = marks[np.isfinite(marks)]
+    lo = float(min(p.min(), marks.min() if marks.size else p.min()))
+    hi = float(max(p.max(), marks.max() if marks.size else p.max()))
+    pad = max(0.005, 0.05 * (hi - lo))
+    span = (max(0.0, lo - pad), min(1.0, hi + pad))
     ax.hist(p, bins=bins, range=span, color="tab:blue", alpha=0.7)
-    for t in _floats(thresholds):
-        if np.isfinite(t):
-            ax.axvline(float(t), color="red", linestyle="--", label=f"threshold {t:g}")
+    for t in marks:
+        ax.axvline(float(t), color="red", linestyle="--", label=f"threshold {t:g}")
     ax.set_xlabel("probability")
     _finish(ax, title, "rows")
     return fig

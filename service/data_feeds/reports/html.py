@@ -67,16 +67,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def writable_target(path: str | Path) -> Path:
-    """``path`` as a ``Path`` if a file can be written there, else a ``UsageError`` naming it."""
+def writable_target(path: str | Path, what: str = "the report") -> Path:
+    """``path`` as a ``Path`` if a file can be written there, else a ``UsageError`` naming it
+    (``what``: what the file is, for the message)."""
     target = Path(path).expanduser()
     parent = target.parent
     if not parent.is_dir():
-        raise UsageError(f"cannot write the report {target}: no directory {parent}")
+        raise UsageError(f"cannot write {what} {target}: no directory {parent}")
     if target.is_dir():
-        raise UsageError(f"cannot write the report {target}: it is a directory")
+        raise UsageError(f"cannot write {what} {target}: it is a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write the report {target}: directory {parent} is not writable")
+        raise UsageError(f"cannot write {what} {target}: directory {parent} is not writable")
     return target
 
 

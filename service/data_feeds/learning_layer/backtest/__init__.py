@@ -5,7 +5,7 @@
 - ``performance``: per-strategy figures with block-bootstrap intervals;
 - ``result``: what a run found, its table and verdict, the positions file;
 - ``store``: runs kept in Redis and listed;
-- ``report``: the HTML report (needs the ``report`` extra: matplotlib).
+- its HTML report is ``reports.backtest`` (needs the ``report`` extra: matplotlib).
 """
 
 from data_feeds.learning_layer.backtest.engine import Backtest

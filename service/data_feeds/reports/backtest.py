@@ -8,7 +8,6 @@ served model's coefficients (a linear model; other models say they have none).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,12 +22,10 @@ from data_feeds.reports.figures import (
     reliability_figure,
 )
 from data_feeds.reports.html import HtmlReport
-from data_feeds.reports.plotting import pyplot
 
 
-def write_report(result: BacktestResult, path: str | Path) -> Path:
-    """Write ``result``'s report to ``path`` (see the module doc); the path written."""
-    pyplot()  # matplotlib present, on the Agg backend
+def backtest_report(result: BacktestResult) -> HtmlReport:
+    """The page of ``result`` (see the module doc)."""
     p = result.params
     report = HtmlReport(
         f"data-feeds backtest {result.run_id or ''}".strip(),
@@ -83,7 +80,9 @@ def write_report(result: BacktestResult, path: str | Path) -> Path:
         ),
         "reliability diagram",
     )
-    margins = sorted({f.margin for f in result.folds if f.margin is not None} | {p["margin"]})
+    margins = {f.margin for f in result.folds if f.margin is not None}
+    if p["threshold"] == "fixed":
+        margins.add(p["margin"])
     thresholds = sorted(
         {0.5 + m for m in margins if m < 0.5} | {0.5 - m for m in margins if m < 0.5}
     )
@@ -125,9 +124,9 @@ def write_report(result: BacktestResult, path: str | Path) -> Path:
             for f in result.folds
         ],
     )  # fmt: skip
-    for f in result.folds:
-        if f.reason:
-            report.paragraph(f"fold {f.fold.index}: {f.status}: {f.reason}")
+    for fold in result.folds:
+        if fold.reason:
+            report.paragraph(f"fold {fold.fold.index}: {fold.status}: {fold.reason}")
 
     report.heading("Model")
     if result.coefficients:
@@ -143,4 +142,4 @@ def write_report(result: BacktestResult, path: str | Path) -> Path:
         )
     else:
         report.paragraph("The served model has no coefficients to show (not a linear model).")
-    return report.write(path)
+    return report
