@@ -70,6 +70,7 @@ from data_feeds.settings import Settings
 from data_feeds.signals.features import FEATURE_NAMES
 from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
+from data_feeds.signals.positions import book_cost_bps
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.signals.serving import FROZEN, ONLINE, check_serving
 from data_feeds.signals.threshold import Threshold, ThresholdPolicy
@@ -916,7 +917,12 @@ class TrainingModule:
         """The margin for a trained model, from its served holdout (``signals.threshold``)."""
         holdout = outcome.holdout
         prices = holdout.prices if holdout.prices else []
-        return self.threshold.choose(outcome.holdout_p, prices, holdout.symbols)
+        names = holdout.feature_names
+        book: list[float] | None = None
+        if "spread_bps" in names and "slippage_bps" in names:
+            spread, slip = names.index("spread_bps"), names.index("slippage_bps")
+            book = [book_cost_bps(x[spread], x[slip]) for x in holdout.x_rows]
+        return self.threshold.choose(outcome.holdout_p, prices, holdout.symbols, book)
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded training runs, newest first."""

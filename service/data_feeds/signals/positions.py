@@ -30,6 +30,7 @@ test_backtest_vectorbt.py`` holds the two to 1e-9). ``Ledger.pnl`` is the sum of
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Final
 
@@ -152,18 +153,33 @@ class Ledger:
         return int(np.count_nonzero(self.turnover))
 
 
+def book_cost_bps(spread_bps: float | None, slippage_bps: float | None) -> float:
+    """What crossing the stored book costs per unit of turnover, in bps: the book's slippage
+    for the configured notional (``indicators.book.OrderBook.slippage_bps``, half the spread
+    included) when there is a book, else half the spread (quotes), else 0. A value of 0 or
+    less, or not finite, counts as absent (the features write 0 for "no book")."""
+    for value, share in ((slippage_bps, 1.0), (spread_bps, 0.5)):
+        if value is not None and math.isfinite(value) and value > 0.0:
+            return value * share
+    return 0.0
+
+
 def round_trip_returns(
-    prices: npt.ArrayLike, symbols: Sequence[str], positions: npt.ArrayLike, cost_rate: float
+    prices: npt.ArrayLike,
+    symbols: Sequence[str],
+    positions: npt.ArrayLike,
+    cost_rates: npt.ArrayLike | float,
 ) -> FloatArray:
     """Per row, the net return (bps) of ``positions`` over rows of several symbols interleaved
     in time order: each symbol's rows form its own ``Ledger``; the result is in row order."""
     p = np.asarray(prices, dtype=float)
     pos = np.asarray(positions, dtype=float)
+    rates = np.broadcast_to(np.asarray(cost_rates, dtype=float), p.shape)
     out = np.zeros(p.size)
     groups: dict[str, list[int]] = {}
     for i, symbol in enumerate(symbols):
         groups.setdefault(symbol, []).append(i)
     for idx in groups.values():
-        ledger = Ledger(p[idx], pos[idx], cost_rate)
+        ledger = Ledger(p[idx], pos[idx], rates[idx])
         out[idx] = ledger.net_bps
     return out

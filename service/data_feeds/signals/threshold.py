@@ -2,9 +2,11 @@
 
 - ``fixed``: the configured margin (``DATA_FEEDS_MARGIN``, default 0.05) whatever the model;
 - ``calibrated``: the margin, from a grid, whose positions (``signals.positions``, the
-  backtest's rule) earned the most net of ``cost_bps`` per bar on rows the model never learned
-  from (its validation holdout, served in its serving mode), provided that is more than 0;
-  otherwise 0.5, which never trades (a model with no edge over its costs stays flat)::
+  backtest's rule) earned the most net of ``cost_bps`` and of the stored books' spread
+  or slippage (``positions.book_cost_bps``, from the rows' own features) per bar on rows
+  the model never learned from (its validation holdout, served in its serving mode),
+  provided that is more than 0; otherwise 0.5, which never trades (a model with no edge over
+  its costs stays flat)::
 
       m* = argmax_{m in grid} mean_i r_i(m)          r_i(m): net bps of row i's bar
       margin = m* if mean_i r_i(m*) > 0 else 0.5
@@ -66,7 +68,8 @@ class Threshold:
 
 
 class ThresholdPolicy:
-    """Chooses a version's margin (see the module doc)."""
+    """Chooses a version's margin (see the module doc). ``book_costs``: count the rows' book
+    costs (the backtest's ``--no-book-costs`` turns it off)."""
 
     def __init__(
         self,
@@ -76,6 +79,7 @@ class ThresholdPolicy:
         cost_bps: float = 0.0,
         hold: str = FLAT,
         grid: Sequence[float] = GRID,
+        book_costs: bool = True,
     ) -> None:
         self.policy = check_policy(policy)
         if not 0.0 <= margin <= NEVER:
@@ -88,21 +92,26 @@ class ThresholdPolicy:
         self.cost_bps = cost_bps
         self.hold = check_hold(hold)
         self.grid = tuple(sorted(grid))
+        self.book_costs = book_costs
 
     def choose(
         self,
         probabilities: Sequence[float],
         prices: Sequence[float],
         symbols: Sequence[str],
+        book_bps: Sequence[float] | None = None,
     ) -> Threshold:
         """The margin for a model whose served P(up) on rows in time order (with their prices
-        and symbols) is ``probabilities``."""
+        and symbols) is ``probabilities``; ``book_bps``: per row, what crossing the book cost
+        there (``positions.book_cost_bps``), added to ``cost_bps``."""
         if self.policy == FIXED:
             return Threshold(FIXED, self.margin, self.cost_bps, None, len(probabilities))
         n = len(probabilities)
-        if n < 2 or len(prices) != n or len(symbols) != n:
+        if n < 2 or len(prices) != n or len(symbols) != n or (book_bps and len(book_bps) != n):
             return Threshold(CALIBRATED, NEVER, self.cost_bps, None, n)
-        rate = self.cost_bps * 1e-4
+        use_book = book_bps is not None and self.book_costs
+        extra = np.asarray(book_bps, dtype=float) if use_book else np.zeros(n)
+        rate = (self.cost_bps + extra) * 1e-4
         best_margin, best = NEVER, 0.0
         for m in self.grid:
             positions = positions_from_probabilities(probabilities, m, self.hold)

@@ -78,6 +78,7 @@ from data_feeds.settings import Settings
 from data_feeds.signals.positions import (
     FLAT,
     Ledger,
+    book_cost_bps,
     check_hold,
     delayed,
     positions_from_actions,
@@ -175,7 +176,11 @@ class Backtest:
             settings=s,
             holdout_fraction=holdout_fraction,
             threshold=ThresholdPolicy(
-                s.threshold, margin=s.margin, cost_bps=s.cost_bps + slippage_bps, hold=hold
+                s.threshold,
+                margin=s.margin,
+                cost_bps=s.cost_bps + slippage_bps,
+                hold=hold,
+                book_costs=book_costs,
             ),
         )
         self.slippage_bps = slippage_bps
@@ -354,11 +359,7 @@ class Backtest:
             book_bps = 0.0
             if self.book_costs:
                 ind = state.indicators
-                slip = ind.book.slippage_bps
-                if slip is None:
-                    spread = ind.spread_bps
-                    slip = None if spread is None else spread / 2.0
-                book_bps = 0.0 if slip is None or not math.isfinite(slip) else max(0.0, slip)
+                book_bps = book_cost_bps(ind.spread_bps, ind.book.slippage_bps)
             momentum = 0.0
             if len(past) > momentum_bars:
                 momentum = float(np.sign(past[-1] - past[0]))
