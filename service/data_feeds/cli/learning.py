@@ -201,7 +201,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         metavar="LIST",
         help="comma-separated symbols (default: every stored stream)",
     )
-    windows = p.add_argument_group("windows (a time: 90s 30m 6h 2d; bars: 500bars; a share: 50%%)")
+    windows = p.add_argument_group("windows (a time: 90s 30m 6h 2d; bars: 500bars; a share: 50%)")
     windows.add_argument("--train", default="50%", metavar="W", help="training window (50%%)")
     windows.add_argument("--test", default="10%", metavar="W", help="test window (10%%)")
     windows.add_argument("--step", metavar="W", help="between folds (default: the test window)")
@@ -446,8 +446,9 @@ BACKTEST_DESCRIPTION = """\
 Walk-forward backtest over the stored history: per fold, a challenger is trained on the
 training window as retraining does, passed (or not) by the promotion gate, and served on the
 test window through the live cleaner, indicators and generator, after an embargo of one
-horizon. Positions: BUY long one unit, SELL short, HOLD flat (or --hold keep); PnL marked on
-the next tick, costs per unit of turnover. Beside it, on the same ticks: always-HOLD,
+horizon. Positions: BUY long one unit, SELL short, HOLD flat (or --hold keep), taken one tick
+after the signal (--delay-bars) and marked on the next tick, costs per unit of turnover plus
+the stored books' spread or slippage. Beside it, on the same ticks: always-HOLD,
 buy-and-hold, momentum and reversal, with block-bootstrap 95% intervals. Every run is stored
 in Redis (--list)."""
 
