@@ -79,7 +79,7 @@ class Settings:
     """BUY above 0.5 + margin, SELL below 0.5 - margin (0.5: never trade). A champion whose
     version records a calibrated margin is served with that margin instead."""
     threshold: str = "fixed"
-    """How training sets a new version's margin (``learning_layer.backtest.threshold``):
+    """How training sets a new version's margin (``signals.threshold``):
     ``fixed`` records ``margin``; ``calibrated`` picks the margin that earned most after
     ``cost_bps`` on the version's own holdout (0.5 when none earned anything)."""
     cost_bps: float = 0.0
@@ -308,7 +308,7 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "grace_period_s": ("GRACE_PERIOD_S", _positive_float),
     "horizon_s": ("HORIZON_S", _positive_float),
     "margin": ("MARGIN", _non_negative_float),
-    "threshold": ("THRESHOLD", _choice("fixed", "calibrated")),  # backtest.threshold.POLICIES
+    "threshold": ("THRESHOLD", _choice("fixed", "calibrated")),  # signals.threshold.POLICIES
     "cost_bps": ("COST_BPS", _non_negative_float),
     "dead_band_bps": ("DEAD_BAND_BPS", _non_negative_float),
     "model": ("MODEL", _parse_token),

@@ -131,8 +131,11 @@ def test_positions_file_recomputes_the_pnl(db: DBConnector, tmp_path: Path) -> N
     assert code == 0
     with out.open() as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["timestamp", "symbol", "price", "position", "cost_bps"]
-    run = BacktestStore(db.redis).runs()[0]
+    assert list(rows[0])[:5] == ["timestamp", "symbol", "price", "position", "cost_bps"]
+    assert {"fold", "action", "probability"} <= set(rows[0])
+    store = BacktestStore(db.redis)
+    run = store.get(store.runs()[0]["run_id"])
+    assert run is not None
     assert len(rows) == run["test_ticks"]
     prices = np.array([float(r["price"]) for r in rows])
     positions = np.array([float(r["position"]) for r in rows])
@@ -153,9 +156,12 @@ def test_runs_are_stored_and_listed(db: DBConnector, capsys: pytest.CaptureFixtu
     assert main(["backtest", "--list"]) == 0
     listing = capsys.readouterr().out.splitlines()
     assert listing[1].startswith("bt-2 ") and listing[2].startswith("bt-1 ")
-    runs = BacktestStore(db.redis).runs()
+    store = BacktestStore(db.redis)
+    runs = store.runs()
     assert [r["run_id"] for r in runs] == ["bt-2", "bt-1"]
-    newest = runs[0]
+    assert runs[0]["folds"] >= 1 and runs[0]["verdict"].startswith("beats always-hold")
+    newest = store.get("bt-2")
+    assert newest is not None and newest["verdict"] == runs[0]["verdict"]
     assert newest["params"]["train"] == "1000bars" and newest["params"]["test"] == "500bars"
     assert newest["dataset_fingerprint"] and all(f["train_fingerprint"] for f in newest["folds"])
     assert newest["symbols"] == [SYMBOL]
@@ -182,3 +188,50 @@ def test_bad_input_is_one_error_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("data-feeds backtest: error: ")
     assert message in err[0]
+
+
+def test_every_test_tick_is_served_by_the_fold_champion_it_reports(db: DBConnector) -> None:
+    """A fold whose test window has no tick (a hole in the history) still promotes its
+    challenger: the next folds serve it (they served v0 while saying otherwise)."""
+    records = planted_history([(6000, 1.0)], seed=12, regime_s=10)
+    db.store_many([r for r in records if not 2000 <= r.timestamp - T0 < 2700])
+    result = Backtest(
+        db, horizon_s=1.0, cost_bps=0.0, serving="frozen", train="2000s", test="500s"
+    ).run()
+    empty = [f for f in result.folds if f.test_ticks == 0]
+    assert empty and empty[0].status == "promoted"
+    after = result.folds[empty[0].fold.index + 1]
+    assert after.status == "kept" and after.served == empty[0].served  # the gate kept it
+    t = result.ticks
+    for fold in result.folds:
+        served = {t.versions[i] for i in range(len(t)) if t.folds[i] == fold.fold.index}
+        assert served in (set(), {fold.served}), (fold.fold.index, served, fold.served)
+
+
+def test_too_few_bars_for_an_interval_is_undetermined(db: DBConnector) -> None:
+    """30 ticks per horizon, blocks of 60 bars: 360 test bars are 6 blocks, fewer than the 10
+    an interval needs; the verdict says so instead of yes or no."""
+    db.store_many(random_walk(600, seed=3))
+    result = Backtest(db, horizon_s=30.0, train="40%", test="20%", gate=False, margin=0.0).run()
+    assert result.horizon_bars == 30
+    assert "undetermined" in result.verdict and "blocks of 60" in result.verdict
+    assert math.isnan(result.versus["always-hold"]["low"])
+    assert math.isnan(result.figures["model"]["mean_bps"]["high"])
+
+
+def test_positions_start_afresh_after_a_gap_between_test_windows(db: DBConnector) -> None:
+    """step > test: each run of back-to-back windows starts flat and holds only its own
+    signals, filled a tick later (with HOLD keep, nothing carries over the gap)."""
+    db.store_many(planted_history([(6000, 1.0)], seed=8, regime_s=10))
+    result = Backtest(
+        db, horizon_s=1.0, serving="frozen", gate=False, margin=0.0, hold="keep",
+        train="30%", test="10%", step="15%",
+    ).run()  # fmt: skip
+    t, pos = result.ticks, result.positions
+    starts = [i for i in range(1, len(t)) if t.folds[i] != t.folds[i - 1]]
+    assert starts
+    for i in starts:
+        assert pos[i] == 0.0  # flat: a position is taken a tick after its signal
+        assert pos[i - 1] == 0.0  # closed at the end of the window before the gap
+        expected = {"BUY": 1.0, "SELL": -1.0}.get(t.actions[i], 0.0)
+        assert pos[i + 1] == expected  # its own first signal, not the last one before

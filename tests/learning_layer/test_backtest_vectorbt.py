@@ -53,7 +53,9 @@ def test_vectorbt_recomputes_our_pnl(
     argv = ["backtest", "--horizon-s", "1", "--cost-bps", "3", "--margin", "0", "--no-gate",
             "--hold", "keep", "--positions", str(out)]  # fmt: skip
     assert main(argv) == 0
-    run = BacktestStore(db.redis).runs()[0]
+    store = BacktestStore(db.redis)
+    run = store.get(store.runs()[0]["run_id"])
+    assert run is not None
     with out.open() as f:
         rows = list(csv.DictReader(f))
     ours_total = run["figures"]["model"]["pnl"]

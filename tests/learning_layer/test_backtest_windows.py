@@ -27,7 +27,7 @@ def test_window_lengths_parse(text: str, window: Window) -> None:
     assert Window.parse(text) == window
 
 
-@pytest.mark.parametrize("text", ["", "5x", "-3h", "0", "150%", "h", "nan"])
+@pytest.mark.parametrize("text", ["", "5x", "-3h", "0", "150%", "h", "nan", "0.5bars"])
 def test_bad_window_lengths_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="window"):
         Window.parse(text)

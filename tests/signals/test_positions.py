@@ -16,7 +16,6 @@ from data_feeds.signals.positions import (
     delayed,
     positions_from_actions,
     positions_from_probabilities,
-    round_trip_returns,
 )
 from data_feeds.signals.threshold import NEVER, ThresholdPolicy
 
@@ -91,12 +90,26 @@ def test_delayed_fills_and_book_costs() -> None:
     assert book_cost_bps(math.nan, math.inf) == 0.0
 
 
-def test_round_trip_returns_keep_symbols_apart() -> None:
-    """Interleaved rows of two symbols: each marked on its own next row, never the other's."""
-    prices = [100.0, 10.0, 101.0, 11.0]
-    symbols = ["A", "B", "A", "B"]
-    out = round_trip_returns(prices, symbols, [1.0, -1.0, 1.0, -1.0], 0.0)
-    assert out.tolist() == pytest.approx([100.0, -1000.0, 0.0, 0.0])
+def test_calibration_keeps_symbols_apart_and_fills_as_the_backtest() -> None:
+    """Interleaved rows of two symbols: a view of A never becomes a position of B (with
+    ``keep``), and each is filled ``delay`` rows of its own symbol later."""
+    rng = random.Random(5)
+    n = 2000
+    prices = {"A": 100.0, "B": 50.0}
+    rows_p, rows_px, rows_sym = [], [], []
+    for i in range(n):
+        sym = "A" if i % 2 == 0 else "B"
+        up = rng.random() < 0.5
+        # A's P(up) knows its next move; B's is a constant, confident and useless view
+        rows_p.append((0.9 if up else 0.1) if sym == "A" else 0.9)
+        rows_px.append(prices[sym])
+        rows_sym.append(sym)
+        prices[sym] *= 1.002 if (up if sym == "A" else rng.random() < 0.5) else 1 / 1.002
+    at_once = ThresholdPolicy("calibrated", cost_bps=1.0, delay=0, hold="keep")
+    assert at_once.choose(rows_p, rows_px, rows_sym).margin < NEVER  # A's edge pays
+    later = ThresholdPolicy("calibrated", cost_bps=1.0, delay=1, hold="keep")
+    # filled a row later, A's one-row foresight is gone: never trade
+    assert later.choose(rows_p, rows_px, rows_sym).margin == NEVER
 
 
 def test_the_fixed_policy_serves_its_margin() -> None:
@@ -118,16 +131,19 @@ def test_the_calibrated_policy_trades_only_an_edge_above_its_costs() -> None:
         prices.append(prices[-1] * (1.001 if up else 1 / 1.001))
     prices = prices[:n]
     symbols = ["A"] * n
-    # p[i] is about the move from prices[i] to prices[i + 1]: filled at prices[i]
-    cheap = ThresholdPolicy("calibrated", cost_bps=0.5).choose(p, prices, symbols)
+
+    # p[i] is about the move from prices[i] to prices[i + 1]: filled at prices[i] (delay 0)
+    def policy(cost: float) -> ThresholdPolicy:
+        return ThresholdPolicy("calibrated", cost_bps=cost, delay=0)
+
+    cheap = policy(0.5).choose(p, prices, symbols)
     assert cheap.margin < NEVER and cheap.expected_bps is not None and cheap.expected_bps > 0.0
-    dear = ThresholdPolicy("calibrated", cost_bps=50.0).choose(p, prices, symbols)
+    dear = policy(50.0).choose(p, prices, symbols)
     assert dear.margin == NEVER and dear.expected_bps == 0.0
     shuffled = p[:]
     random.Random(4).shuffle(shuffled)
-    noise = ThresholdPolicy("calibrated", cost_bps=0.5).choose(shuffled, prices, symbols)
-    assert noise.margin == NEVER
-    books = ThresholdPolicy("calibrated", cost_bps=0.5).choose(p, prices, symbols, [40.0] * n)
+    assert policy(0.5).choose(shuffled, prices, symbols).margin == NEVER
+    books = policy(0.5).choose(p, prices, symbols, [40.0] * n)
     assert books.margin == NEVER  # the book's spread eats the edge
 
 

@@ -521,7 +521,7 @@ def backtest_list_lines(runs: list[dict[str, Any]]) -> list[str]:
         symbols = ",".join(r.get("symbols") or [])
         lines.append(
             f"{r.get('run_id') or '-':<8} {created:<20} {symbols[:24]:<24} "
-            f"{len(r.get('folds') or []):>5} {r.get('verdict', '')}"
+            f"{r.get('folds') or 0:>5} {r.get('verdict', '')}"
         )
     return lines
 

@@ -162,24 +162,3 @@ def book_cost_bps(spread_bps: float | None, slippage_bps: float | None) -> float
         if value is not None and math.isfinite(value) and value > 0.0:
             return value * share
     return 0.0
-
-
-def round_trip_returns(
-    prices: npt.ArrayLike,
-    symbols: Sequence[str],
-    positions: npt.ArrayLike,
-    cost_rates: npt.ArrayLike | float,
-) -> FloatArray:
-    """Per row, the net return (bps) of ``positions`` over rows of several symbols interleaved
-    in time order: each symbol's rows form its own ``Ledger``; the result is in row order."""
-    p = np.asarray(prices, dtype=float)
-    pos = np.asarray(positions, dtype=float)
-    rates = np.broadcast_to(np.asarray(cost_rates, dtype=float), p.shape)
-    out = np.zeros(p.size)
-    groups: dict[str, list[int]] = {}
-    for i, symbol in enumerate(symbols):
-        groups.setdefault(symbol, []).append(i)
-    for idx in groups.values():
-        ledger = Ledger(p[idx], pos[idx], rates[idx])
-        out[idx] = ledger.net_bps
-    return out

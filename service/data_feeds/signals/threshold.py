@@ -5,8 +5,9 @@
   backtest's rule) earned the most net of ``cost_bps`` and of the stored books' spread
   or slippage (``positions.book_cost_bps``, from the rows' own features) per bar on rows
   the model never learned from (its validation holdout, served in its serving mode),
-  provided that is more than 0; otherwise 0.5, which never trades (a model with no edge over
-  its costs stays flat)::
+  filled as the backtest fills them (``delay`` rows after the signal, each symbol's rows on
+  their own), provided that is more than 0; otherwise 0.5, which never trades (a model with
+  no edge over its costs stays flat)::
 
       m* = argmax_{m in grid} mean_i r_i(m)          r_i(m): net bps of row i's bar
       margin = m* if mean_i r_i(m*) > 0 else 0.5
@@ -27,9 +28,10 @@ import numpy as np
 
 from data_feeds.signals.positions import (
     FLAT,
+    Ledger,
     check_hold,
+    delayed,
     positions_from_probabilities,
-    round_trip_returns,
 )
 
 FIXED: Final = "fixed"
@@ -69,7 +71,9 @@ class Threshold:
 
 class ThresholdPolicy:
     """Chooses a version's margin (see the module doc). ``book_costs``: count the rows' book
-    costs (the backtest's ``--no-book-costs`` turns it off)."""
+    costs (the backtest's ``--no-book-costs`` turns it off); ``delay``: a position is taken
+    this many rows after its signal (``positions.delayed``; the backtest's ``delay_bars``, 1
+    by default, as the backtest fills), each symbol's rows on their own."""
 
     def __init__(
         self,
@@ -80,6 +84,7 @@ class ThresholdPolicy:
         hold: str = FLAT,
         grid: Sequence[float] = GRID,
         book_costs: bool = True,
+        delay: int = 1,
     ) -> None:
         self.policy = check_policy(policy)
         if not 0.0 <= margin <= NEVER:
@@ -93,6 +98,9 @@ class ThresholdPolicy:
         self.hold = check_hold(hold)
         self.grid = tuple(sorted(grid))
         self.book_costs = book_costs
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0 rows, got {delay!r}")
+        self.delay = delay
 
     def choose(
         self,
@@ -111,11 +119,19 @@ class ThresholdPolicy:
             return Threshold(CALIBRATED, NEVER, self.cost_bps, None, n)
         use_book = book_bps is not None and self.book_costs
         extra = np.asarray(book_bps, dtype=float) if use_book else np.zeros(n)
-        rate = (self.cost_bps + extra) * 1e-4
+        rates = (self.cost_bps + extra) * 1e-4
+        p = np.asarray(probabilities, dtype=float)
+        px = np.asarray(prices, dtype=float)
+        groups: dict[str, list[int]] = {}
+        for i, symbol in enumerate(symbols):
+            groups.setdefault(symbol, []).append(i)
         best_margin, best = NEVER, 0.0
         for m in self.grid:
-            positions = positions_from_probabilities(probabilities, m, self.hold)
-            mean = float(np.mean(round_trip_returns(prices, symbols, positions, rate)))
+            net = np.zeros(n)
+            for idx in groups.values():  # each symbol's rows are its own positions
+                asked = positions_from_probabilities(p[idx], m, self.hold)
+                net[idx] = Ledger(px[idx], delayed(asked, self.delay), rates[idx]).net_bps
+            mean = float(np.mean(net))
             if mean > best:  # ties keep the smaller margin: the grid is sorted
                 best_margin, best = m, mean
         expected = best if best_margin != NEVER else 0.0

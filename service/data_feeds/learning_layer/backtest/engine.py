@@ -64,7 +64,7 @@ from data_feeds.learning_layer.backtest.result import (
 from data_feeds.learning_layer.backtest.windows import Fold, WalkForward, Window
 from data_feeds.learning_layer.promotion import PromotionGate
 from data_feeds.learning_layer.serving import serve_holdout
-from data_feeds.learning_layer.skill_test import BlockBootstrap, rows_per_horizon
+from data_feeds.learning_layer.skill_test import rows_per_horizon
 from data_feeds.learning_layer.training import (
     Dataset,
     TrainingModule,
@@ -90,7 +90,8 @@ from data_feeds.validation.cleaner import ACCEPT
 
 log = structlog.get_logger(__name__)
 
-BPS: Final = 1e-4
+PER_BPS: Final = 1e-4
+"""A rate of 1 bps as a fraction."""
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as the run advances (for a terminal's progress)."""
 
@@ -181,6 +182,7 @@ class Backtest:
                 cost_bps=s.cost_bps + slippage_bps,
                 hold=hold,
                 book_costs=book_costs,
+                delay=delay_bars,
             ),
         )
         self.slippage_bps = slippage_bps
@@ -192,7 +194,8 @@ class Backtest:
         self.progress = progress
         self.served_model: Any = None
         """The model served at the end of the last run (after its online learning)."""
-        BlockBootstrap(n_boot=n_boot, seed=seed)  # checks n_boot
+        if n_boot < 100:
+            raise ValueError(f"n_boot must be >= 100, got {n_boot!r}")
 
     # -- the run -------------------------------------------------------------------------
 
@@ -216,12 +219,18 @@ class Backtest:
                 f"the history is too short for one fold: {len(times)} price ticks; train "
                 f"{self.plan.train}, test {self.plan.test}, embargo {self.plan.embargo_s:g} s"
             )
-        momentum_bars = self.momentum_bars or _bars_per_horizon(
-            per_symbol.values(), self.settings.horizon_s
-        )
+        horizon_bars = _bars_per_horizon(per_symbol.values(), self.settings.horizon_s)
+        momentum_bars = self.momentum_bars or horizon_bars
         fold_results, served = self._train_folds(dataset, folds)
         ticks = self._serve(entries, folds, served, dataset, momentum_bars)
-        result = self._score(ticks, folds, fold_results, dataset, momentum_bars)
+        result = self._score(
+            ticks,
+            folds=folds,
+            fold_results=fold_results,
+            dataset=dataset,
+            momentum_bars=momentum_bars,
+            horizon_bars=horizon_bars,
+        )
         result.coefficients = coefficients(self.served_model)
         result.replay_ticks = len(times)
         result.entries = len(entries)
@@ -243,8 +252,8 @@ class Backtest:
 
     def _train_folds(
         self, dataset: Dataset, folds: Sequence[Fold]
-    ) -> tuple[list[FoldResult], list[tuple[Any, float] | None]]:
-        """Per fold, what it records and what it serves: ``(model, margin)`` when a new
+    ) -> tuple[list[FoldResult], list[tuple[Any, float, str] | None]]:
+        """Per fold, what it records and what it serves: ``(model, margin, name)`` when a new
         champion starts at its test window, ``None`` when the champion stays."""
         s = self.settings
         training = self.training
@@ -252,7 +261,7 @@ class Backtest:
         champion: Any = None
         champion_name = "v0"
         results: list[FoldResult] = []
-        served: list[tuple[Any, float] | None] = []
+        served: list[tuple[Any, float, str] | None] = []
         for fold in folds:
             self._report("train", fold.index, len(folds))
             lo = bisect.bisect_left(times, fold.train_start)
@@ -281,6 +290,7 @@ class Backtest:
             threshold = training.choose_threshold(outcome)
             result.threshold = threshold.to_dict()
             result.holdout_accuracy = outcome.metrics["holdout_accuracy"]
+            result.train_up_fraction = outcome.metrics["train_up_fraction"]
             result.holdout_log_loss = outcome.metrics["holdout_log_loss"]
             promote = True
             if self.gate is not None:
@@ -302,7 +312,7 @@ class Backtest:
                 result.reason = "served without the promotion gate"
             if promote:
                 champion, champion_name = outcome.model, f"fold-{fold.index}"
-                served[-1] = (outcome.model, threshold.margin)
+                served[-1] = (outcome.model, threshold.margin, champion_name)
                 result.status = "promoted"
                 result.served = champion_name
                 result.margin = threshold.margin
@@ -317,7 +327,7 @@ class Backtest:
         self,
         entries: Sequence[Entry],
         folds: Sequence[Fold],
-        served: Sequence[tuple[Any, float] | None],
+        served: Sequence[tuple[Any, float, str] | None],
         dataset: Dataset,
         momentum_bars: int,
     ) -> TestTicks:
@@ -347,15 +357,20 @@ class Backtest:
             ts = tick.timestamp
             while k < len(folds) and ts >= folds[k].test_end:
                 k += 1
-            if k >= len(folds) or ts < folds[k].test_start:
-                continue
-            if entered != k:
+            in_test = k < len(folds) and ts >= folds[k].test_start
+            if in_test and entered != k:
+                # the newest champion promoted up to this fold (a fold whose test window had
+                # no tick still promoted its challenger: the service would serve it)
+                swap = next((served[j] for j in range(k, entered, -1) if served[j]), None)
                 entered = k
-                swap = served[k]
                 if swap is not None:
-                    model, margin = swap
-                    generator.swap_model(copy.deepcopy(model), f"fold-{k}", margin)
+                    model, margin, name = swap
+                    generator.swap_model(copy.deepcopy(model), name, margin)
+            # every tick is decided, as live: v0 (and a kept champion) keeps learning online
+            # between test windows too; only the test windows' signals are recorded
             signal = decide(prepared, entry.entry_id, entry.stream)
+            if not in_test:
+                continue
             book_bps = 0.0
             if self.book_costs:
                 ind = state.indicators
@@ -370,7 +385,7 @@ class Backtest:
                 probability=signal.probability,
                 action=signal.action,
                 fold=k,
-                cost_rate=(fixed_bps + book_bps) * BPS,
+                cost_rate=(fixed_bps + book_bps) * PER_BPS,
                 momentum=momentum,
                 label=labels.get(entry.signal_id, -1),
                 version=generator.model_version,
@@ -384,47 +399,63 @@ class Backtest:
     def _score(
         self,
         ticks: TestTicks,
+        *,
         folds: Sequence[Fold],
         fold_results: list[FoldResult],
         dataset: Dataset,
         momentum_bars: int,
+        horizon_bars: int,
     ) -> BacktestResult:
         arrays = ticks.arrays()
         symbols = sorted(set(ticks.symbols))
         fold_of = arrays["fold"]
-        # close at a window's end when the next window does not start there
-        gap_after = {f.index for f, g in itertools.pairwise(folds) if g.test_start > f.test_end}
+        # back-to-back test windows form one segment; a gap between windows ends it: the
+        # position is closed at its last tick, and the next segment starts flat and fresh
+        segment_of = np.zeros(len(folds) + 1, dtype=int)
+        for f, g in itertools.pairwise(folds):
+            segment_of[g.index] = segment_of[f.index] + (1 if g.test_start > f.test_end else 0)
+        segments = segment_of[fold_of] if fold_of.size else fold_of
         by_strategy: dict[str, list[tuple[str, Any, Ledger]]] = {
             name: [] for name in (MODEL, HOLD_ALWAYS, BUY_AND_HOLD, MOMENTUM, REVERSAL)
         }
         positions_of: dict[str, np.ndarray] = {MODEL: np.zeros(len(ticks))}
+        last_segment = int(segments.max()) if segments.size else 0
         for symbol in symbols:
             idx = np.flatnonzero(arrays["symbol"] == symbol)
             prices, rates = arrays["price"][idx], arrays["cost_rate"][idx]
-            folds_here = fold_of[idx]
-            close = np.zeros(idx.size, dtype=bool)
-            if gap_after and idx.size > 1:
-                change = folds_here[1:] != folds_here[:-1]
-                close[:-1] = change & np.isin(folds_here[:-1], list(gap_after))
             momentum = arrays["momentum"][idx]
-            plans = {
-                MODEL: positions_from_actions([ticks.actions[i] for i in idx], self.hold),
+            actions = arrays["action"][idx].tolist()
+            planned = {
+                MODEL: np.zeros(idx.size),
                 HOLD_ALWAYS: np.zeros(idx.size),
-                BUY_AND_HOLD: np.ones(idx.size),
-                MOMENTUM: momentum,
-                REVERSAL: -momentum,
+                BUY_AND_HOLD: np.zeros(idx.size),
+                MOMENTUM: np.zeros(idx.size),
+                REVERSAL: np.zeros(idx.size),
             }
-            for name, planned in plans.items():
-                pos = np.where(close, 0.0, delayed(planned, self.delay_bars))
+            here = segments[idx]
+            for seg in np.unique(here):
+                part = np.flatnonzero(here == seg)
+                asked = {
+                    MODEL: positions_from_actions([actions[i] for i in part], self.hold),
+                    HOLD_ALWAYS: np.zeros(part.size),
+                    BUY_AND_HOLD: np.ones(part.size),
+                    MOMENTUM: momentum[part],
+                    REVERSAL: -momentum[part],
+                }
+                for name, pos in asked.items():
+                    held = delayed(pos, self.delay_bars)
+                    if seg != last_segment:
+                        held[-1] = 0.0  # closed where the segment ends (a gap follows)
+                    planned[name][part] = held
+            for name, pos in planned.items():
                 if name == MODEL:
                     positions_of[MODEL][idx] = pos
                 by_strategy[name].append((symbol, arrays["time"][idx], Ledger(prices, pos, rates)))
         bars = {name: Bars.join(parts) for name, parts in by_strategy.items()}
         span = sum(max(0.0, f.test_end - f.test_start) for f in folds)
         scorer = Scorer(
-            bars_per_horizon=momentum_bars,
+            bars_per_horizon=horizon_bars,
             span_s=span,
-            symbols=len(symbols),
             n_boot=self.n_boot,
             seed=self.seed,
         )
@@ -471,6 +502,7 @@ class Backtest:
                     for a in ("BUY", "SELL", "HOLD")
                 }
         result.momentum_bars = momentum_bars
+        result.horizon_bars = horizon_bars
         result.annualisation_span_s = span
         return result
 
@@ -484,12 +516,12 @@ class Backtest:
         y = arrays["label"][labelled].astype(int)
         if p.size == 0:
             return {"labelled": 0}
-        rates = {}
+        # the no-skill forecast of each fold: the up-rate of the rows its champion was trained
+        # on (the gate's baseline), carried over folds that trained nothing; 0.5 before any
+        rates, rate = {}, 0.5
         for fr in fold_results:
-            lo = bisect.bisect_left(dataset.timestamps, fr.fold.train_start)
-            hi = bisect.bisect_left(dataset.timestamps, fr.fold.train_end)
-            ys = dataset.y[lo:hi]
-            rates[fr.fold.index] = sum(ys) / len(ys) if ys else 0.5
+            rate = fr.train_up_fraction if fr.train_up_fraction is not None else rate
+            rates[fr.fold.index] = rate
         base = [rates[int(f)] for f in arrays["fold"][labelled]]
         model_loss = log_losses(p.tolist(), y.tolist())
         base_loss = log_losses(base, y.tolist())
@@ -497,17 +529,17 @@ class Backtest:
         order = np.argsort(times, kind="stable")
         h = rows_per_horizon(times[order].tolist(), self.settings.horizon_s)
         diffs = np.asarray(base_loss)[order] - np.asarray(model_loss)[order]
-        skill = BlockBootstrap(n_boot=self.n_boot, seed=self.seed).test(diffs, max(2 * h, 1))
-        half = 1.959964 * skill.se
+        skill = Scorer(bars_per_horizon=h, span_s=0.0, n_boot=self.n_boot, seed=self.seed)
+        interval = skill.interval(diffs)  # h counts the rows of every symbol already
         return {
             "labelled": int(p.size),
             "accuracy": float(np.mean((p >= 0.5) == (y == 1))),
             "log_loss": statistics.fmean(model_loss),
             "no_skill_log_loss": statistics.fmean(base_loss),
-            "skill_nats": skill.mean,
-            "skill_low": skill.mean - half,
-            "skill_high": skill.mean + half,
-            "skill_ess": skill.ess,
+            "skill_nats": interval.mean,
+            "skill_low": interval.low,
+            "skill_high": interval.high,
+            "skill_ess": interval.ess,
             "probability_std": float(np.std(p)),
             "up_fraction": float(np.mean(y)),
         }

@@ -14,10 +14,17 @@ another's, each in time order, or the bars of all symbols merged in time order):
 - ``max_drawdown_bps``: the largest fall of the cumulative net return from its running peak.
 
 ``SE`` is the circular block bootstrap's (``skill_test.BlockBootstrap``): bar returns are not
-independent (a position is held over many bars and labels overlap), so the block is
-``max(2 x bars per label horizon, n^(1/3))`` bars, and ``ess`` says how many independent bars
-the series is worth. ``compare(a, b)`` is the same interval on the per-bar difference of two
-strategies on the same bars (``a`` beats ``b`` when the whole interval is above 0).
+independent (a position is held over many bars and labels overlap), and the bars of several
+symbols move together. So the bars are resampled **in time order, all symbols together**, in
+blocks of ``max(2 x bars per label horizon x symbols, n^(1/3))`` bars (two horizons of every
+symbol's bars), and ``ess`` says how many independent bars the series is worth. A series
+shorter than ``MIN_BLOCKS`` blocks has no honest interval: it is ``NaN`` (``Interval.known``
+false) and a verdict on it says "undetermined", never yes or no. ``compare(a, b)`` is the same
+interval on the per-bar difference of two strategies on the same bars (``a`` beats ``b`` when
+the whole interval is above 0).
+
+The Sharpe interval is the mean's interval over the same point estimate of the standard
+deviation (a scaled mean interval, not a bootstrap of the ratio).
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from data_feeds.signals.positions import FloatArray, Ledger
 BoolArray = npt.NDArray[np.bool_]
 YEAR_S: Final = 365.25 * 86_400.0
 Z95: Final = 1.959964
+MIN_BLOCKS: Final = 10
+"""Fewest blocks a series must span for its interval to count (the promotion gate's rule)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +58,26 @@ class Interval:
     ess: float
     block: int
 
+    n: int = 0
+
     @classmethod
-    def of(cls, test: SkillTest) -> Interval:
+    def of(cls, test: SkillTest, *, enough: bool = True) -> Interval:
+        """The 95 % interval of ``test``; NaN bounds when the series spans too few blocks."""
+        if not enough or not math.isfinite(test.se):
+            nan = math.nan
+            return cls(test.mean, nan, nan, nan, nan, test.block_length, test.n)
         half = Z95 * test.se
         return cls(test.mean, test.mean - half, test.mean + half, test.se, test.ess,
-                   test.block_length)  # fmt: skip
+                   test.block_length, test.n)  # fmt: skip
+
+    @property
+    def known(self) -> bool:
+        """Whether the series spanned enough blocks for an interval."""
+        return math.isfinite(self.low) and math.isfinite(self.high)
 
     @property
     def excludes_zero(self) -> bool:
-        return self.low > 0.0 or self.high < 0.0
+        return self.known and (self.low > 0.0 or self.high < 0.0)
 
     def text(self, digits: int = 3) -> str:
         return f"[{self.low:.{digits}g}, {self.high:.{digits}g}]"
@@ -100,8 +120,8 @@ class Scorer:
     """Turns ledgers into ``Performance`` (see the module doc).
 
     ``bars_per_horizon``: bars in one label horizon (the block is twice that, at least);
-    ``span_s``: the time the bars cover (for the annualisation); ``symbols``: how many symbols
-    share the bars.
+    ``span_s``: the time the bars cover (for the annualisation); the symbols are counted on
+    the bars scored.
     """
 
     def __init__(
@@ -109,7 +129,6 @@ class Scorer:
         *,
         bars_per_horizon: int,
         span_s: float,
-        symbols: int = 1,
         n_boot: int = 2000,
         seed: int = 0,
     ) -> None:
@@ -117,19 +136,25 @@ class Scorer:
             raise ValueError(f"bars_per_horizon must be >= 1, got {bars_per_horizon!r}")
         self.bars_per_horizon = bars_per_horizon
         self.span_s = span_s
-        self.symbols = max(1, symbols)
         self.bootstrap = BlockBootstrap(n_boot=n_boot, seed=seed)
 
-    def block(self, n: int) -> int:
-        return int(max(2 * self.bars_per_horizon, math.ceil(n ** (1.0 / 3.0)), 1))
+    def block(self, n: int, symbols: int = 1) -> int:
+        """Bars per block: two horizons of every symbol's bars, at least ``n^(1/3)``."""
+        return int(max(2 * self.bars_per_horizon * max(1, symbols), math.ceil(n ** (1 / 3)), 1))
 
-    def interval(self, series: FloatArray) -> Interval:
-        return Interval.of(self.bootstrap.test(series.tolist(), self.block(int(series.size))))
+    def interval(self, series: FloatArray, symbols: int = 1) -> Interval:
+        """The interval of the mean of ``series`` (bars in time order, ``symbols`` of them
+        interleaved)."""
+        n = int(series.size)
+        b = self.block(n, symbols)
+        test = self.bootstrap.test(series.tolist(), b)
+        return Interval.of(test, enough=n >= MIN_BLOCKS * b)
 
     def score(self, bars: Bars, mask: BoolArray | None = None) -> Performance:
         """The figures of ``bars`` (only where ``mask`` is true, when given)."""
         if mask is not None:
             bars = bars.where(mask)
+        symbols = int(np.unique(bars.symbols).size) or 1
         net, gross, positions, turnover = (
             bars.net_bps,
             bars.gross_bps,
@@ -139,11 +164,11 @@ class Scorer:
         n = int(net.size)
         exposed = positions != 0.0
         moved = exposed & (gross != 0.0)
-        mean = self.interval(net)
+        mean = self.interval(net[bars.time_order()], symbols)
         sharpe = low = high = None
         std = float(np.std(net, ddof=1)) if n > 1 else 0.0
         if std > 0.0 and self.span_s > 0.0:
-            scale = math.sqrt(n / self.symbols / (self.span_s / YEAR_S)) / std
+            scale = math.sqrt(n / symbols / (self.span_s / YEAR_S)) / std
             sharpe, low, high = mean.mean * scale, mean.low * scale, mean.high * scale
         return Performance(
             bars=n,
@@ -164,8 +189,10 @@ class Scorer:
 
     def compare(self, a: Bars, b: Bars, mask: BoolArray | None = None) -> Interval:
         """The interval of the mean per-bar net difference ``a - b`` on the same bars."""
+        if mask is not None:
+            a, b = a.where(mask), b.where(mask)
         diff = a.net_bps - b.net_bps
-        return self.interval(diff if mask is None else diff[mask])
+        return self.interval(diff[a.time_order()], int(np.unique(a.symbols).size) or 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +229,10 @@ class Bars:
 
     def where(self, mask: BoolArray) -> Bars:
         return Bars(*(getattr(self, f)[mask] for f in _BAR_FIELDS))
+
+    def time_order(self) -> npt.NDArray[np.intp]:
+        """Indices of the bars in time order (the symbols interleaved; stable)."""
+        return np.argsort(self.times, kind="stable")
 
     def equity(self, n_symbols: int) -> tuple[FloatArray, FloatArray]:
         """``(times, cumulative net bps)`` over all bars in time order, the symbols' returns

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -21,7 +22,16 @@ BUY_AND_HOLD: Final = "buy-and-hold"
 MOMENTUM: Final = "momentum"
 REVERSAL: Final = "reversal"
 STRATEGIES: Final = (MODEL, HOLD_ALWAYS, BUY_AND_HOLD, MOMENTUM, REVERSAL)
-POSITIONS_HEADER: Final = ("timestamp", "symbol", "price", "position", "cost_bps")
+POSITIONS_HEADER: Final = (
+    "timestamp", "symbol", "price", "position", "cost_bps", "fold", "action", "probability",
+)  # fmt: skip
+"""The positions file's columns: the first five recompute the PnL (group by symbol, in file
+order); ``action`` and ``probability`` are the signal made at that tick (its position is taken
+``delay_bars`` ticks later), ``fold`` the fold whose test window holds the tick."""
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 class TestTicks:
@@ -99,6 +109,8 @@ class FoldResult:
     threshold: dict[str, Any] | None = None
     holdout_accuracy: float | None = None
     holdout_log_loss: float | None = None
+    train_up_fraction: float | None = None
+    """Up-rate of the rows its challenger was trained on (the no-skill forecast)."""
     test_ticks: int = 0
     model_mean_bps: float | None = None
     buy_and_hold_mean_bps: float | None = None
@@ -116,6 +128,7 @@ class FoldResult:
             "threshold": self.threshold,
             "holdout_accuracy": self.holdout_accuracy,
             "holdout_log_loss": self.holdout_log_loss,
+            "train_up_fraction": self.train_up_fraction,
             "test_ticks": self.test_ticks,
             "model_mean_bps": self.model_mean_bps,
             "buy_and_hold_mean_bps": self.buy_and_hold_mean_bps,
@@ -142,6 +155,8 @@ class BacktestResult:
     """Per baseline: the interval of the model's mean net bps per bar minus the baseline's."""
     forecast: dict[str, Any] = field(default_factory=dict)
     momentum_bars: int = 1
+    horizon_bars: int = 1
+    """A symbol's ticks in one label horizon (the bootstrap's blocks are two of these)."""
     annualisation_span_s: float = 0.0
     replay_ticks: int = 0
     entries: int = 0
@@ -160,11 +175,18 @@ class BacktestResult:
         v = self.versus.get(baseline)
         if not v:
             return f"beats {baseline} after costs: no test ticks"
-        beats = "yes" if v["low"] > 0.0 else "no"
+        low, high = v.get("low"), v.get("high")
+        if not _finite(low) or not _finite(high):
+            return (
+                f"beats {baseline} after costs: undetermined, {v.get('n', 0)} bars are fewer "
+                f"than 10 blocks of {v['block']} (two horizons of every symbol's bars)"
+            )
+        lo, hi = float(low), float(high)  # type: ignore[arg-type]
+        beats = "yes" if lo > 0.0 else "no"
         return (
-            f"beats {baseline} after costs: {beats}, interval [{v['low']:.3g}, {v['high']:.3g}] "
-            f"bps/bar (mean {v['mean']:+.3g}, ESS {v['ess']:.0f} of {self.figures[MODEL]['bars']} "
-            f"bars, blocks of {v['block']})"
+            f"beats {baseline} after costs: {beats}, interval [{lo:.3g}, {hi:.3g}] "
+            f"bps/bar (mean {v['mean']:+.3g}, ESS {v['ess']:.0f} of {v['n']} bars, blocks "
+            f"of {v['block']})"
         )
 
     @property
@@ -190,6 +212,7 @@ class BacktestResult:
             "test_ticks": len(self.ticks),
             "duration_s": self.duration_s,
             "momentum_bars": self.momentum_bars,
+            "horizon_bars": self.horizon_bars,
             "annualisation_span_s": self.annualisation_span_s,
             "forecast": self.forecast,
             "figures": self.figures,
@@ -298,8 +321,9 @@ class BacktestResult:
         return "\n".join(lines)
 
     def write_positions(self, path: str | Path) -> Path:
-        """Every test tick's ``timestamp,symbol,price,position,cost_bps`` (the model's
-        position; ``cost_bps``: the cost per unit of turnover at that tick), processing order.
+        """Every test tick (``POSITIONS_HEADER``: the model's position held from that tick to
+        the symbol's next, the cost per unit of turnover at that tick, the signal made there),
+        processing order.
         Written to a temporary file beside ``path``, then renamed."""
         target = Path(path)
         fd, tmp = tempfile.mkstemp(prefix=".positions-", suffix=".csv", dir=target.parent)
@@ -316,6 +340,9 @@ class BacktestResult:
                             repr(t.prices[i]),
                             repr(float(self.positions[i])),
                             repr(t.cost_rates[i] * 1e4),
+                            t.folds[i],
+                            t.actions[i],
+                            repr(t.probabilities[i]),
                         )
                     )
             os.replace(tmp, target)

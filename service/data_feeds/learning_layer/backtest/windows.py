@@ -61,6 +61,8 @@ class Window:
         if unit in _UNITS:
             return cls(value * _UNITS[unit])
         if unit in ("bar", "bars", "b"):
+            if value != int(value):
+                raise ValueError(f"window {text!r}: a count of bars is a whole number")
             return cls(value, BARS)
         if unit == "%":
             return cls(value, SHARE)
