@@ -56,6 +56,9 @@ def test_a_planted_effect_beats_always_hold_after_costs(db: DBConnector) -> None
     assert result.figures["model"]["cost_bps"] > 0.0  # costs were charged
     assert result.forecast["skill_low"] > 0.0
     assert result.forecast["accuracy"] > 0.6
+    # the equity curve ends where the table's net figure is (summed over symbols)
+    _, equity = result.bars["model"].equity()
+    assert equity[-1] == pytest.approx(result.figures["model"]["net_bps"], rel=1e-9)
     # always-HOLD earns exactly nothing and the comparison with it is the model's own interval
     assert result.figures["always-hold"]["net_bps"] == 0.0
     assert versus_hold["mean"] == pytest.approx(result.figures["model"]["mean_bps"]["mean"])

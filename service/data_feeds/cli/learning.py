@@ -436,6 +436,11 @@ def evaluate(args: argparse.Namespace) -> None:
                 keep_series=target is not None,
             )
         print_result(report, args.json)
+        if not report.signals:
+            note(
+                "no signals stored: the service writes them as it runs "
+                "('data-feeds run' over stored or live data; 'data-feeds demo' for a try)"
+            )
     if target is not None:
         from data_feeds.reports.evaluation import evaluation_report  # noqa: PLC0415 - matplotlib
 

@@ -1,6 +1,7 @@
 """The backtest's HTML report: one self-contained file, images embedded (``reports.HtmlReport``).
 
-Equity curves of the model and the baselines (cumulative net bps, equal notional per symbol),
+Equity curves of the model and the baselines (cumulative net bps, summed over
+the symbols: one unit of each),
 their drawdowns, the model's calibration (reliability) diagram and probability histogram with
 the BUY/SELL thresholds served, the per-strategy, per-symbol and per-fold tables, and the last
 served model's coefficients (a linear model; other models say they have none).
@@ -59,9 +60,14 @@ def backtest_report(result: BacktestResult) -> HtmlReport:
     for name in STRATEGIES:
         bars = result.bars.get(name)
         if bars is not None:
-            times, curves[name] = bars.equity(len(result.symbols))
+            times, curves[name] = bars.equity()
     report.figure(
-        equity_figure(times, curves, title="Cumulative net return", ylabel="bps"),
+        equity_figure(
+            times,
+            curves,
+            title="Cumulative net return (summed over symbols, one unit each)",
+            ylabel="bps",
+        ),
         "equity curves of the model and the baselines",
     )
     report.figure(

@@ -1,6 +1,6 @@
 """The HTML report of ``data-feeds evaluate --report``: the stored live signals' figures as the
-backtest shows a model's: the equity and drawdown of the positions the signals make (equal
-notional per symbol), the calibration diagram and probability histogram of the labelled
+backtest shows a model's: the equity and drawdown of the positions the signals make (one unit of
+each symbol, summed), the calibration diagram and probability histogram of the labelled
 signals, and the scorecard per symbol and model version."""
 
 from __future__ import annotations
@@ -39,10 +39,15 @@ def evaluation_report(report: EvaluationReport) -> HtmlReport:
     curves: dict[str, Any] = {}
     times: Any = np.zeros(0)
     if parts:
-        times, curves["all symbols"] = Bars.join(parts).equity(len(parts))
+        times, curves["all symbols"] = Bars.join(parts).equity()
     page.heading("Equity and drawdown")
     page.figure(
-        equity_figure(times, curves, title="Cumulative net return of the signals", ylabel="bps"),
+        equity_figure(
+            times,
+            curves,
+            title="Cumulative net return of the signals (summed over symbols)",
+            ylabel="bps",
+        ),
         "equity curve of the stored signals",
     )
     page.figure(

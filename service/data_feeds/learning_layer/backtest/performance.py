@@ -234,11 +234,11 @@ class Bars:
         """Indices of the bars in time order (the symbols interleaved; stable)."""
         return np.argsort(self.times, kind="stable")
 
-    def equity(self, n_symbols: int) -> tuple[FloatArray, FloatArray]:
-        """``(times, cumulative net bps)`` over all bars in time order, the symbols' returns
-        averaged (equal notional per symbol)."""
-        order = np.argsort(self.times, kind="stable")
-        return self.times[order], np.cumsum(self.net_bps[order]) / max(1, n_symbols)
+    def equity(self) -> tuple[FloatArray, FloatArray]:
+        """``(times, cumulative net bps)`` over all bars in time order, summed over the
+        symbols (one unit of each): it ends at the table's ``net_bps``."""
+        order = self.time_order()
+        return self.times[order], np.cumsum(self.net_bps[order])
 
 
 _BAR_FIELDS: Final = ("times", "symbols", "positions", "turnover", "gross_bps", "cost_bps",

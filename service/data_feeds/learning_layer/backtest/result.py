@@ -345,6 +345,7 @@ class BacktestResult:
                             repr(t.probabilities[i]),
                         )
                     )
+            os.chmod(tmp, 0o644)  # as any file the user writes, not mkstemp's 0600
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
