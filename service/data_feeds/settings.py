@@ -166,8 +166,14 @@ def parse_redis_url(name: str, raw: str) -> str:
     if parts.scheme == "unix":
         if not parts.path:
             raise ConfigError(f"{name}: a unix:// URL needs a socket path")
-    elif not parts.hostname:
-        raise ConfigError(f"{name}: no host in the URL")
+    else:
+        if not parts.hostname:
+            raise ConfigError(f"{name}: no host in the URL")
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            raise ConfigError(
+                f"{name}: database {db!r} is not a number (redis://host:port/DB, e.g. /0)"
+            )
     del port
     return raw
 

@@ -361,6 +361,8 @@ def analyze(args: argparse.Namespace) -> None:
                 series=None if target is None else series,
             )
         print_result(report, args.json, gaps=args.gaps)
+        if not report.feeds:
+            note(f"no input stream matches {args.pattern!r}")
     if target is not None:
         from data_feeds.reports.analysis import analysis_report  # noqa: PLC0415 - matplotlib
 
@@ -536,6 +538,8 @@ def backfill(args: argparse.Namespace) -> None:
         )
         if db.last_backfill_rejects:
             note(f"skipped invalid entries: {db.last_backfill_rejects}")
+        if not entries and not db.streams(args.pattern):
+            note(f"no input stream matches {args.pattern!r}")
 
 
 def models(args: argparse.Namespace) -> None:

@@ -19,7 +19,7 @@ import structlog
 from data_feeds import __version__
 from data_feeds.cache import signed
 from data_feeds.cache.db_connector import AsyncDBConnector
-from data_feeds.errors import Failure, classify
+from data_feeds.errors import ConfigError, Failure, classify
 from data_feeds.runtime.consumer import StreamConsumer
 from data_feeds.runtime.health import HealthServer, Heartbeat
 from data_feeds.runtime.metrics import ServiceMetrics
@@ -96,7 +96,14 @@ class Service:
             self.health = HealthServer(
                 s.metrics_host, s.metrics_port, self.metrics, heartbeat, self.readiness
             )
-            self.health.start()
+            try:
+                self.health.start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot serve metrics on {s.metrics_host}:{s.metrics_port} "
+                    f"(DATA_FEEDS_METRICS_HOST / --metrics-host, DATA_FEEDS_METRICS_PORT / "
+                    f"--metrics-port): {exc.strerror or exc}"
+                ) from None
         log.info(
             "service_started",
             worker=f"{s.worker_index}/{s.worker_count}",
