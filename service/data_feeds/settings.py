@@ -268,9 +268,18 @@ def _parse_asset_classes(name: str, raw: str) -> dict[str, str]:
     return out
 
 
+PLACEHOLDER_KEY_PREFIX: Final = "replace-with"
+"""How the example secrets' placeholder keys start (deploy/kubernetes/secret.example.yaml)."""
+
+
 def _parse_hmac_key(name: str, raw: str) -> bytes:
     if len(raw) < 16:
         raise ConfigError(f"{name}: must be at least 16 characters (value not shown)")
+    if raw.strip().lower().startswith(PLACEHOLDER_KEY_PREFIX):
+        raise ConfigError(
+            f"{name}: is the example secret's placeholder; generate a key, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
     return raw.encode()
 
 
