@@ -385,6 +385,33 @@ def test_dashboard_uses_only_exported_metrics_and_recorded_rules() -> None:
     assert recorded - recorded_rules() == set()
 
 
+def test_dashboard_variables_follow_grafanas_variable_model() -> None:
+    """A saved ``current`` is a whole option (text and value), never ``{}``; a query variable
+    keeps its query in ``query`` only (no ``definition`` beside it)."""
+    variables = json.loads(DASHBOARD.read_text())["templating"]["list"]
+    assert {v["type"] for v in variables} == {"datasource", "query"}
+    for v in variables:
+        assert {"name", "type", "hide"} <= set(v), v["name"]
+        if "current" in v:
+            assert {"text", "value"} <= set(v["current"]), v["name"]
+        assert "definition" not in v, v["name"]
+
+
+def test_dashboard_charts_the_process() -> None:
+    """Resident memory and CPU of each worker, from the process_* families it exports, and
+    only the service's job (Prometheus exports process_* of its own)."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total"):
+        (expr,) = [e for e in exprs if name in e]
+        assert 'job="data-feeds"' in expr
+    assert {"process_resident_memory_bytes", "process_cpu_seconds_total"} <= {
+        line.split(" ")[0].split("{")[0]
+        for line in ServiceMetrics().render().decode().splitlines()
+        if not line.startswith("#")
+    }
+
+
 def test_dashboard_is_a_grafana_dashboard_covering_the_service() -> None:
     """The dashboard JSON parses, has unique panel ids, and charts each area the service has."""
     dashboard = json.loads(DASHBOARD.read_text())
