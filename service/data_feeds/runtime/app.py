@@ -24,6 +24,7 @@ from data_feeds.runtime.consumer import StreamConsumer
 from data_feeds.runtime.health import HealthServer, Heartbeat
 from data_feeds.runtime.metrics import ServiceMetrics
 from data_feeds.runtime.pipeline import TickPipeline
+from data_feeds.runtime.redis_probe import RedisProbe
 from data_feeds.runtime.scheduler import Scheduler
 from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import Settings
@@ -62,13 +63,19 @@ class Service:
         self.consumer: StreamConsumer | None = None
         self.health: HealthServer | None = None
         self.scheduler: Scheduler | None = None
+        self.probe: RedisProbe | None = None
 
     def readiness(self) -> tuple[bool, str]:
+        """Redis first, asked directly (``RedisProbe``: an outage shows within a probe's
+        timeout, the recovery as soon as Redis answers), then the consumer."""
+        probe = self.probe
+        if probe is not None:
+            ok, reason = probe.state()
+            if not ok:
+                return False, reason
         consumer = self.consumer
         if consumer is None or not consumer.running:
-            return False, "consumer not running"
-        if not consumer.redis_ok:
-            return False, "redis unreachable"
+            return False, "consumer not running (starting)"
         return True, "ready"
 
     def request_stop(self) -> None:
@@ -84,6 +91,7 @@ class Service:
         # starting the bundled server (when no URL is set) blocks briefly: off the loop
         db = await asyncio.to_thread(AsyncDBConnector, settings=s)
         url = db.url
+        self.probe = RedisProbe(url)
         self.metrics.set_model_version("v0")
         pipeline = build_pipeline(s, db.validator)
         consumer = StreamConsumer(
@@ -151,3 +159,4 @@ class Service:
                 self.health.stop()
             with contextlib.suppress(redis.RedisError, OSError):
                 await db.aclose()
+            self.probe.close()
