@@ -38,6 +38,10 @@ def test_data_feeds_url_wins_over_redis_url() -> None:
         ({"DATA_FEEDS_LOG_LEVEL": "loud"}, "DATA_FEEDS_LOG_LEVEL='loud'"),
         ({"DATA_FEEDS_HMAC_KEY": "short"}, "DATA_FEEDS_HMAC_KEY: must be at least 16"),
         ({"DATA_FEEDS_SERVING": "learning"}, "DATA_FEEDS_SERVING='learning': expected one of"),
+        ({"DATA_FEEDS_HMAC_KEY": "replace-with-64-random-hex-characters"}, "placeholder"),
+        ({"DATA_FEEDS_REDIS_URL": "redis://host/abc"}, "database 'abc' is not a number"),
+        ({"DATA_FEEDS_THRESHOLD": "magic"}, "DATA_FEEDS_THRESHOLD='magic': expected one of"),
+        ({"DATA_FEEDS_COST_BPS": "-1"}, "DATA_FEEDS_COST_BPS"),
     ],
 )
 def test_bad_values_name_the_variable_and_value(env: dict[str, str], needle: str) -> None:
@@ -77,3 +81,15 @@ def test_serving_mode_defaults_to_online_and_accepts_every_mode() -> None:
     assert Settings.from_env({}).serving == ONLINE == Settings().serving
     for mode in SERVING_MODES:
         assert Settings.from_env({"DATA_FEEDS_SERVING": mode.upper()}).serving == mode
+
+
+def test_the_example_secret_placeholder_is_the_one_refused() -> None:
+    """The placeholder in deploy/kubernetes/secret.example.yaml is refused as it stands."""
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    example = Path(__file__).parents[1] / "deploy" / "kubernetes" / "secret.example.yaml"
+    placeholder = yaml.safe_load(example.read_text())["stringData"]["DATA_FEEDS_HMAC_KEY"]
+    with pytest.raises(ConfigError, match="placeholder"):
+        Settings.from_env({"DATA_FEEDS_HMAC_KEY": placeholder})

@@ -166,8 +166,14 @@ def parse_redis_url(name: str, raw: str) -> str:
     if parts.scheme == "unix":
         if not parts.path:
             raise ConfigError(f"{name}: a unix:// URL needs a socket path")
-    elif not parts.hostname:
-        raise ConfigError(f"{name}: no host in the URL")
+    else:
+        if not parts.hostname:
+            raise ConfigError(f"{name}: no host in the URL")
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            raise ConfigError(
+                f"{name}: database {db!r} is not a number (redis://host:port/DB, e.g. /0)"
+            )
     del port
     return raw
 
@@ -262,9 +268,18 @@ def _parse_asset_classes(name: str, raw: str) -> dict[str, str]:
     return out
 
 
+PLACEHOLDER_KEY_PREFIX: Final = "replace-with"
+"""How the example secrets' placeholder keys start (deploy/kubernetes/secret.example.yaml)."""
+
+
 def _parse_hmac_key(name: str, raw: str) -> bytes:
     if len(raw) < 16:
         raise ConfigError(f"{name}: must be at least 16 characters (value not shown)")
+    if raw.strip().lower().startswith(PLACEHOLDER_KEY_PREFIX):
+        raise ConfigError(
+            f"{name}: is the example secret's placeholder; generate a key, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+        )
     return raw.encode()
 
 

@@ -134,6 +134,11 @@ CASES: dict[str, list[tuple[list[str], str]]] = {
         (["crypto_price:*", "--limit", "2.5"], "--limit"),
         (["crypto_price:*", "--start", "x"], "--start"),
     ],
+    "signals": [
+        (["--count", "-1"], "--count"),
+        (["--count", "x"], "--count"),
+        (["a b"], "symbol"),
+    ],
     "models": [
         (["--promote", ""], "--promote"),
         (["--promote", "v1", "--rollback"], "not allowed with"),

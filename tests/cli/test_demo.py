@@ -33,8 +33,28 @@ def test_demo_runs_and_leaves_no_process_behind(short_tmp: Path) -> None:
                            "malformed_json"))  # fmt: skip
     assert summary["rejected_total"] == summary["dlq"] == rejects
     assert summary["quarantined"] == summary["faults_injected"].get("spike", 0)
-    assert summary["latency_ms"]["p50"] is not None
+    p50, p99 = summary["latency_ms"]["p50"], summary["latency_ms"]["p99"]
+    assert 0.05 <= p50 <= p99  # milliseconds: publish -> signal takes more than 50 µs
+    # the demo's Redis is stopped, its summary is kept: `demo --last` prints it again
+    last = [sys.executable, "-m", "data_feeds", "demo", "--last"]
+    again = subprocess.run([*last, "--json"], env=env, capture_output=True, text=True,
+                           timeout=60, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == summary
+    text = subprocess.run(last, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)  # fmt: skip
+    assert text.returncode == 0 and f"(seed {summary['seed']})" in text.stdout
     assert not EmbeddedRedis(data_dir / "demo").is_running()
     leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True,
                                check=False)  # fmt: skip
     assert leftovers.stdout.strip() == ""
+
+
+def test_demo_last_without_a_demo_is_a_clear_error(short_tmp: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("DATA_FEEDS_") and k != "REDIS_URL"}  # fmt: skip
+    env["DATA_FEEDS_DATA_DIR"] = str(short_tmp / "no-demo-here")
+    done = subprocess.run([sys.executable, "-m", "data_feeds", "demo", "--last"], env=env,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("data-feeds demo: error: no demo has run under ")

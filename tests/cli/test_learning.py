@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import redis
@@ -143,3 +144,47 @@ def test_run_help_shows_the_serving_flag(capsys: pytest.CaptureFixture[str]) -> 
         build_parser().parse_args(["run", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "--serving {online,frozen}" in out and "[DATA_FEEDS_SERVING, default online]" in out
+
+
+@pytest.mark.parametrize("command", ["backfill", "analyze"])
+def test_a_pattern_that_matches_nothing_says_so(
+    redis_url: str, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """Not an error (exit 0), but never silence: one note on stderr."""
+    assert main([command, "nothing_here:*", "--redis-url", redis_url]) == 0
+    assert "no input stream matches 'nothing_here:*'" in capsys.readouterr().err
+
+
+def test_a_redis_url_whose_database_is_not_a_number_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["backfill", "x:*", "--redis-url", "redis://localhost/abc"]) == 2
+    err = capsys.readouterr().err
+    assert "database 'abc' is not a number" in err
+
+
+def test_settings_that_fail_at_run_time_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data directory that cannot hold the bundled Redis, a metrics host that cannot be
+    bound: one line naming the setting, exit 2."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.delenv("DATA_FEEDS_REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("DATA_FEEDS_DATA_DIR", str(blocker / "data"))
+    assert main(["backfill", "x:*"]) == 2
+    assert f"DATA_FEEDS_DATA_DIR={blocker / 'data'}" in capsys.readouterr().err
+
+
+def test_a_metrics_host_that_cannot_be_bound_is_named(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    monkeypatch.setenv("DATA_FEEDS_DATA_DIR", str(tmp_path))
+    argv = ["run", "--redis-url", redis_url, "--metrics-host", "10.255.255.1",
+            "--metrics-port", "0"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("data-feeds run: error: cannot serve metrics on 10.255.255.1:0")
+    assert "DATA_FEEDS_METRICS_HOST" in err

@@ -110,7 +110,7 @@ def test_every_metric_has_the_specified_name_type_and_labels() -> None:
     """The registry exposes exactly the documented families, each with its type and labels."""
     metrics = ServiceMetrics()
     metrics.set_model_version("v1")
-    families = {f.name: f for f in metrics.registry.collect()}
+    families = {f.name: f for f in metrics.registry.collect() if f.name.startswith("data_feeds_")}
     assert set(families) == set(EXPECTED)
     for name, (kind, labels) in EXPECTED.items():
         family = families[name]
@@ -120,9 +120,19 @@ def test_every_metric_has_the_specified_name_type_and_labels() -> None:
         assert family.documentation, f"{name} has no HELP text"
 
 
+def test_the_standard_process_families_are_exported() -> None:
+    """process_* (resident memory, CPU, open files) and python_* beside our own, in the one
+    scrape: what every Prometheus dashboard for a process expects."""
+    body = ServiceMetrics().render().decode()
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total",
+                 "process_open_fds", "process_start_time_seconds", "python_info"):  # fmt: skip
+        assert f"\n{name}" in body or body.startswith(name), name
+    assert b"process_resident_memory_bytes" not in ServiceMetrics(process=False).render()
+
+
 def test_names_carry_a_base_unit_or_total_suffix() -> None:
     """Counters end in _total, durations in _seconds, ratios in _ratio; all share the prefix."""
-    names = exposed_sample_names(ServiceMetrics())
+    names = exposed_sample_names(ServiceMetrics(process=False))
     assert all(n.startswith("data_feeds_") for n in names)
     counters = {n for n, (t, _) in EXPECTED.items() if t == "counter"}
     assert {c + "_total" for c in counters} <= names
@@ -138,6 +148,8 @@ def test_labels_come_from_bounded_sets_only() -> None:
     metrics.stage_duration_seconds["model"].observe(0.001)
     assert len(metrics.render().splitlines()) == before
     for family in metrics.registry.collect():
+        if not family.name.startswith("data_feeds_"):
+            continue  # prometheus_client's process_* and python_* (fixed label sets)
         for s in family.samples:
             assert set(s.labels) <= BOUNDED_LABELS, (s.name, s.labels)
 
@@ -371,6 +383,33 @@ def test_dashboard_uses_only_exported_metrics_and_recorded_rules() -> None:
     recorded = set(RECORDED_NAME.findall(text))
     assert recorded, "the dashboard uses no recorded series"
     assert recorded - recorded_rules() == set()
+
+
+def test_dashboard_variables_follow_grafanas_variable_model() -> None:
+    """A saved ``current`` is a whole option (text and value), never ``{}``; a query variable
+    keeps its query in ``query`` only (no ``definition`` beside it)."""
+    variables = json.loads(DASHBOARD.read_text())["templating"]["list"]
+    assert {v["type"] for v in variables} == {"datasource", "query"}
+    for v in variables:
+        assert {"name", "type", "hide"} <= set(v), v["name"]
+        if "current" in v:
+            assert {"text", "value"} <= set(v["current"]), v["name"]
+        assert "definition" not in v, v["name"]
+
+
+def test_dashboard_charts_the_process() -> None:
+    """Resident memory and CPU of each worker, from the process_* families it exports, and
+    only the service's job (Prometheus exports process_* of its own)."""
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    exprs = [t["expr"] for p in panels for t in p.get("targets", [])]
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total"):
+        (expr,) = [e for e in exprs if name in e]
+        assert 'job="data-feeds"' in expr
+    assert {"process_resident_memory_bytes", "process_cpu_seconds_total"} <= {
+        line.split(" ")[0].split("{")[0]
+        for line in ServiceMetrics().render().decode().splitlines()
+        if not line.startswith("#")
+    }
 
 
 def test_dashboard_is_a_grafana_dashboard_covering_the_service() -> None:

@@ -67,6 +67,11 @@ async def test_a_tampered_champion_is_refused(
                     and service.scheduler.refused >= 1)  # fmt: skip
     assert served(service) == "v0"
     assert service.scheduler is not None and service.scheduler.swaps == 0
+    # every later poll: refused again without loading or logging it again (it was logged
+    # twice per poll, every 5 s, forever)
+    for _ in range(3):
+        assert await service.scheduler.follow_champion() is False
+    assert service.scheduler.refused == 1
 
 
 @pytest.mark.parametrize(("recorded", "configured"), [("frozen", "online"), ("online", "frozen")])

@@ -30,7 +30,7 @@ from data_feeds.cache.codec import (
     event_ms,
 )
 from data_feeds.cache.embedded import EmbeddedRedis, client_name
-from data_feeds.errors import InvalidMessage
+from data_feeds.errors import ConfigError, InvalidMessage
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
 from data_feeds.settings import Settings
 from data_feeds.timestamps import TimeBound, time_bound
@@ -68,7 +68,19 @@ class Entry(NamedTuple):
 def resolve_redis_url(url: str | None, settings: Settings) -> str:
     """The URL to connect to, starting (or joining) the bundled server when none is configured;
     this process then releases it at exit (``EmbeddedRedis.release``)."""
-    return url or settings.redis_url or EmbeddedRedis(settings.data_dir / "redis").ensure_running()
+    if url or settings.redis_url:
+        return url or str(settings.redis_url)
+    try:
+        return EmbeddedRedis(settings.data_dir / "redis").ensure_running()
+    except (PermissionError, FileNotFoundError, NotADirectoryError, FileExistsError) as exc:
+        raise ConfigError(_data_dir_error(settings, exc)) from None
+
+
+def _data_dir_error(settings: Settings, exc: OSError) -> str:
+    return (
+        f"DATA_FEEDS_DATA_DIR={settings.data_dir}: cannot keep the bundled Redis there "
+        f"({exc.strerror or exc}: {exc.filename or settings.data_dir})"
+    )
 
 
 def client_options() -> dict[str, Any]:

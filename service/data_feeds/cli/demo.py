@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Final, TextIO
 
 import orjson
@@ -23,7 +25,7 @@ import orjson
 from data_feeds.cache import keys
 from data_feeds.cache.db_connector import AsyncDBConnector
 from data_feeds.cache.embedded import EmbeddedRedis
-from data_feeds.errors import REASONS
+from data_feeds.errors import REASONS, UsageError
 from data_feeds.records import ACTIONS, KINDS
 from data_feeds.runtime.app import Service
 from data_feeds.runtime.metrics import RETRAIN_OUTCOMES
@@ -85,8 +87,31 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none yet"
 
 
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:.1f} ms"
+def _ms(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms:.1f} ms"
+
+
+def _in_ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1e3
+
+
+def summary_path(settings: Settings) -> Path:
+    """Where the last demo's summary is kept (the demo's Redis is stopped when it ends)."""
+    return settings.data_dir / "demo-summary.json"
+
+
+def last_summary(settings: Settings) -> dict[str, Any]:
+    """The last demo's summary (``UsageError`` when no demo has run under the data dir)."""
+    path = summary_path(settings)
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise UsageError(f"no demo has run under {settings.data_dir} yet ({path})") from None
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read the last demo's summary {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"cannot read the last demo's summary {path}: not a summary")
+    return doc
 
 
 def collect_stats(service: Service, published: int) -> dict[str, Any]:
@@ -109,8 +134,8 @@ def collect_stats(service: Service, published: int) -> dict[str, Any]:
         "dlq": snap.value("data_feeds_dlq_messages_total"),
         "quarantined": snap.value("data_feeds_quarantined_messages_total"),
         "latency_ms": {
-            "p50": m.quantile(m.entry_to_signal_seconds, 0.5),
-            "p99": m.quantile(m.entry_to_signal_seconds, 0.99),
+            "p50": _in_ms(m.quantile(m.entry_to_signal_seconds, 0.5)),
+            "p99": _in_ms(m.quantile(m.entry_to_signal_seconds, 0.99)),
         },
         "model_version": m.model_version or "v0",
         "live_accuracy": card.accuracy if card else None,
@@ -194,6 +219,7 @@ async def run_demo(
             finished_at=time.time(),
         )
         blob = orjson.dumps(summary)
+        await asyncio.to_thread(_keep, summary_path(settings), blob)
         async with client.pipeline(transaction=True) as pipe:
             pipe.set(SUMMARY_KEY, blob)
             pipe.lpush(RUNS_KEY, blob)
@@ -204,6 +230,14 @@ async def run_demo(
         with contextlib.suppress(Exception):
             await client.aclose()
         await asyncio.to_thread(server.stop)
+
+
+def _keep(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` through a temporary file beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(blob)
+    os.replace(tmp, path)
 
 
 async def _until(check: Any, task: asyncio.Task[Any], timeout_s: float = 60.0) -> None:
@@ -235,5 +269,5 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         f"  model {summary['model_version']}, live accuracy "
         + (f"{acc:.3f}" if acc is not None else "-")
         + f" over {summary['scored']:,} outcomes; retrains {_counts(summary['retrains'])}",
-        f"  summary stored in Redis at {SUMMARY_KEY}",
+        "  summary kept: 'data-feeds demo --last' prints it again",
     ]

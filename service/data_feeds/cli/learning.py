@@ -1,5 +1,5 @@
 """The learning-layer commands: ``import``, ``analyze``, ``train``, ``retrain``,
-``evaluate``, ``backtest``, ``backfill`` and ``models``. Each opens the command's Redis
+``evaluate``, ``backtest``, ``backfill``, ``signals`` and ``models``. Each opens the command's Redis
 through ``connect.Target``, calls the learning layer once and prints its result (a table, or
 JSON with ``--json``).
 
@@ -316,6 +316,27 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
 
     p = add_command(
         sub,
+        "signals",
+        "print the newest stored signals (of one symbol or all), and follow new ones",
+        signals,
+        parents=[shared.redis, shared.json],
+    )
+    p.add_argument(
+        "symbol", nargs="?", type=types.symbol, help="one symbol's signals (default: every symbol)"
+    )
+    p.add_argument(
+        "--count",
+        type=types.Number(int, 0, 1_000_000),
+        default=20,
+        metavar="N",
+        help="the newest N signals per symbol (default 20)",
+    )
+    p.add_argument(
+        "--follow", action="store_true", help="then print new signals as they come (Ctrl-C stops)"
+    )
+
+    p = add_command(
+        sub,
         "models",
         "list model versions; promote one or roll back the champion",
         models,
@@ -361,6 +382,8 @@ def analyze(args: argparse.Namespace) -> None:
                 series=None if target is None else series,
             )
         print_result(report, args.json, gaps=args.gaps)
+        if not report.feeds:
+            note(f"no input stream matches {args.pattern!r}")
     if target is not None:
         from data_feeds.reports.analysis import analysis_report  # noqa: PLC0415 - matplotlib
 
@@ -541,6 +564,26 @@ def backfill(args: argparse.Namespace) -> None:
         )
         if db.last_backfill_rejects:
             note(f"skipped invalid entries: {db.last_backfill_rejects}")
+        if not entries and not db.streams(args.pattern):
+            note(f"no input stream matches {args.pattern!r}")
+
+
+def signals(args: argparse.Namespace) -> None:
+    """The newest ``--count`` signals per symbol in time order; ``--follow`` then blocks on the
+    signal streams (new streams are picked up every read) until Ctrl-C or SIGTERM."""
+    from data_feeds.cli.signals_view import SignalsView  # noqa: PLC0415 - only here
+
+    with Target(args.redis_url).db() as db:
+        view = SignalsView(db.redis, args.symbol, as_json=args.json)
+        shown = view.show_newest(args.count)
+        if not shown and not args.follow:
+            note(
+                "no signals stored"
+                + (f" for {args.symbol}" if args.symbol else "")
+                + " (the service writes them to signals:{SYMBOL})"
+            )
+        if args.follow:
+            view.follow()
 
 
 def models(args: argparse.Namespace) -> None:

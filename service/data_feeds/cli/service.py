@@ -118,6 +118,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         parents=[shared.json],
     )
     p.add_argument(
+        "--last",
+        action="store_true",
+        help="print the last demo's summary again (kept under the data directory) and exit",
+    )
+    p.add_argument(
         "--duration",
         type=types.seconds,
         default=0.0,
@@ -215,8 +220,12 @@ def run(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> None:
     # the demo runs the service, which pulls in river and numpy (~0.6 s): not for --help
-    from data_feeds.cli.demo import run_demo, summary_lines  # noqa: PLC0415
+    from data_feeds.cli.demo import last_summary, run_demo, summary_lines  # noqa: PLC0415
 
+    if args.last:
+        kept = last_summary(Settings.from_env())
+        print_summary(kept, args.json, summary_lines(kept))
+        return
     settings = replace(
         Settings.from_env(),
         redis_url=None,

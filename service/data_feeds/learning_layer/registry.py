@@ -46,7 +46,6 @@ from data_feeds.cache.keys import (
     model_blob_key,
     model_meta_key,
 )
-from data_feeds.errors import CheckpointRejected
 from data_feeds.learning_layer._common import dumps, queue_capped, read_list
 from data_feeds.settings import Settings
 from data_feeds.signals.serving import check_serving
@@ -235,11 +234,8 @@ class ModelRegistry:
             if self.get(version) is None:
                 raise LookupError(f"no model version {version!r}")
             raise LookupError(f"the blob of model version {version!r} was pruned")
-        try:
-            return signed.loads(cast(bytes, blob), self.key, what=f"model {version}")
-        except CheckpointRejected:
-            log.error("model_blob_rejected", version=version)
-            raise
+        # a blob that does not verify raises CheckpointRejected; the caller says so, once
+        return signed.loads(cast(bytes, blob), self.key, what=f"model {version}")
 
     # -- champion ----------------------------------------------------------------------------
 

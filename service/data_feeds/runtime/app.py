@@ -19,11 +19,12 @@ import structlog
 from data_feeds import __version__
 from data_feeds.cache import signed
 from data_feeds.cache.db_connector import AsyncDBConnector
-from data_feeds.errors import Failure, classify
+from data_feeds.errors import ConfigError, Failure, classify
 from data_feeds.runtime.consumer import StreamConsumer
 from data_feeds.runtime.health import HealthServer, Heartbeat
 from data_feeds.runtime.metrics import ServiceMetrics
 from data_feeds.runtime.pipeline import TickPipeline
+from data_feeds.runtime.redis_probe import RedisProbe
 from data_feeds.runtime.scheduler import Scheduler
 from data_feeds.runtime.shutdown import stop_on_signals
 from data_feeds.settings import Settings
@@ -62,13 +63,19 @@ class Service:
         self.consumer: StreamConsumer | None = None
         self.health: HealthServer | None = None
         self.scheduler: Scheduler | None = None
+        self.probe: RedisProbe | None = None
 
     def readiness(self) -> tuple[bool, str]:
+        """Redis first, asked directly (``RedisProbe``: an outage shows within a probe's
+        timeout, the recovery as soon as Redis answers), then the consumer."""
+        probe = self.probe
+        if probe is not None:
+            ok, reason = probe.state()
+            if not ok:
+                return False, reason
         consumer = self.consumer
         if consumer is None or not consumer.running:
-            return False, "consumer not running"
-        if not consumer.redis_ok:
-            return False, "redis unreachable"
+            return False, "consumer not running (starting)"
         return True, "ready"
 
     def request_stop(self) -> None:
@@ -84,6 +91,7 @@ class Service:
         # starting the bundled server (when no URL is set) blocks briefly: off the loop
         db = await asyncio.to_thread(AsyncDBConnector, settings=s)
         url = db.url
+        self.probe = RedisProbe(url)
         self.metrics.set_model_version("v0")
         pipeline = build_pipeline(s, db.validator)
         consumer = StreamConsumer(
@@ -96,7 +104,14 @@ class Service:
             self.health = HealthServer(
                 s.metrics_host, s.metrics_port, self.metrics, heartbeat, self.readiness
             )
-            self.health.start()
+            try:
+                self.health.start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot serve metrics on {s.metrics_host}:{s.metrics_port} "
+                    f"(DATA_FEEDS_METRICS_HOST / --metrics-host, DATA_FEEDS_METRICS_PORT / "
+                    f"--metrics-port): {exc.strerror or exc}"
+                ) from None
         log.info(
             "service_started",
             worker=f"{s.worker_index}/{s.worker_count}",
@@ -144,3 +159,4 @@ class Service:
                 self.health.stop()
             with contextlib.suppress(redis.RedisError, OSError):
                 await db.aclose()
+            self.probe.close()

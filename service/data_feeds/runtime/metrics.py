@@ -18,7 +18,16 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client.exposition import generate_latest
 
 from data_feeds import __version__
@@ -168,9 +177,15 @@ class Snapshot:
 class ServiceMetrics:
     """All of the service's metrics, children resolved once; ``render()`` is the scrape body."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
+        """``process``: also export the standard ``process_*`` (CPU, resident memory, open
+        files, start time) and ``python_*`` (GC, version) families of prometheus_client."""
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
         reg = self.registry
+        if process:
+            ProcessCollector(registry=reg)
+            PlatformCollector(registry=reg)
+            GCCollector(registry=reg)
 
         def counter(name: str, doc: str) -> Counter:
             return Counter(name, doc, namespace=NAMESPACE, registry=reg)

@@ -80,6 +80,8 @@ class Scheduler:
         recorded for another serving mode than the configured one."""
         self._refused_modes: set[str] = set()
         """Versions refused for their serving mode (logged once, checked again every poll)."""
+        self._refused_blobs: set[str] = set()
+        """Versions whose blob did not verify: refused and logged once each."""
         self._retraining: asyncio.Task[None] | None = None
 
     def _registry(self) -> ModelRegistry:
@@ -197,9 +199,12 @@ class Scheduler:
                     f"{generator.model_version}",
                 )
             return False
+        if version in self._refused_blobs:
+            return False  # said once: a version's blob never changes
         try:
             model = await asyncio.to_thread(registry.load, version)
         except CheckpointRejected as exc:
+            self._refused_blobs.add(version)
             self.refused += 1
             log.error("model_refused", version=version, error=str(exc))
             return False

@@ -1,0 +1,49 @@
+"""Whether Redis answers, asked directly: what ``/readyz`` reports first.
+
+``RedisProbe(url).state()`` sends PING on a client of its own (short timeouts), from whatever
+thread asks (the health server's), and keeps the answer for ``max_age_s`` so a burst of probes
+costs one PING. The consumer's own view of Redis lags behind: it learns of an outage only when
+a read or a write fails (up to the block time later) and of the recovery only after a
+successful batch; the probe answers within ``timeout_s`` either way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+
+
+class RedisProbe:
+    """PING on demand, answers cached for ``max_age_s`` (see the module doc)."""
+
+    def __init__(self, url: str, *, timeout_s: float = 0.25, max_age_s: float = 0.2) -> None:
+        if not (timeout_s > 0.0 and max_age_s >= 0.0):
+            raise ValueError("timeout_s must be > 0 and max_age_s >= 0")
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=None
+        )
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._at = -1e18
+        self._answer: tuple[bool, str] = (False, "redis not asked yet")
+
+    def state(self) -> tuple[bool, str]:
+        """``(True, "redis ok")`` or ``(False, "redis unreachable: <why>")``."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at > self.max_age_s:
+                self._answer = self._ping()
+                self._at = time.monotonic()
+            return self._answer
+
+    def _ping(self) -> tuple[bool, str]:
+        try:
+            self.client.ping()
+        except Exception as exc:
+            return False, f"redis unreachable: {exc}"[:300]
+        return True, "redis ok"
+
+    def close(self) -> None:
+        self.client.close()
