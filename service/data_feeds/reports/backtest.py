@@ -1,9 +1,10 @@
 """The backtest's HTML report: one self-contained file, images embedded (``reports.HtmlReport``).
 
 Equity curves of the model and the baselines (cumulative net bps, summed over the symbols:
-one unit of each), their drawdowns, the model's calibration (reliability) diagram and probability histogram with
-the BUY/SELL thresholds served, the per-strategy, per-symbol and per-fold tables, and the last
-served model's coefficients (a linear model; other models say they have none).
+one unit of each), their drawdowns, the model's calibration (reliability) diagram and
+probability histogram with the BUY/SELL thresholds served, the per-strategy, per-symbol and
+per-fold tables, and the last served model's coefficients (a linear model; other models say
+they have none).
 """
 
 from __future__ import annotations
