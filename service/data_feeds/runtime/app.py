@@ -67,7 +67,9 @@ class Service:
 
     def readiness(self) -> tuple[bool, str]:
         """Redis first, asked directly (``RedisProbe``: an outage shows within a probe's
-        timeout, the recovery as soon as Redis answers), then the consumer."""
+        timeout, the recovery as soon as Redis answers), then the consumer, and what only the
+        consumer can see: a Redis that answers PING but refuses its writes (a failover's
+        READONLY), until its next step succeeds."""
         probe = self.probe
         if probe is not None:
             ok, reason = probe.state()
@@ -76,6 +78,8 @@ class Service:
         consumer = self.consumer
         if consumer is None or not consumer.running:
             return False, "consumer not running (starting)"
+        if not consumer.redis_ok and consumer.redis_refusing:
+            return False, "redis refuses the service's commands (read only, loading or busy)"
         return True, "ready"
 
     def request_stop(self) -> None:

@@ -116,6 +116,8 @@ class StreamConsumer:
         self.started = False
         """True once state was restored and replayed: only then may a checkpoint be written."""
         self.redis_ok = False
+        self.redis_refusing = False
+        """The last failure was a Redis reply refusing the work (not Redis unreachable)."""
         self.processed = 0
         self.signals_written = 0
         self._redrain = False
@@ -263,6 +265,9 @@ class StreamConsumer:
                 if failure is not Failure.TRANSIENT:
                     raise
                 self._set_redis(False)
+                # a reply (READONLY during a failover, LOADING, BUSY) comes from a Redis that
+                # answers PING: only the consumer sees it, until a step succeeds again
+                self.redis_refusing = isinstance(exc, redis.exceptions.ResponseError)
                 self._redrain = True
                 self.writer.forget_scripts()
                 delay = backoff_s(attempt)
@@ -389,6 +394,8 @@ class StreamConsumer:
     # -- metrics -------------------------------------------------------------------------------
 
     def _set_redis(self, ok: bool) -> None:
+        if ok:
+            self.redis_refusing = False
         if ok != self.redis_ok:
             self.redis_ok = ok
             if self.metrics:

@@ -211,6 +211,12 @@ class StreamPublisher:
             per_batch = max(1, min(self.batch_size, round(rate * PACE_SLICE_S)))
         else:
             per_batch = self.batch_size
+        if self.at_event_time and self._append_sha is None:
+            sha: Any = await self.client.script_load(APPEND_AT)
+            self._append_sha = sha if isinstance(sha, bytes) else str(sha).encode()
+        pool = self.client.connection_pool
+        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        # the clock starts once connected: --duration is publishing time, not connecting time
         t0 = loop.time()
         deadline = None if duration_s is None else t0 + duration_s
         sent = 0
@@ -218,11 +224,6 @@ class StreamPublisher:
         pending_manifest: list[bytes] = []
         next_progress = t0 + progress_interval_s
         clock = _SpeedClock(speed, t0) if speed > 0 else None
-        if self.at_event_time and self._append_sha is None:
-            sha: Any = await self.client.script_load(APPEND_AT)
-            self._append_sha = sha if isinstance(sha, bytes) else str(sha).encode()
-        pool = self.client.connection_pool
-        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
         inflight: _Batch | None = None
         try:
             while True:
