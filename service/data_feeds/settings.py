@@ -92,6 +92,14 @@ class Settings:
     refuses a champion recorded for the other mode."""
     model_params: Mapping[str, Any] = field(default_factory=dict)
     signals_maxlen: int = 1_000_000
+    signals_retention_s: float = 7 * 86_400.0
+    """Signals older than this are trimmed (``runtime.retention``); 0 keeps them."""
+    dlq_retention_s: float = 30 * 86_400.0
+    events_retention_s: float = 7 * 86_400.0
+    input_retention_s: float = 0.0
+    """Input entries older than this, once delivered and acknowledged, are trimmed; 0 (the
+    default) keeps the input history, which training and the backtest replay."""
+    retention_interval_s: float = 60.0
     signal_features: bool = False
     """Write each signal's feature values with it (``features``): what the model saw, for
     audits and for checking live features against a training dataset's rows."""
@@ -330,6 +338,11 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "model_params": ("MODEL_PARAMS", _parse_json_object),
     "serving": ("SERVING", _choice("online", "frozen")),  # signals.serving.SERVING_MODES
     "signals_maxlen": ("SIGNALS_MAXLEN", _positive_int),
+    "signals_retention_s": ("SIGNALS_RETENTION_S", _non_negative_float),
+    "dlq_retention_s": ("DLQ_RETENTION_S", _non_negative_float),
+    "events_retention_s": ("EVENTS_RETENTION_S", _non_negative_float),
+    "input_retention_s": ("INPUT_RETENTION_S", _non_negative_float),
+    "retention_interval_s": ("RETENTION_INTERVAL_S", _positive_float),
     "signal_features": ("SIGNAL_FEATURES", _parse_switch),
     "metrics_host": ("METRICS_HOST", _parse_token),
     "metrics_port": ("METRICS_PORT", _parse_port),

@@ -44,6 +44,8 @@ NAMESPACE: Final = "data_feeds"
 STAGES: Final = ("decode", "validate", "clean", "indicators", "model", "write")
 """The stages a batch passes through, in order (``data_feeds_stage_duration_seconds{stage}``)."""
 
+RETENTION_KINDS: Final = ("signals", "dlq", "events", "input")
+"""The kinds of stream the retention policy trims (``runtime.retention``)."""
 RETRAIN_OUTCOMES: Final = ("promoted", "kept", "failed", "insufficient_data")
 """How a retraining run ends: challenger promoted, champion kept, an error, too little history."""
 
@@ -255,6 +257,13 @@ class ServiceMetrics:
             "Entries that arrived below what the arrival merge had already released (a stream "
             "found late, explicit ids written meanwhile): processed as they came, out of the "
             "processing order (docs/processing_order.md).",
+        )
+        self.trimmed_entries_total = counters(
+            "trimmed_entries",
+            "Entries removed by the retention policy (runtime.retention), by kind of stream "
+            "(signals, dlq, events, input).",
+            "kind",
+            RETENTION_KINDS,
         )
         self.pending_trimmed_total = counter(
             "pending_trimmed_total",

@@ -37,6 +37,7 @@ from data_feeds.learning_layer.retraining import (
     retrain_in_subprocess,
     settings_to_dict,
 )
+from data_feeds.runtime.retention import Retention, RetentionPolicy
 from data_feeds.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class Scheduler:
         self._refused_blobs: set[str] = set()
         """Versions whose blob did not verify: refused and logged once each."""
         self._retraining: asyncio.Task[None] | None = None
+        self.retention = Retention(consumer.redis, RetentionPolicy.of(settings))
 
     def _registry(self) -> ModelRegistry:
         if self._db is None:
@@ -94,12 +96,16 @@ class Scheduler:
         now = time.monotonic()
         next_retrain = now + s.retrain_interval_s if s.retrain_interval_s > 0 else float("inf")
         next_poll = now
+        next_trim = now + min(s.retention_interval_s, 5.0)  # soon after start, then on interval
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 if now >= next_poll:
                     next_poll = now + self.model_poll_interval_s
                     await self._guarded(self.follow_champion())
+                if now >= next_trim:
+                    next_trim = now + s.retention_interval_s
+                    await self._guarded(self.enforce_retention())
                 drifted = (
                     s.retrain_interval_s > 0  # retraining off: neither on schedule nor on drift
                     and self._feed_drift()
@@ -177,6 +183,14 @@ class Scheduler:
         self.drift.reset()  # judge the error stream afresh after every cycle
         if outcome == "promoted":
             await self._guarded(self.follow_champion())
+
+    async def enforce_retention(self) -> dict[str, int]:
+        """One retention pass over this worker's streams (``runtime.retention``)."""
+        trimmed = await self.retention.trim(dict(self.consumer.streams))
+        for kind, n in trimmed.items():
+            if n:
+                self.metrics.trimmed_entries_total[kind].inc(n)
+        return trimmed
 
     async def follow_champion(self) -> bool:
         """Serve the registry's champion if it is not what runs now; True if swapped."""
