@@ -62,9 +62,16 @@ async def test_readyz_follows_redis_down_at_start_down_and_up_again(
         await asyncio.to_thread(server.stop)
 
 
-def test_the_probe_caches_its_answer_briefly() -> None:
-    probe = RedisProbe("redis://127.0.0.1:1/0", max_age_s=60.0)
-    first = probe.state()
-    assert first[0] is False and "redis unreachable" in first[1]
-    assert probe.state() is first  # cached: one PING per max_age_s
-    probe.close()
+def test_the_probe_keeps_a_success_briefly_and_a_failure_never(redis_url: str) -> None:
+    """A burst of probes costs one PING while Redis answers; while it does not, every probe
+    asks again, so the recovery shows at once."""
+    up = RedisProbe(redis_url, max_age_s=60.0)
+    first = up.state()
+    assert first == (True, "redis ok")
+    assert up.state() is first  # kept
+    up.close()
+    down = RedisProbe("redis://127.0.0.1:1/0", max_age_s=60.0)
+    failed = down.state()
+    assert failed[0] is False and "redis unreachable" in failed[1]
+    assert down.state() is not failed  # asked again
+    down.close()

@@ -1,10 +1,12 @@
 """Whether Redis answers, asked directly: what ``/readyz`` reports first.
 
 ``RedisProbe(url).state()`` sends PING on a client of its own (short timeouts), from whatever
-thread asks (the health server's), and keeps the answer for ``max_age_s`` so a burst of probes
-costs one PING. The consumer's own view of Redis lags behind: it learns of an outage only when
-a read or a write fails (up to the block time later) and of the recovery only after a
-successful batch; the probe answers within ``timeout_s`` either way.
+thread asks (the health server's). A "redis ok" is kept for ``max_age_s``, so a burst of probes
+costs one PING and an outage shows within ``max_age_s``; a failure is never kept, so the
+recovery shows at the first probe after Redis answers again. The consumer's own view of Redis
+lags behind: it learns of an outage only when a read or a write fails (up to the block time
+later) and of the recovery only after a successful batch; the probe answers within
+``timeout_s`` either way.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import redis
 
 
 class RedisProbe:
-    """PING on demand, answers cached for ``max_age_s`` (see the module doc)."""
+    """PING on demand, a success cached for ``max_age_s`` (see the module doc)."""
 
     def __init__(self, url: str, *, timeout_s: float = 0.25, max_age_s: float = 0.2) -> None:
         if not (timeout_s > 0.0 and max_age_s >= 0.0):
@@ -32,8 +34,8 @@ class RedisProbe:
     def state(self) -> tuple[bool, str]:
         """``(True, "redis ok")`` or ``(False, "redis unreachable: <why>")``."""
         with self._lock:
-            now = time.monotonic()
-            if now - self._at > self.max_age_s:
+            fresh = time.monotonic() - self._at <= self.max_age_s
+            if not (fresh and self._answer[0]):
                 self._answer = self._ping()
                 self._at = time.monotonic()
             return self._answer
