@@ -28,9 +28,9 @@ import redis
 
 from bench_service import drain, prefill, symbols
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.cache.embedded import EmbeddedRedis
 from data_feeds.learning_layer.backtest import Backtest
 from data_feeds.settings import Settings
+from server import bench_redis
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,34 +39,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--symbols", type=int, default=10)
     parser.add_argument("--redis-url")
     args = parser.parse_args(argv)
-    syms = symbols(args.symbols)
     with tempfile.TemporaryDirectory(prefix="dfb-") as tmp_name:
         tmp = Path(tmp_name)
-        server = None if args.redis_url else EmbeddedRedis(tmp / "redis")
-        url = args.redis_url or server.ensure_running()  # type: ignore[union-attr]
-        client = redis.Redis.from_url(url)
-        try:
-            client.flushdb()
-            prefill(client, args.backlog, syms)
-            settings = Settings(redis_url=url, data_dir=tmp, horizon_s=5.0)
-            with DBConnector(url, settings=settings) as db:
-                t0 = time.perf_counter()
-                result = Backtest(db).run()
-                seconds = time.perf_counter() - t0
-            replay = result.replay_ticks / seconds
-            full = drain(url, client, syms, args.backlog, tmp)
-            print(f"{args.backlog:,} stored ticks over {args.symbols} symbols")
-            print(
-                f"  backtest ({len(result.folds)} folds, {len(result.ticks):,} test ticks)"
-                f" {replay:>10,.0f} ticks/s   ({seconds:.1f} s)"
-            )
-            print(f"  live drain (one worker)            {full:>10,.0f} ticks/s")
-            print(f"  backtest / drain                   {replay / full:>10.2f}x")
-        finally:
-            client.close()
-            if server is not None:
-                server.stop()
+        with bench_redis(args.redis_url, tmp) as url:
+            run(args, url, tmp)
     return 0
+
+
+def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
+    """The bench against the Redis at ``url``."""
+    syms = symbols(args.symbols)
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+        prefill(client, args.backlog, syms)
+        settings = Settings(redis_url=url, data_dir=tmp, horizon_s=5.0)
+        with DBConnector(url, settings=settings) as db:
+            t0 = time.perf_counter()
+            result = Backtest(db).run()
+            seconds = time.perf_counter() - t0
+        replay = result.replay_ticks / seconds
+        full = drain(url, client, syms, args.backlog, tmp)
+        print(f"{args.backlog:,} stored ticks over {args.symbols} symbols")
+        print(
+            f"  backtest ({len(result.folds)} folds, {len(result.ticks):,} test ticks)"
+            f" {replay:>10,.0f} ticks/s   ({seconds:.1f} s)"
+        )
+        print(f"  live drain (one worker)            {full:>10,.0f} ticks/s")
+        print(f"  backtest / drain                   {replay / full:>10.2f}x")
+    finally:
+        client.close()
 
 
 if __name__ == "__main__":

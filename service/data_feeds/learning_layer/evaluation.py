@@ -54,6 +54,7 @@ from data_feeds.signals.positions import (
     FLAT,
     Ledger,
     check_hold,
+    cost_rate,
     delayed,
     positions_from_actions,
 )
@@ -326,7 +327,7 @@ def _record_positions(
 ) -> None:
     """The PnL of one symbol's signals (time, arrival, price, action, version) as positions."""
     asked = positions_from_actions([b[3] for b in bars], hold)
-    ledger = Ledger([b[2] for b in bars], delayed(asked, delay_bars), cost_bps * 1e-4)
+    ledger = Ledger([b[2] for b in bars], delayed(asked, delay_bars), cost_rate(cost_bps))
     if report.labelled is not None:
         report.ledgers[symbol] = ([b[0] for b in bars], ledger)
     symbol_card = report.by_symbol.setdefault(symbol, Scorecard())

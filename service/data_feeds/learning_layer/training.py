@@ -836,14 +836,7 @@ class TrainingModule:
         fraction = self.holdout_fraction if holdout_fraction is None else holdout_fraction
         t0 = time.perf_counter()
         run_id = self._next_run_id()
-        message = None
-        if dataset.too_small:
-            message = f"too little data: {len(dataset)} rows, need at least {dataset.min_rows}"
-        elif len(dataset.split(fraction)[0]) < 2:
-            message = (
-                f"too little data: {len(dataset)} rows leave fewer than 2 training rows before "
-                f"the holdout (horizon {dataset.horizon_s:g} s)"
-            )
+        message = self.too_little(dataset, fraction)
         if message is not None:
             result = TrainingResult(
                 status=INSUFFICIENT_DATA,
@@ -923,6 +916,30 @@ class TrainingModule:
             spread, slip = names.index("spread_bps"), names.index("slippage_bps")
             book = [book_cost_bps(x[spread], x[slip]) for x in holdout.x_rows]
         return self.threshold.choose(outcome.holdout_p, prices, holdout.symbols, book)
+
+    @staticmethod
+    def too_little(dataset: Dataset, holdout_fraction: float) -> str | None:
+        """Why ``dataset`` cannot train and validate a model with this holdout, else ``None``."""
+        if dataset.too_small:
+            return f"too little data: {len(dataset)} rows, need at least {dataset.min_rows}"
+        if len(dataset.split(holdout_fraction)[0]) < 2:
+            return (
+                f"too little data: {len(dataset)} rows leave fewer than 2 training rows before "
+                f"the holdout (horizon {dataset.horizon_s:g} s)"
+            )
+        return None
+
+    def fit(self, dataset: Dataset) -> FitOutcome:
+        """``fit_model`` with this module's model, parameters, batch size, holdout and serving
+        mode; nothing recorded (``train_model`` records and registers)."""
+        return fit_model(
+            dataset,
+            model_name=self.model_name,
+            model_params=self.model_params,
+            batch_size=self.batch_size,
+            holdout_fraction=self.holdout_fraction,
+            serving=self.serving,
+        )
 
     def runs(self, limit: int | None = None) -> list[dict[str, Any]]:
         """Recorded training runs, newest first."""

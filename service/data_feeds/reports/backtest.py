@@ -17,8 +17,6 @@ from data_feeds.learning_layer._common import iso
 from data_feeds.learning_layer.backtest.result import MODEL, STRATEGIES, BacktestResult
 from data_feeds.reports.figures import (
     bar_figure,
-    drawdown_figure,
-    equity_figure,
     probability_histogram,
     reliability_figure,
 )
@@ -54,26 +52,13 @@ def backtest_report(result: BacktestResult) -> HtmlReport:
             f"[{fc['skill_low']:+.4f}, {fc['skill_high']:+.4f}] (ESS {fc['skill_ess']:.0f})."
         )
 
-    report.heading("Equity and drawdown")
     curves: dict[str, Any] = {}
     times: Any = np.zeros(0)
     for name in STRATEGIES:
         bars = result.bars.get(name)
         if bars is not None:
             times, curves[name] = bars.equity()
-    report.figure(
-        equity_figure(
-            times,
-            curves,
-            title="Cumulative net return (summed over symbols, one unit each)",
-            ylabel="bps",
-        ),
-        "equity curves of the model and the baselines",
-    )
-    report.figure(
-        drawdown_figure(times, curves, title="Drawdown", ylabel="bps"),
-        "drawdown of the model and the baselines",
-    )
+    report.equity_section(times, curves, of="the model and the baselines")
 
     report.heading("Probabilities")
     arrays = result.ticks.arrays()

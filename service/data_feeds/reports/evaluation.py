@@ -11,8 +11,6 @@ import numpy as np
 
 from data_feeds.learning_layer.backtest.performance import Bars
 from data_feeds.reports.figures import (
-    drawdown_figure,
-    equity_figure,
     probability_histogram,
     reliability_figure,
 )
@@ -40,20 +38,7 @@ def evaluation_report(report: EvaluationReport) -> HtmlReport:
     times: Any = np.zeros(0)
     if parts:
         times, curves["all symbols"] = Bars.join(parts).equity()
-    page.heading("Equity and drawdown")
-    page.figure(
-        equity_figure(
-            times,
-            curves,
-            title="Cumulative net return of the signals (summed over symbols)",
-            ylabel="bps",
-        ),
-        "equity curve of the stored signals",
-    )
-    page.figure(
-        drawdown_figure(times, curves, title="Drawdown", ylabel="bps"),
-        "drawdown of the stored signals",
-    )
+    page.equity_section(times, curves, of="the stored signals")
     probabilities, labels = report.labelled or ([], [])
     page.heading("Probabilities")
     page.figure(

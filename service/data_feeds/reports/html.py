@@ -14,11 +14,12 @@ import numbers
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 from data_feeds.errors import UsageError
+from data_feeds.reports.figures import drawdown_figure, equity_figure
 from data_feeds.reports.plotting import pyplot
 
 FIGURE_DPI: Final = 100
@@ -130,6 +131,24 @@ class HtmlReport:
         self._parts.append(
             f'<figure><img src="data:image/png;base64,{data}" alt="{text}">'
             f"<figcaption>{text}</figcaption></figure>"
+        )
+
+    def equity_section(self, times: Any, curves: Mapping[str, Any], *, of: str) -> None:
+        """The "Equity and drawdown" section: the cumulative net bps of ``curves`` (summed over
+        symbols, one unit each) and their drawdowns, ``of`` naming what they are."""
+        self.heading("Equity and drawdown")
+        self.figure(
+            equity_figure(
+                times,
+                curves,
+                title=f"Cumulative net return of {of} (summed over symbols, one unit each)",
+                ylabel="bps",
+            ),
+            f"equity curves of {of}",
+        )
+        self.figure(
+            drawdown_figure(times, curves, title="Drawdown", ylabel="bps"),
+            f"drawdown of {of}",
         )
 
     def render(self) -> str:

@@ -56,18 +56,8 @@ def check_hold(rule: str) -> str:
 
 def positions_from_actions(actions: Sequence[str], hold: str = FLAT) -> FloatArray:
     """+1 / -1 / 0 per action under the HOLD rule (see the module doc)."""
-    check_hold(hold)
-    out = np.zeros(len(actions))
-    current = 0.0
-    for i, action in enumerate(actions):
-        if action == BUY:
-            current = 1.0
-        elif action == SELL:
-            current = -1.0
-        elif hold == FLAT:
-            current = 0.0
-        out[i] = current
-    return out
+    a = np.asarray(actions, dtype=str)
+    return _held(np.where(a == BUY, 1.0, np.where(a == SELL, -1.0, 0.0)), check_hold(hold))
 
 
 def positions_from_probabilities(
@@ -75,15 +65,25 @@ def positions_from_probabilities(
 ) -> FloatArray:
     """The positions the generator's margin rule gives: BUY above ``0.5 + margin``, SELL below
     ``0.5 - margin`` (``SignalGenerator.decide``), then the HOLD rule."""
-    check_hold(hold)
     p = np.asarray(probabilities, dtype=float)
     view = np.where(p > 0.5 + margin, 1.0, np.where(p < 0.5 - margin, -1.0, 0.0))
+    return _held(view, check_hold(hold))
+
+
+def _held(view: FloatArray, hold: str) -> FloatArray:
+    """The HOLD rule on views (+1 BUY, -1 SELL, 0 HOLD): ``flat`` keeps them as they are,
+    ``keep`` carries the last non-zero view forward (0 until the first)."""
     if hold == FLAT or view.size == 0:
         return view
-    # keep: carry the last non-zero view forward (0 until the first one)
     idx = np.where(view != 0.0, np.arange(view.size), 0)
     np.maximum.accumulate(idx, out=idx)
     return np.where(view[idx] != 0.0, view[idx], 0.0)
+
+
+def cost_rate(cost_bps: npt.ArrayLike) -> FloatArray:
+    """Costs in bps per unit of turnover (fixed + book, per tick or one for all) as the
+    fractions of traded value a ``Ledger`` charges."""
+    return np.asarray(cost_bps, dtype=float) * 1e-4
 
 
 def delayed(positions: npt.ArrayLike, delay: int) -> FloatArray:

@@ -30,6 +30,7 @@ from data_feeds.signals.positions import (
     FLAT,
     Ledger,
     check_hold,
+    cost_rate,
     delayed,
     positions_from_probabilities,
 )
@@ -119,7 +120,7 @@ class ThresholdPolicy:
             return Threshold(CALIBRATED, NEVER, self.cost_bps, None, n)
         use_book = book_bps is not None and self.book_costs
         extra = np.asarray(book_bps, dtype=float) if use_book else np.zeros(n)
-        rates = (self.cost_bps + extra) * 1e-4
+        rates = cost_rate(self.cost_bps + extra)
         p = np.asarray(probabilities, dtype=float)
         px = np.asarray(prices, dtype=float)
         groups: dict[str, list[int]] = {}

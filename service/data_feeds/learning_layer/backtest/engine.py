@@ -44,7 +44,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import structlog
@@ -68,7 +68,6 @@ from data_feeds.learning_layer.skill_test import rows_per_horizon
 from data_feeds.learning_layer.training import (
     Dataset,
     TrainingModule,
-    fit_model,
     history_patterns,
     log_losses,
 )
@@ -80,6 +79,7 @@ from data_feeds.signals.positions import (
     Ledger,
     book_cost_bps,
     check_hold,
+    cost_rate,
     delayed,
     positions_from_actions,
 )
@@ -90,8 +90,6 @@ from data_feeds.validation.cleaner import ACCEPT
 
 log = structlog.get_logger(__name__)
 
-PER_BPS: Final = 1e-4
-"""A rate of 1 bps as a fraction."""
 Progress = Callable[[str, int, int], None]
 """``progress(stage, done, total)``: called as the run advances (for a terminal's progress)."""
 
@@ -274,18 +272,12 @@ class Backtest:
             result.served = champion_name
             results.append(result)
             served.append(None)
-            if train.too_small or len(train.split(training.holdout_fraction)[0]) < 2:
+            too_little = training.too_little(train, training.holdout_fraction)
+            if too_little is not None:
                 result.status = "insufficient_data"
-                result.reason = f"{len(train)} training rows (need {train.min_rows})"
+                result.reason = too_little
                 continue
-            outcome = fit_model(
-                train,
-                model_name=s.model,
-                model_params=s.model_params,
-                batch_size=training.batch_size,
-                holdout_fraction=training.holdout_fraction,
-                serving=s.serving,
-            )
+            outcome = training.fit(train)
             holdout = outcome.holdout
             threshold = training.choose_threshold(outcome)
             result.threshold = threshold.to_dict()
@@ -385,7 +377,7 @@ class Backtest:
                 probability=signal.probability,
                 action=signal.action,
                 fold=k,
-                cost_rate=(fixed_bps + book_bps) * PER_BPS,
+                cost_rate=float(cost_rate(fixed_bps + book_bps)),
                 momentum=momentum,
                 label=labels.get(entry.signal_id, -1),
                 version=generator.model_version,
@@ -578,17 +570,10 @@ class Backtest:
 
 
 def _bars_per_horizon(per_symbol: Iterable[Sequence[float]], horizon_s: float) -> int:
-    """A symbol's ticks in one horizon: the horizon over the median spacing of each symbol's
-    ticks (>= 1)."""
-    gaps = [
-        b - a
-        for times in per_symbol
-        for a, b in zip(sorted(times), sorted(times)[1:], strict=False)
-        if b > a
-    ]
-    if not gaps:
-        return 1
-    return max(1, round(horizon_s / statistics.median(gaps)))
+    """A symbol's ticks in one horizon: ``skill_test.rows_per_horizon`` of each symbol's own
+    ticks, the median over the symbols (>= 1)."""
+    counts = [rows_per_horizon(sorted(times), horizon_s) for times in per_symbol if times]
+    return max(1, round(statistics.median(counts))) if counts else 1
 
 
 def coefficients(model: Any) -> dict[str, float]:
