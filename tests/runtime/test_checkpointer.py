@@ -168,4 +168,5 @@ async def test_the_first_checkpoint_is_written_right_after_start(
     await consumer.start()
     assert redis_client.get(consumer.checkpointer.key) is None
     await consumer.step(asyncio.Event())
+    await consumer.background_checkpoint()
     assert redis_client.get(consumer.checkpointer.key) is not None

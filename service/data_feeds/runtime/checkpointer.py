@@ -5,9 +5,14 @@ pipeline's state (the signal generator: indicators and model; the cleaner) with,
 stream, the newest entry applied to it (``last_ids``), pickled and sealed with the HMAC key
 (``cache.signed``) under ``keys.checkpoint_key``. ``FORMAT`` changes whenever that layout
 does. A checkpoint that does not verify, is of another format, or verifies but cannot be used
-(a class renamed by an upgrade, a missing or mistyped part) is refused the same way: logged
-with its reason, counted (``on_refused``), and the worker starts fresh instead of failing on
-every start.
+(a class renamed by an upgrade, a missing or mistyped part) or is ahead of what Redis
+acknowledges (stored after Redis lost writes it had seen, ``runtime.rollback``) is refused the
+same way: logged with its reason, counted (``on_refused``), and the worker starts fresh
+instead of failing on every start.
+
+``save`` copies the state at the call and serializes the copy in a forked child
+(``runtime.snapshot``): the event loop waits for the fork, not for the pickling. ``reset``
+puts back the state the worker was built with (a rollback rebuilds from there).
 
 After ``restore``, ``replay`` re-applies the entries that were acknowledged after the
 checkpoint was taken, with outputs discarded, so the state is what it was when the worker
@@ -21,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import redis.asyncio as aredis
@@ -33,6 +38,7 @@ from data_feeds.cache.codec import as_text
 from data_feeds.errors import CheckpointRejected
 from data_feeds.runtime.batch_writer import OUTPUT_MAXLEN
 from data_feeds.runtime.pipeline import TickPipeline
+from data_feeds.runtime.snapshot import Snapshot
 from data_feeds.signals.generator import SignalGenerator
 from data_feeds.timestamps import entry_key
 from data_feeds.validation.cleaner import DataCleaner
@@ -40,6 +46,8 @@ from data_feeds.validation.cleaner import DataCleaner
 log = structlog.get_logger(__name__)
 
 FORMAT: Final = 2
+Behind = Callable[[dict[str, str]], Awaitable[list[str]]]
+"""Given entries applied per stream, the streams on which Redis has acknowledged less."""
 REPLAY_PAGE: Final = 1000
 
 
@@ -85,6 +93,10 @@ class Checkpointer:
         """Told the reason of every checkpoint refused."""
         self.last_ids: dict[str, str] = {}
         """Per stream, the newest entry applied to the in-memory state."""
+        self._initial = pickle.dumps(
+            (pipeline.generator, pipeline.cleaner), protocol=pickle.HIGHEST_PROTOCOL
+        )
+        """The state the worker was built with, for ``reset`` (small: nothing applied yet)."""
 
     def advance(self, last_ids: Mapping[str, bytes | str]) -> None:
         """Note entries applied to the state (claims can bring older ones: never go back)."""
@@ -94,8 +106,12 @@ class Checkpointer:
             if old is None or entry_key(new) > entry_key(old):
                 self.last_ids[stream] = new
 
-    async def restore(self) -> bool:
-        """Load the checkpoint into the pipeline; ``False`` (fresh start) if none or refused."""
+    async def restore(self, behind: Behind | None = None) -> bool:
+        """Load the checkpoint into the pipeline; ``False`` (fresh start) if none or refused.
+
+        ``behind``: given the checkpoint's ``last_ids``, the streams on which Redis has not
+        acknowledged that much (``RollbackWatch.behind``); a checkpoint ahead of Redis is
+        refused (it was stored after Redis lost writes it had seen)."""
         blob = await self.redis.get(self.key)
         if blob is None:
             return False
@@ -108,6 +124,12 @@ class Checkpointer:
             return self._refuse(str(exc))
         except Exception as exc:  # verified, but unpickling failed: e.g. a class renamed since
             return self._refuse(f"checkpoint refused: unusable ({type(exc).__name__}: {exc})")
+        ahead = await behind(last_ids) if behind is not None else []
+        if ahead:
+            return self._refuse(
+                f"checkpoint refused: ahead of Redis on {len(ahead)} stream(s), first {ahead[0]} "
+                "(stored after Redis lost writes it had seen)"
+            )
         self.pipeline.generator = generator
         self.pipeline.cleaner = cleaner
         self.last_ids = last_ids
@@ -120,11 +142,15 @@ class Checkpointer:
             self.on_refused(reason)
         return False
 
-    async def save(self) -> int:
-        """Store the state as it is now; the size of the stored blob in bytes.
+    def reset(self) -> None:
+        """Put back the state the worker was built with (nothing applied)."""
+        self.pipeline.generator, self.pipeline.cleaner = pickle.loads(self._initial)
+        self.last_ids = {}
 
-        The caller makes sure the state is not ahead of what Redis has (no batch unwritten).
-        """
+    def snapshot(self) -> Snapshot:
+        """A copy of the state as it is now, being serialized in the background (``store``
+        stores it). The caller makes sure the state is not ahead of what Redis has (no
+        batch unwritten)."""
         state = {
             "format": FORMAT,
             "generator": self.pipeline.generator,
@@ -132,13 +158,19 @@ class Checkpointer:
             "last_ids": dict(self.last_ids),
             "written_at": time.time(),
         }
-        # pickled here, where the state cannot change underneath; compressed and signed (and
-        # the restore unpickled) in a thread: a large state would otherwise stall the loop
-        pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-        blob = await asyncio.to_thread(signed.seal, pickled, self._hmac_key)
+        return Snapshot(state, self._hmac_key)
+
+    async def store(self, snapshot: Snapshot) -> int:
+        """Store a snapshot once it is serialized; the size of the stored blob in bytes.
+        Cancelled before the blob is stored, it stores nothing."""
+        blob = await snapshot.sealed()
         await self.redis.set(self.key, blob)
-        log.debug("checkpoint_written", bytes=len(blob), streams=len(self.last_ids))
+        log.debug("checkpoint_written", bytes=len(blob))
         return len(blob)
+
+    async def save(self) -> int:
+        """Store the state as it is now (``store(snapshot())``)."""
+        return await self.store(self.snapshot())
 
     async def replay(self, streams: Mapping[str, str]) -> int:
         """Re-apply entries acknowledged after the checkpoint, outputs discarded; how many.

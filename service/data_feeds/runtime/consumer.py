@@ -11,7 +11,9 @@ The consumer keeps discovery, groups and the read loop; four parts do the rest:
 - ``Checkpointer`` (``runtime.checkpointer``) saves and restores the state and replays the
   entries acknowledged after the checkpoint;
 - ``Redelivery`` (``runtime.redelivery``) re-reads own pending entries, takes over entries
-  idle on dead consumers (XAUTOCLAIM) and dead-letters those past the delivery limit.
+  idle on dead consumers (XAUTOCLAIM) and dead-letters those past the delivery limit;
+- ``RollbackWatch`` (``runtime.rollback``) tells when Redis holds less than the state applied
+  (a lost AOF tail, a failover to a lagging replica).
 
 Discovery: streams are found with SCAN (again every ``discover_interval_s``, so new symbols
 are picked up without a restart); a worker keeps those it owns,
@@ -21,6 +23,18 @@ fine; NOGROUP after a stream was deleted and recreated triggers a rediscovery).
 
 Start: restore, replay, own pending entries, then new reads in batches. A Redis outage at any
 point is retried with capped exponential backoff; state is never applied twice.
+
+Rollback: before anything that may deliver an entry again is processed (after a failure, when
+the server's ``run_id`` changed, before claims, and for every new read whose first entry is at
+or below what the state applied), Redis is asked whether it still acknowledges everything the
+state applied. If not, the state is rebuilt as at a start: the checkpoint (itself refused if
+it is ahead of Redis), the replay of what Redis acknowledged after it, then own pending
+entries, so every entry that survived in Redis gets its signal and the model learns each
+outcome once.
+
+Checkpoints are taken in the background (``runtime.snapshot``: a forked child serializes the
+state), every ``checkpoint_interval_s`` and first right after start; the loop waits only for
+the fork.
 """
 
 from __future__ import annotations
@@ -45,6 +59,8 @@ from data_feeds.runtime.batch_writer import BatchWriter
 from data_feeds.runtime.checkpointer import Checkpointer
 from data_feeds.runtime.pipeline import BatchResult, TickPipeline
 from data_feeds.runtime.redelivery import Redelivered, Redelivery
+from data_feeds.runtime.rollback import RollbackWatch
+from data_feeds.runtime.snapshot import Snapshot, SnapshotFailed
 from data_feeds.settings import Settings
 from data_feeds.timestamps import entry_key
 
@@ -54,6 +70,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 LAG_INTERVAL_S: Final = 5.0
+VERIFY_INTERVAL_S: Final = 1.0
+"""How often the server's ``run_id`` is compared (a restart redis-py hid by reconnecting)."""
 BACKOFF_BASE_S: Final = 0.1
 BACKOFF_CAP_S: Final = 5.0
 
@@ -112,6 +130,9 @@ class StreamConsumer:
             claim_idle_ms=settings.claim_idle_ms,
             page=settings.batch_size,
         )
+        self.rollback = RollbackWatch(client, self.consumer)
+        self.rollbacks = 0
+        """Times Redis was found behind the state and the state was rebuilt."""
         self.running = False
         self.started = False
         """True once state was restored and replayed: only then may a checkpoint be written."""
@@ -128,6 +149,12 @@ class StreamConsumer:
         self._next_claim = 0.0
         self._next_lag = 0.0
         self._next_checkpoint = 0.0
+        self._next_verify = 0.0
+        self._verify_due = False
+        """A failure was seen: ask Redis whether it lost writes before going on."""
+        self._snapshot: asyncio.Task[None] | None = None
+        """The checkpoint being taken in the background, if one is."""
+        self._snapshot_taken: Snapshot | None = None
 
     # -- discovery and groups ------------------------------------------------------------------
 
@@ -178,13 +205,96 @@ class StreamConsumer:
             self.metrics.checkpoints_refused_total.inc()
 
     async def checkpoint(self) -> None:
-        """Store the state as of the last written batch (never ahead of what Redis has)."""
+        """Store the state as of the last written batch (never ahead of what Redis has), and
+        wait until it is stored; a background checkpoint under way is abandoned for it (at
+        shutdown: cancel this to keep the last stored one)."""
+        await self._cancel_snapshot()
         if not self.started:
             return
         if self.writer.pending is not None:
             log.warning("checkpoint_skipped", reason="a batch is not written yet")
             return
         await self.checkpointer.save()
+
+    def _checkpoint_in_background(self) -> None:
+        """Start a checkpoint of the state as it is now, unless one is under way."""
+        if not self.started or (self._snapshot is not None and not self._snapshot.done()):
+            return
+        if self.writer.pending is not None:
+            return  # the next interval's
+        t0 = time.monotonic()
+        snapshot = self.checkpointer.snapshot()  # the state now: forked before anything changes
+        self._snapshot = asyncio.create_task(self._store(snapshot, t0), name="checkpoint")
+        self._snapshot_taken = snapshot
+
+    async def _store(self, snapshot: Snapshot, t0: float) -> None:
+        try:
+            size = await self.checkpointer.store(snapshot)
+        except SnapshotFailed as exc:
+            log.error("checkpoint_failed", error=str(exc))
+            return
+        except Exception as exc:
+            if classify(exc) is not Failure.TRANSIENT:
+                log.error("checkpoint_failed", error=f"{type(exc).__name__}: {exc}")
+                return
+            log.warning("checkpoint_failed", error=str(exc) or type(exc).__name__)
+            return
+        if self.metrics:
+            self.metrics.record_checkpoint(size, time.monotonic() - t0)
+
+    async def background_checkpoint(self) -> None:
+        """Wait for the background checkpoint under way, if there is one."""
+        if self._snapshot is not None:
+            await asyncio.shield(self._snapshot)
+
+    async def _cancel_snapshot(self) -> None:
+        task, self._snapshot = self._snapshot, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        snapshot, self._snapshot_taken = self._snapshot_taken, None
+        if snapshot is not None:  # its task may have been cancelled before it began
+            await snapshot.abandon()
+
+    # -- rollback ------------------------------------------------------------------------------
+
+    async def verify(self) -> bool:
+        """Ask Redis whether it still acknowledges all the state applied, when there is reason
+        to doubt it (a failure seen, the server changed); rebuild the state if not. True if
+        it was rebuilt."""
+        changed = await self.rollback.server_changed()
+        if not (changed or self._verify_due):
+            return False
+        self._verify_due = False
+        behind = await self.rollback.behind(self.last_ids, self.streams)
+        if behind:
+            await self.recover(behind)
+            return True
+        if changed:
+            log.info("redis_server_changed", run_id=self.rollback.run_id, lost="nothing")
+        return False
+
+    async def _behind(self, applied: dict[str, str]) -> list[str]:
+        return await self.rollback.behind(applied, self.streams)
+
+    async def recover(self, behind: list[str]) -> None:
+        """Redis lost writes the state had seen: rebuild the state as at a start (the
+        checkpoint, the replay of what Redis acknowledged after it, own pending entries)."""
+        self.rollbacks += 1
+        log.error(
+            "redis_rolled_back",
+            streams=len(behind),
+            stream=behind[0],
+            applied=self.last_ids.get(behind[0]),
+            action="state rebuilt from the checkpoint",
+        )
+        if self.metrics:
+            self.metrics.rollbacks_total.inc()
+        self.started = False
+        await self._cancel_snapshot()  # taken before the rollback: ahead of Redis
+        self.checkpointer.reset()
+        await self.start()
 
     # -- redelivery ----------------------------------------------------------------------------
 
@@ -229,7 +339,9 @@ class StreamConsumer:
         self.writer.drop_pending()
         self.merge.clear()
         await self.discover()
-        if await self.checkpointer.restore():
+        await self.rollback.server_changed()  # the server this state is about
+        self._verify_due = False
+        if await self.checkpointer.restore(self._behind):
             # the mode is the setting's, whatever the checkpointed generator was serving in
             self.pipeline.generator.serving = self.settings.serving
         await self.checkpointer.replay(self.streams)
@@ -238,6 +350,7 @@ class StreamConsumer:
         now = time.monotonic()
         self._next_discover = now + self.settings.discover_interval_s
         self._next_claim = now
+        self._next_verify = now + VERIFY_INTERVAL_S
         # the first checkpoint right away: a worker restarted again and again would otherwise
         # replay a longer history each time
         self._next_checkpoint = now
@@ -245,12 +358,10 @@ class StreamConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Read, process and write until ``stop`` is set; survives Redis outages."""
         attempt = 0
-        started = False
         while not stop.is_set():
             try:
-                if not started:
+                if not self.started:
                     await self.start()
-                    started = True
                 self.running = True
                 await self.step(stop)
                 self._set_redis(True)
@@ -265,6 +376,7 @@ class StreamConsumer:
                 if failure is not Failure.TRANSIENT:
                     raise
                 self._set_redis(False)
+                self._verify_due = True  # it may come back with less than it had
                 # a reply (READONLY during a failover, LOADING, BUSY) comes from a Redis that
                 # answers PING: only the consumer sees it, until a step succeeds again
                 self.redis_refusing = isinstance(exc, redis.exceptions.ResponseError)
@@ -277,18 +389,23 @@ class StreamConsumer:
                     self.metrics.redis_reconnects_total.inc()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
-        if started:
+        if self.started:
             try:
                 await self.writer.flush()
                 await self.release_held()
             except REDIS_DOWN as exc:  # they stay pending and come back after a restart
                 log.warning("held_entries_left_pending", error=str(exc))
+        await self._cancel_snapshot()  # the final checkpoint (``checkpoint``) replaces it
         self.running = False
 
     async def step(self, stop: asyncio.Event) -> None:
         """One iteration: housekeeping when due, then one read and its batch."""
-        await self.writer.flush()
         now = time.monotonic()
+        if self._verify_due or now >= self._next_verify or now >= self._next_claim:
+            self._next_verify = now + VERIFY_INTERVAL_S
+            if await self.verify():
+                return
+        await self.writer.flush()
         if now >= self._next_discover or not self.streams:  # nothing yet: look every read
             self._next_discover = now + self.settings.discover_interval_s
             await self.discover()
@@ -308,7 +425,7 @@ class StreamConsumer:
             await self.export_lag()
         if now >= self._next_checkpoint:
             self._next_checkpoint = now + self.settings.checkpoint_interval_s
-            await self.checkpoint()
+            self._checkpoint_in_background()
         entries = await self.read(stop, await self.clock())
         if entries:
             await self._handle(entries)
@@ -337,6 +454,10 @@ class StreamConsumer:
                 group, self.consumer, wanted, count=s.batch_size, block=block
             )
             pages = {as_text(k): entries for k, entries in reply or ()}
+            applied = self._applied_already(pages)
+            if applied:  # Redis delivers again what the state applied: it lost writes
+                await self.recover(applied)
+                return []
             merge.add_read(wanted, pages, server_ms)
             got += sum(len(e) for e in pages.values())
         if not got and not waited:  # nothing to block on, or only held entries: wait here
@@ -355,6 +476,17 @@ class StreamConsumer:
                 self.metrics.late_entries_total.inc(merge.late - self._late_counted)
             self._late_counted = merge.late
         return merge.release()
+
+    def _applied_already(self, pages: dict[str, Any]) -> list[str]:
+        """Streams whose new entries start at or below the newest entry the state applied
+        (a new read never does, unless Redis rolled back or the group was rewound)."""
+        last_ids = self.checkpointer.last_ids
+        out = []
+        for stream, entries in pages.items():
+            last = last_ids.get(stream)
+            if entries and last is not None and entry_key(entries[0][0]) <= entry_key(last):
+                out.append(stream)
+        return out
 
     async def clock(self) -> int:
         """The server's time in ms; new keys since the last discovery trigger another one

@@ -87,6 +87,7 @@ LOOP_LAG_BUCKETS_S: Final = (
 )  # fmt: skip
 """0.1 ms .. 5 s: how late the heartbeat wakes up (a blocked event loop shows here first)."""
 
+CHECKPOINT_BUCKETS_S: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 RETRAIN_BUCKETS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 """0.1 s .. 10 min: one retraining run, dataset build to promotion decision."""
 
@@ -251,6 +252,19 @@ class ServiceMetrics:
             "checkpoints_refused_total",
             "Stored worker checkpoints refused at start (not verified, another format, or not "
             "usable by this version): the worker started fresh and replayed its history.",
+        )
+        self.rollbacks_total = counter(
+            "rollbacks_total",
+            "Times Redis was found holding less than this worker had applied (a lost AOF tail, "
+            "a failover to a lagging replica): the state was rebuilt from the checkpoint.",
+        )
+        self.checkpoint_seconds = histogram(
+            "checkpoint_seconds",
+            "Time from the start of a background checkpoint (the fork) to its blob stored.",
+            CHECKPOINT_BUCKETS_S,
+        )
+        self.checkpoint_bytes = gauge(
+            "checkpoint_bytes", "Size of the last checkpoint stored (compressed and signed)."
         )
         self.late_entries_total = counter(
             "late_entries_total",
@@ -427,6 +441,11 @@ class ServiceMetrics:
         self.stage_duration_seconds["write"].observe(write_s)
         if r.signal_event_ts:
             self.observe_latencies(r.signal_event_ts, r.signal_entry_ms, written_s)
+
+    def record_checkpoint(self, size: int, seconds: float) -> None:
+        """A background checkpoint of ``size`` bytes was stored, ``seconds`` after it began."""
+        self.checkpoint_seconds.observe(seconds)
+        self.checkpoint_bytes.set(size)
 
     def record_scorecard(self, card: Scorecard) -> None:
         """The live quality gauges from the serving model's scorecard (known ones only)."""
