@@ -36,8 +36,8 @@ import numpy as np
 
 from data_feeds.learning_layer.training import Dataset, fit_model
 from data_feeds.signals.features import FEATURE_NAMES
+from timing import TICK_S, percentile, ticker
 
-TICK_S = 0.001
 TARGET_P99_S = 0.050
 
 
@@ -80,14 +80,6 @@ def _noop() -> None:
     return None
 
 
-async def ticker(lags: list[float], stop: asyncio.Event) -> None:
-    clock = time.perf_counter
-    while not stop.is_set():
-        t0 = clock()
-        await asyncio.sleep(TICK_S)
-        lags.append(clock() - t0 - TICK_S)
-
-
 async def measure(run: Callable[[], Any]) -> tuple[list[float], float, dict[str, Any]]:
     """Lags of the 1 ms ticker while ``run()`` (a coroutine function) completes."""
     lags: list[float] = []
@@ -101,11 +93,6 @@ async def measure(run: Callable[[], Any]) -> tuple[list[float], float, dict[str,
     stop.set()
     await task
     return lags, wall, result
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def main_async(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ one process and reports the ratio of their medians.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -50,3 +51,23 @@ def report(rows: dict[str, list[float]], baseline: str, target: float | None = N
         verdict = "meets" if first_ratio <= target else "MISSES"
         print(f"ratio {first_ratio:.2f}x {verdict} the target of at most {target:.2f}x")
     return first_ratio
+
+
+TICK_S = 0.001
+"""The loop-lag ticker's period."""
+
+
+async def ticker(lags: list[float], stop: asyncio.Event) -> None:
+    """Sleep ``TICK_S`` over and over until ``stop``; append how late each wake-up was (s):
+    the time the event loop was busy elsewhere."""
+    clock = time.perf_counter
+    while not stop.is_set():
+        t0 = clock()
+        await asyncio.sleep(TICK_S)
+        lags.append(clock() - t0 - TICK_S)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

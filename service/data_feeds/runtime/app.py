@@ -4,7 +4,8 @@ Wires the pieces together and owns the process lifecycle: the Redis client (or t
 server), the pipeline (validator, cleaner, signal generator), the consumer, the metrics and
 health endpoints, the heartbeat and, when configured, the retraining schedule. SIGTERM/SIGINT:
 stop reading, finish and acknowledge the batch in flight, checkpoint, exit 0 within the grace
-period.
+period: the consumer gets half of it, the final checkpoint is stored by 80 % of it or
+abandoned (the last one stored stays), the rest is for the process to end.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Final
 
 import redis
 import structlog
@@ -27,12 +29,19 @@ from data_feeds.runtime.pipeline import TickPipeline
 from data_feeds.runtime.redis_probe import RedisProbe
 from data_feeds.runtime.scheduler import Scheduler
 from data_feeds.runtime.shutdown import stop_on_signals
+from data_feeds.runtime.snapshot import SnapshotFailed
 from data_feeds.settings import Settings
 from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.validation.cleaner import DataCleaner
 from data_feeds.validation.schema_validator import SchemaValidator
 
 log = structlog.get_logger(__name__)
+
+SHUTDOWN_CONSUMER_SHARE: Final = 0.5
+"""Of the grace period: how long the consumer may take to finish its batch and held entries."""
+SHUTDOWN_CHECKPOINT_SHARE: Final = 0.8
+"""Of the grace period: when the final checkpoint must be stored; the rest is for the process
+to tear down (freeing a large state takes a while too)."""
 
 
 def build_pipeline(settings: Settings, validator: SchemaValidator) -> TickPipeline:
@@ -132,14 +141,23 @@ class Service:
             if task.done() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
             t0 = time.monotonic()
-            log.info("shutdown_started", grace_s=s.grace_period_s)
-            try:
-                await asyncio.wait_for(task, s.grace_period_s * 0.8)
+            grace = s.grace_period_s
+            log.info("shutdown_started", grace_s=grace)
+            try:  # the batch in flight, then what the merge holds: written and acknowledged
+                await asyncio.wait_for(task, grace * SHUTDOWN_CONSUMER_SHARE)
+            except TimeoutError:  # what is left stays pending and is delivered again
+                log.error("shutdown_forced", reason="consumer did not stop within its share")
+            try:  # a copy taken in a forked child: cancelled at the deadline, it stores nothing
+                remaining = grace * SHUTDOWN_CHECKPOINT_SHARE - (time.monotonic() - t0)
+                await asyncio.wait_for(consumer.checkpoint(), max(0.1, remaining))
             except TimeoutError:
-                log.error("shutdown_forced", reason="consumer did not stop within the grace period")
-            remaining = max(0.1, s.grace_period_s * 0.95 - (time.monotonic() - t0))
-            try:
-                await asyncio.wait_for(consumer.checkpoint(), remaining)
+                log.error(
+                    "checkpoint_abandoned",
+                    reason="not stored within the grace period; the last one stored stays "
+                    "and the entries since are replayed at the next start",
+                )
+            except SnapshotFailed as exc:  # e.g. a model that cannot be pickled
+                log.error("checkpoint_failed", error=str(exc))
             except Exception as exc:
                 if classify(exc) is not Failure.TRANSIENT:  # Redis away or busy: give up on it
                     raise

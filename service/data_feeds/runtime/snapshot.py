@@ -67,12 +67,12 @@ def _child(write_fd: int, state: Any, key: bytes) -> NoReturn:
 def _collect(read_fd: int, pid: int) -> tuple[bytes, bytes, int]:
     """In a thread of the parent (copying megabytes there, not on the loop): read the pipe to
     its end and reap the child; its first byte, the rest, and the child's wait status."""
+    head = os.read(read_fd, 1)
     parts: list[bytes] = []
     while chunk := os.read(read_fd, READ_CHUNK):
         parts.append(chunk)
     _, status = os.waitpid(pid, 0)
-    data = b"".join(parts)
-    return data[:1], data[1:], status
+    return head, b"".join(parts), status
 
 
 class Snapshot:
