@@ -3,8 +3,6 @@ and a batch whose write failed is kept and written once when Redis takes it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 import redis
 import redis.asyncio as aredis
@@ -33,13 +31,6 @@ def a_batch(client: redis.Redis) -> BatchResult:
     result.events = [b'{"type":"gap"}']
     result.last_ids = {STREAM: ids[-1]}
     return result
-
-
-@pytest.fixture
-async def aclient(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(settings.redis_url or "")
-    yield client
-    await client.aclose()
 
 
 def outputs(client: redis.Redis) -> dict[str, int]:

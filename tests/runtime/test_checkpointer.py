@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import pickle
-from collections.abc import AsyncIterator
 
 import pytest
 import redis
@@ -24,13 +23,6 @@ from tests.runtime.consumer_helpers import HMAC_KEY, STREAM, add_ticks, consumer
 
 KEY = keys.checkpoint_key("g", "0of1")
 GROUP = "g"
-
-
-@pytest.fixture
-async def aclient(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(settings.redis_url or "")
-    yield client
-    await client.aclose()
 
 
 def fresh(settings: Settings) -> TickPipeline:

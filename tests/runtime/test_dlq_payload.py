@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
 import redis
 import redis.asyncio as aredis
 
@@ -15,13 +13,6 @@ from data_feeds.cache import keys
 from data_feeds.runtime.pipeline import DLQ_PAYLOAD_MAX
 from data_feeds.settings import Settings
 from tests.runtime.consumer_helpers import STREAM, add_ticks, consumer_settings, make_consumer
-
-
-@pytest.fixture
-async def aclient(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(settings.redis_url or "")
-    yield client
-    await client.aclose()
 
 
 async def test_a_huge_poison_payload_is_kept_as_a_prefix_with_its_size_and_hash(

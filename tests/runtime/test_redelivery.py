@@ -5,10 +5,8 @@ running (NOGROUP), and an entry trimmed away while pending."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import orjson
-import pytest
 import redis
 import redis.asyncio as aredis
 
@@ -24,13 +22,6 @@ from tests.runtime.consumer_helpers import (
 )
 
 GROUP = "data-feeds"
-
-
-@pytest.fixture
-async def aclient(settings: Settings, redis_client: redis.Redis) -> AsyncIterator[aredis.Redis]:
-    client = aredis.Redis.from_url(settings.redis_url or "")
-    yield client
-    await client.aclose()
 
 
 async def test_entries_idle_on_a_dead_consumer_are_taken_over(

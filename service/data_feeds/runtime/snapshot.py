@@ -84,7 +84,7 @@ class Snapshot:
         loop = asyncio.get_running_loop()
         if not hasattr(os, "fork"):  # pragma: no cover - no fork (Windows): pickled here
             pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
-            self._pid = 0
+            self.pid = 0
             self._done = loop.run_in_executor(None, lambda: (OK, signed.seal(pickled, key), 0))
             return
         read_fd, write_fd = os.pipe()
@@ -97,7 +97,8 @@ class Snapshot:
             os.close(read_fd)
             _child(write_fd, state, key)
         os.close(write_fd)
-        self._pid = pid
+        self.pid = pid
+        """The child's process id (0: no child, the state was pickled here)."""
         self._done = loop.run_in_executor(None, _collect, read_fd, pid)
         self._done.add_done_callback(lambda _: os.close(read_fd))
 
@@ -119,8 +120,8 @@ class Snapshot:
 
     async def abandon(self) -> None:
         """Kill the child if it is still working, and reap it."""
-        if self._pid and not self._done.done():
+        if self.pid and not self._done.done():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self._pid, signal.SIGKILL)
+                os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             await asyncio.shield(self._done)
