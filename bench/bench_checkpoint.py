@@ -58,7 +58,7 @@ from data_feeds.settings import Settings
 from data_feeds.validation.schema_validator import SchemaValidator
 from server import bench_redis
 from streams import T0
-from timing import TICK_S, percentile, ticker
+from timing import LAG_HEADER, TICK_S, lag_cells, percentile, ticker
 
 HMAC_KEY = b"bench-checkpoint-key-0123456789"
 TARGET_P99_S = 0.050
@@ -198,17 +198,12 @@ async def loop_lag(args: argparse.Namespace, url: str) -> bool:
         f"loop lag while {args.checkpoints} checkpoints are taken, {args.rate:,} ticks/s "
         f"flowing (ticker {TICK_S * 1e3:g} ms, uvloop)"
     )
-    header = (
-        f"{'contender':<12} {'ticks':>6} {'p50_ms':>8} {'p99_ms':>8} {'max_ms':>8} "
-        f"{'stalled_s':>9} {'ckpt_s':>7} {'blob_MB':>8}"
-    )
+    header = f"{'contender':<12} {LAG_HEADER} {'stalled_s':>9} {'ckpt_s':>7} {'blob_MB':>8}"
     print(header)
     print("-" * len(header))
     for name, (lags, durations, size) in rows.items():
         print(
-            f"{name:<12} {len(lags):>6} {statistics.median(lags) * 1e3:>8.2f} "
-            f"{percentile(lags, 0.99) * 1e3:>8.2f} {max(lags) * 1e3:>8.1f} "
-            f"{sum(x for x in lags if x > TARGET_P99_S):>9.2f} "
+            f"{name:<12} {lag_cells(lags)} {sum(x for x in lags if x > TARGET_P99_S):>9.2f} "
             f"{statistics.median(durations):>7.2f} {size / 1e6:>8.1f}"
         )
     p99 = percentile(rows["forked"][0], 0.99)

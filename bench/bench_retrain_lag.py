@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ import numpy as np
 
 from data_feeds.learning_layer.training import Dataset, fit_model
 from data_feeds.signals.features import FEATURE_NAMES
-from timing import TICK_S, percentile, ticker
+from timing import LAG_HEADER, TICK_S, lag_cells, percentile, ticker
 
 TARGET_P99_S = 0.050
 
@@ -122,18 +121,13 @@ async def main_async(args: argparse.Namespace) -> int:
         f"{args.rows:,} synthetic rows (inline: {args.inline_rows:,}); "
         f"process context: {args.context}; python {sys.version.split()[0]}"
     )
-    header = (
-        f"{'mode':<8} {'rows':>8} {'job_s':>7} {'fit_s':>6} {'ticks':>6} "
-        f"{'p50_ms':>8} {'p99_ms':>8} {'max_ms':>8} {'holdout_acc':>11}"
-    )
+    header = f"{'mode':<8} {'rows':>8} {'job_s':>7} {'fit_s':>6} {LAG_HEADER} {'holdout_acc':>11}"
     print(header)
     print("-" * len(header))
     for mode, (lags, wall, result) in rows.items():
         print(
             f"{mode:<8} {result['n_rows']:>8,} {wall:>7.2f} {result['fit_s']:>6.2f} "
-            f"{len(lags):>6} {statistics.median(lags) * 1e3:>8.2f} "
-            f"{percentile(lags, 0.99) * 1e3:>8.2f} {max(lags) * 1e3:>8.1f} "
-            f"{result['holdout_accuracy']:>11.3f}"
+            f"{lag_cells(lags)} {result['holdout_accuracy']:>11.3f}"
         )
     p99 = percentile(rows["process"][0], 0.99)
     ok = p99 <= TARGET_P99_S

@@ -71,3 +71,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     """The ``q`` quantile (0-1) of ``values``, nearest rank."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+LAG_HEADER = f"{'ticks':>6} {'p50_ms':>8} {'p99_ms':>8} {'max_ms':>8}"
+"""Column titles of ``lag_cells``."""
+
+
+def lag_cells(lags: Sequence[float]) -> str:
+    """A ticker's lags as table cells: how many, p50, p99 and max in ms (``LAG_HEADER``)."""
+    return (
+        f"{len(lags):>6} {statistics.median(lags) * 1e3:>8.2f} "
+        f"{percentile(lags, 0.99) * 1e3:>8.2f} {max(lags) * 1e3:>8.1f}"
+    )

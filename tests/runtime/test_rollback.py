@@ -8,8 +8,8 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -39,6 +39,25 @@ def server(short_tmp: Path, request: pytest.FixtureRequest) -> Iterator[Embedded
     srv.ensure_running()
     yield srv
     srv.stop()
+
+
+@dataclass
+class Own:
+    """Clients of the test's own server, and settings pointing at it."""
+
+    sync: redis.Redis
+    client: aredis.Redis
+    settings: Settings
+
+
+@pytest.fixture
+async def own(server: EmbeddedRedis, settings: Settings) -> AsyncIterator[Own]:
+    url = server.ensure_running()
+    sync = redis.Redis.from_url(url)
+    client = aredis.Redis.from_url(url)
+    yield Own(sync, client, consumer_settings(replace(settings, redis_url=url), batch_size=50))
+    await client.aclose()
+    sync.close()
 
 
 def aof_file(srv: EmbeddedRedis) -> Path:
@@ -83,117 +102,94 @@ async def learned_by_a_fresh_worker(client: aredis.Redis, settings: Settings, n:
 
 
 async def test_a_lost_aof_tail_leaves_no_surviving_input_without_its_signal(
-    server: EmbeddedRedis, settings: Settings
+    server: EmbeddedRedis, own: Own
 ) -> None:
     """kill -9 of Redis, its AOF cut back to a point after the checkpoint (the deliveries,
     signals and acknowledgements of 200 ticks lost, and 50 inputs with them); the worker, still
     running, sees it, rebuilds its state from the checkpoint and gives every surviving input a
     signal; its model has learned exactly what a worker that never stopped learns."""
-    url = server.ensure_running()
-    sync = redis.Redis.from_url(url)
-    client = aredis.Redis.from_url(url)
-    s = consumer_settings(replace(settings, redis_url=url), batch_size=50)
+    sync, client, s = own.sync, own.client, own.settings
     metrics = ServiceMetrics(process=False)
     consumer = make_consumer(client, s, metrics)
-    try:
-        ids = add_ticks(sync, 400)
-        await consumer.start()
-        await drain(consumer, lambda: consumer.processed >= 150)
-        await consumer.checkpoint()
-        await drain(consumer, lambda: consumer.processed >= 200)
-        cut = aof_file(server).stat().st_size  # what survives: up to here
-        await drain(consumer, lambda: consumer.processed >= 400)
-        add_ticks(sync, 50, first=400)  # inputs that will be lost with the tail
-        await drain(consumer, lambda: consumer.processed >= 450)
-        assert len(signal_entry_ids(sync)) == 450
+    ids = add_ticks(sync, 400)
+    await consumer.start()
+    await drain(consumer, lambda: consumer.processed >= 150)
+    await consumer.checkpoint()
+    await drain(consumer, lambda: consumer.processed >= 200)
+    cut = aof_file(server).stat().st_size  # what survives: up to here
+    await drain(consumer, lambda: consumer.processed >= 400)
+    add_ticks(sync, 50, first=400)  # inputs that will be lost with the tail
+    await drain(consumer, lambda: consumer.processed >= 450)
+    assert len(signal_entry_ids(sync)) == 450
 
-        await asyncio.to_thread(kill_and_truncate, server, cut)
-        sync = redis.Redis.from_url(url)
-        survived = [e[0] for e in sync.xrange(STREAM)]
-        assert survived == ids  # the 50 late inputs are gone, the 400 are all there
-        assert len(signal_entry_ids(sync)) < 400  # signals of the tail are gone too
+    await asyncio.to_thread(kill_and_truncate, server, cut)
+    survived = [e[0] for e in sync.xrange(STREAM)]
+    assert survived == ids  # the 50 late inputs are gone, the 400 are all there
+    assert len(signal_entry_ids(sync)) < 400  # signals of the tail are gone too
 
-        await drain(consumer, lambda: set(signal_entry_ids(sync)) >= {i.decode() for i in ids})
-        await drain(consumer, lambda: pending(sync) == 0)
-        signalled = signal_entry_ids(sync)
-        assert set(signalled) == {i.decode() for i in ids}
-        assert max(Counter(signalled).values()) <= 2  # a duplicate keeps its input's id
-        assert consumer.rollbacks >= 1
-        assert metrics.snapshot().value("data_feeds_rollbacks_total") == consumer.rollbacks
-        g = consumer.pipeline.generator
-        assert g.learned + g.unlabelled == await learned_by_a_fresh_worker(client, s, 400)
-    finally:
-        await client.aclose()
-        sync.close()
+    await drain(consumer, lambda: set(signal_entry_ids(sync)) >= {i.decode() for i in ids})
+    await drain(consumer, lambda: pending(sync) == 0)
+    signalled = signal_entry_ids(sync)
+    assert set(signalled) == {i.decode() for i in ids}
+    assert max(Counter(signalled).values()) <= 2  # a duplicate keeps its input's id
+    assert consumer.rollbacks >= 1
+    assert metrics.snapshot().value("data_feeds_rollbacks_total") == consumer.rollbacks
+    g = consumer.pipeline.generator
+    assert g.learned + g.unlabelled == await learned_by_a_fresh_worker(client, s, 400)
 
 
 async def test_acknowledgements_lost_with_deliveries_kept_are_found_after_a_restart(
-    server: EmbeddedRedis, settings: Settings
+    server: EmbeddedRedis, own: Own
 ) -> None:
     """The deliveries survived, the batch's write did not: 100 entries the state applied are
     pending again with no signal. After Redis restarts (its run_id changes, redis-py reconnects
     without a word) the worker finds them below what it applied, rebuilds its state and signals
     each one."""
-    url = server.ensure_running()
-    sync = redis.Redis.from_url(url)
-    client = aredis.Redis.from_url(url)
-    s = consumer_settings(replace(settings, redis_url=url), batch_size=50)
+    sync, client, s = own.sync, own.client, own.settings
     consumer = make_consumer(client, s)
-    try:
-        ids = add_ticks(sync, 300)
-        await consumer.start()
-        await drain(consumer, lambda: consumer.processed >= 150)
-        await consumer.checkpoint()
-        await drain(consumer, lambda: consumer.processed >= 300)
-        lost = ids[200:]  # as Redis would have them had the last two batches' writes been lost
-        signals = keys.signals_key("AAAUSDT")
-        lost_text = {i.decode() for i in lost}
-        doomed = [e for e, fields in sync.xrange(signals)
-                  if orjson.loads(fields[b"data"])["entry_id"] in lost_text]  # fmt: skip
-        sync.xdel(signals, *doomed)
-        sync.xclaim(STREAM, "data-feeds", consumer.consumer, 0, lost, force=True)
-        assert pending(sync) == 100
-        await asyncio.to_thread(server.stop)
-        await asyncio.to_thread(server.ensure_running)
-        sync = redis.Redis.from_url(url)
+    ids = add_ticks(sync, 300)
+    await consumer.start()
+    await drain(consumer, lambda: consumer.processed >= 150)
+    await consumer.checkpoint()
+    await drain(consumer, lambda: consumer.processed >= 300)
+    lost = ids[200:]  # as Redis would have them had the last two batches' writes been lost
+    signals = keys.signals_key("AAAUSDT")
+    lost_text = {i.decode() for i in lost}
+    doomed = [e for e, fields in sync.xrange(signals)
+              if orjson.loads(fields[b"data"])["entry_id"] in lost_text]  # fmt: skip
+    sync.xdel(signals, *doomed)
+    sync.xclaim(STREAM, "data-feeds", consumer.consumer, 0, lost, force=True)
+    assert pending(sync) == 100
+    await asyncio.to_thread(server.stop)
+    await asyncio.to_thread(server.ensure_running)
 
-        await drain(consumer, lambda: pending(sync) == 0 and consumer.processed >= 400)
-        assert set(signal_entry_ids(sync)) == {i.decode() for i in ids}
-        assert consumer.rollbacks == 1
-        g = consumer.pipeline.generator
-        assert g.learned + g.unlabelled == await learned_by_a_fresh_worker(client, s, 300)
-    finally:
-        await client.aclose()
-        sync.close()
+    await drain(consumer, lambda: pending(sync) == 0 and consumer.processed >= 400)
+    assert set(signal_entry_ids(sync)) == {i.decode() for i in ids}
+    assert consumer.rollbacks == 1
+    g = consumer.pipeline.generator
+    assert g.learned + g.unlabelled == await learned_by_a_fresh_worker(client, s, 300)
 
 
 async def test_a_restart_that_lost_nothing_rebuilds_nothing(
-    server: EmbeddedRedis, settings: Settings
+    server: EmbeddedRedis, own: Own
 ) -> None:
     """Redis restarted with all it had (SHUTDOWN writes the AOF): the worker notices the new
     run_id, finds nothing behind, and goes on: no rebuild, no duplicate."""
-    url = server.ensure_running()
-    sync = redis.Redis.from_url(url)
-    client = aredis.Redis.from_url(url)
-    consumer = make_consumer(client, consumer_settings(replace(settings, redis_url=url)))
-    try:
-        add_ticks(sync, 100)
-        await consumer.start()
-        await drain(consumer, lambda: consumer.processed >= 100)
-        before = consumer.rollback.run_id
-        await asyncio.to_thread(server.stop)
-        await asyncio.to_thread(server.ensure_running)
-        sync = redis.Redis.from_url(url)
-        add_ticks(sync, 100, first=100)
-        assert await consumer.verify() is False
-        assert consumer.rollback.run_id != before
-        await drain(consumer, lambda: consumer.processed >= 200)
-        signalled = signal_entry_ids(sync)
-        assert len(signalled) == len(set(signalled)) == 200
-        assert consumer.rollbacks == 0
-    finally:
-        await client.aclose()
-        sync.close()
+    sync = own.sync
+    consumer = make_consumer(own.client, own.settings)
+    add_ticks(sync, 100)
+    await consumer.start()
+    await drain(consumer, lambda: consumer.processed >= 100)
+    before = consumer.rollback.run_id
+    await asyncio.to_thread(server.stop)
+    await asyncio.to_thread(server.ensure_running)
+    add_ticks(sync, 100, first=100)
+    assert await consumer.verify() is False
+    assert consumer.rollback.run_id != before
+    await drain(consumer, lambda: consumer.processed >= 200)
+    signalled = signal_entry_ids(sync)
+    assert len(signalled) == len(set(signalled)) == 200
+    assert consumer.rollbacks == 0
 
 
 async def test_a_checkpoint_ahead_of_redis_is_refused_and_the_history_replayed(
