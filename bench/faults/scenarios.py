@@ -209,6 +209,11 @@ class Run:
             )
         self.row.notes = report.problems(dup_bound=dup_bound) + self.row.notes
         self.row.passed = report.ok(dup_bound=dup_bound) and not self.failures
+        if report.quarantined:
+            self.row.notes.append(
+                f"quarantined (kept, not lost): {report.quarantined} valid ticks the cleaner "
+                "held as gap/spike"
+            )
         if self.load.failed_writes:
             self.row.notes.append(f"publisher: {self.load.failed_writes} writes failed (outages)")
         return report
