@@ -46,6 +46,8 @@ class Options:
     soak_retention_s: float = 30.0
     soak_sample_s: float = 30.0
     aof_cut_s: float = 1.0
+    poison_s: float = 10.0
+    """How long the poison scenario's load runs."""
     grace_period_s: float = 10.0
     redis_binary: Path | None = None
     seed: int = 13
@@ -342,9 +344,8 @@ def poison(opts: Options) -> Row:
     with Run("poison", opts, poison=0.01) as run:
         run.service.start()
         run.load.start()
-        seconds = max(10.0, 2.0 * opts.n)
         run.wait_progress(int(opts.rate))
-        run.stays_up(seconds)
+        run.stays_up(opts.poison_s)
         report = run.finish(dup_bound=0)
         run.row.exits = _final_exit(run.service.exits)
         exact = report.poison > 0 and report.poison_dead_lettered == report.poison
