@@ -47,7 +47,7 @@ def test_verifier_catches_a_planted_loss(workdir: Path) -> None:
         assert report.lost == 1 and report.lost_sample == [victim]
         assert not report.ok()
 
-        client.xadd(key, {"data": second})  # a redelivery's copy: same signal_id
+        client.xadd(key, {"data": second[b"data"]})  # a redelivery's copy: same signal_id
         report = verify(client)
         assert (report.dup_total, report.dup_max) == (1, 2)
         assert not report.ok(dup_bound=0) and report.bad_signal_ids == 0
