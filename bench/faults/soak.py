@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 
 from .redis_server import free_port
-from .scenarios import Options, Row, Run
+from .scenarios import Options, Row, Run, _final_exit
 from .service import series_count
 from .verify import inputs_total, signals_total
 
@@ -140,5 +140,5 @@ def soak(opts: Options) -> Row:
                 f"published {samples[-1].published:,} at "
                 f"{samples[-1].published / samples[-1].elapsed_s:,.0f} msg/s"
             )
-        run.row.exits = f"term {run.service.exits[-1].code}" if run.service.exits else ""
+        run.row.exits = _final_exit(run.service.exits)
     return run.row
