@@ -183,7 +183,8 @@ class TickPipeline:
                 q = record.to_dict()
                 q["stream"] = item[0]
                 q["entry_id"] = item[1].decode()
-                q["reason"] = result.events[0].type if result.events else "spike"
+                # the event that quarantined it comes last (a gap before it is only noted)
+                q["reason"] = result.events[-1].type if result.events else "spike"
                 out.quarantine.append((keys.quarantine_key(record.key), orjson.dumps(q)))
         t3 = clock()
 
