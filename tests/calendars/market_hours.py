@@ -45,9 +45,7 @@ def fx_hour_closes(first: date, last: date) -> list[float]:
     while t <= end:
         start = (t - timedelta(hours=1)).astimezone(NEW_YORK)
         weekday, hour = start.weekday(), start.hour  # Monday 0 ... Sunday 6
-        closed = (
-            (weekday == 4 and hour >= 17) or weekday == 5 or (weekday == 6 and hour < 17)
-        )
+        closed = (weekday == 4 and hour >= 17) or weekday == 5 or (weekday == 6 and hour < 17)
         if not closed:
             out.append(t.timestamp())
         t += timedelta(hours=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 from datetime import date, datetime
+from itertools import pairwise
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_nyse_open_time_skips_nights_weekends_holidays_and_counts_early_closes()
     assert not xnys.is_open(at("2024-12-24T19:00+00:00"))  # after the early close
     # one close to the next trading day's close is one session, whatever lies between
     days = nyse_days(date(2024, 11, 1), date(2025, 1, 31))
-    lengths = {xnys.open_seconds(nyse_close(a), nyse_close(b)) for a, b in zip(days, days[1:])}
+    lengths = {xnys.open_seconds(nyse_close(a), nyse_close(b)) for a, b in pairwise(days)}
     assert lengths == {6.5 * H, 3.5 * H}
 
 
@@ -52,7 +53,7 @@ def test_the_fx_week_closes_from_friday_to_sunday_5_pm_new_york() -> None:
     assert fx.open_seconds(at("2024-07-05T16:00-04:00"), at("2024-07-07T18:00-04:00")) == 2 * H
     assert not fx.is_open(at("2024-01-06T12:00+00:00"))
     closes = fx_hour_closes(date(2024, 10, 1), date(2024, 12, 1))
-    assert {fx.open_seconds(a, b) for a, b in zip(closes, closes[1:])} == {H}
+    assert {fx.open_seconds(a, b) for a, b in pairwise(closes)} == {H}
 
 
 def test_time_outside_a_calendars_range_counts_as_open() -> None:
@@ -81,7 +82,7 @@ def test_calendars_pickle_by_name() -> None:
 
 
 def test_a_bad_calendar_setting_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="DATA_FEEDS_CALENDARS.*unknown trading calendar 'XXXX'"):
+    with pytest.raises(ConfigError, match=r"DATA_FEEDS_CALENDARS.*unknown trading calendar 'XXXX'"):
         Settings.from_env({"DATA_FEEDS_CALENDARS": "equity=XXXX"})
     settings = Settings.from_env({"DATA_FEEDS_CALENDARS": "equity=XNAS,spy=XNYS"})
     assert settings.cleaner.calendars == (("equity", "XNAS"), ("spy", "XNYS"))
