@@ -53,6 +53,7 @@ import structlog
 from data_feeds.arrival import ArrivalMerge, RawEntry
 from data_feeds.cache import keys
 from data_feeds.cache.codec import as_text
+from data_feeds.calendars import CalendarMap
 from data_feeds.errors import REDIS_DOWN, Failure, classify
 from data_feeds.records import SENTIMENT
 from data_feeds.runtime.batch_writer import BatchWriter
@@ -181,6 +182,8 @@ class StreamConsumer:
         new = sorted(found - self.streams.keys())
         if new:  # new symbols tend to arrive together: look again soon
             self._next_discover = min(self._next_discover, time.monotonic() + 0.05)
+        if new:  # an exchange calendar loads pandas (a second or so): not on the loop
+            await asyncio.to_thread(self._load_calendars, new)
         for stream in new:
             group = self._group_of(stream)
             try:
@@ -192,6 +195,18 @@ class StreamConsumer:
         if new:
             log.info("streams_discovered", new=len(new), total=len(self.streams))
         return new
+
+    def _load_calendars(self, streams: list[str]) -> None:
+        """Load the trading calendars of new streams' feeds before their first record."""
+        calendars = CalendarMap(self.settings.cleaner.calendars)
+        for stream in streams:
+            info = keys.parse_stream_key(stream)
+            if info is not None and info.kind != SENTIMENT:
+                s = self.settings
+                asset_class = info.asset_class or s.asset_classes.get(
+                    info.symbol, s.default_asset_class
+                )
+                calendars.for_feed(asset_class, info.symbol)
 
     # -- state ---------------------------------------------------------------------------------
 
