@@ -156,20 +156,25 @@ def located(
             raise ReplayError(f"{ctx.path}:{n}: {exc}") from None
 
 
-def candle_ticks(ctx: Context, rows: Iterable[tuple[int, float, float, float]]) -> Iterator[Tick]:
-    """(line, open time s, close, volume) rows -> ticks at the close time."""
-    symbol = ctx.symbol()
+INTERVAL_ROWS: Final = 50
+"""Rows whose smallest positive time step is the candles' interval (when the name says none)."""
+
+
+def candle_ticks(
+    ctx: Context, rows: Iterable[tuple[str | None, float, float, float]]
+) -> Iterator[Tick]:
+    """(symbol or None for the file's, open time s, close, volume) rows -> ticks at the close
+    time. The interval: the file name's, else the smallest positive step among the first
+    ``INTERVAL_ROWS`` rows (daily equities skip weekends and holidays), else 0."""
     it = iter(rows)
-    first = next(it, None)
-    if first is None:
-        return
-    second = next(it, None)
+    first = list(itertools.islice(it, INTERVAL_ROWS))
     interval = ctx.interval_s
     if interval is None:
-        interval = second[1] - first[1] if second is not None and second[1] > first[1] else 0.0
-    pending = [first] if second is None else [first, second]
-    for _, open_s, close, volume in itertools.chain(pending, it):
-        yield Tick(symbol, close, volume, open_s + interval, ctx.asset_class)
+        steps = [b[1] - a[1] for a, b in itertools.pairwise(first) if b[1] > a[1]]
+        interval = min(steps, default=0.0)
+    asset_class = ctx.asset_class
+    for symbol, open_s, close, volume in itertools.chain(first, it):
+        yield Tick(ctx.symbol(symbol), close, volume, open_s + interval, asset_class)
 
 
 def book(
