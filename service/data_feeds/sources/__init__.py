@@ -56,11 +56,17 @@ file), one adapter per foreign format (``freqtrade``, ``ccxt``, ``binance``, ``k
 adapters share: symbols, cells, the tick rule) and ``files`` (plain or gzip, rows, JSON).
 """
 
-from data_feeds.sources.base import interval_from_name, is_number, symbol_from_name
+from data_feeds.sources.base import (
+    IMPLIED_ASSET_CLASS,
+    interval_from_name,
+    is_number,
+    symbol_from_name,
+)
 from data_feeds.sources.detect import LAYOUTS, detect_layout
 from data_feeds.sources.reader import open_records, read_records
 
 __all__ = [
+    "IMPLIED_ASSET_CLASS",
     "LAYOUTS",
     "detect_layout",
     "interval_from_name",

@@ -22,6 +22,9 @@ from data_feeds.timestamps import epoch_seconds
 _SYMBOL_RE: Final = re.compile(r"[A-Z0-9.]{1,32}")
 _INTERVAL_RE: Final = re.compile(r"-(\d+)([smhdw])(?=[-.]|$)")
 _UNITS_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+IMPLIED_ASSET_CLASS: Final = ""
+"""The asset class of records whose file does not say: the validator then takes the symbol's
+in its ``asset_classes`` mapping (``DATA_FEEDS_ASSET_CLASSES``), else its default."""
 NO_SYMBOL: Final = "{path}: the file name does not give a symbol; name one (symbol= / --symbol)"
 
 
@@ -67,7 +70,7 @@ def is_number(text: str) -> bool:
 def symbol_from_name(path: Path) -> str | None:
     """``ETH_BTC-5m.csv`` -> ``ETHBTC``; ``None`` when the name does not look like a symbol."""
     name = path.name
-    for suffix in (".gz", ".json", ".csv", ".txt"):
+    for suffix in (".gz", ".json", ".csv", ".txt", ".parquet", ".pq", ".feather", ".arrow"):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     parts = [p for p in name.split("-", 1)[0].split("_") if p]
