@@ -5,13 +5,13 @@ Names are normalized first: blanks around them dropped, lower-cased, runs of spa
 underscores and dashes folded into one ``_`` (``Adj Close`` -> ``adj_close``,
 ``__index_level_0__`` -> ``index_level_0``). Then, the first name found of each list wins:
 
-- time: ``timestamp``, ``datetime``, ``date``, ``time``, ``open_time``, ``index``,
-  ``index_level_0`` (pandas' unnamed index in Parquet), or an empty first name (pandas'
-  unnamed index in ``to_csv``);
+- time: ``timestamp``, ``datetime``, ``date``, ``time``, ``open_time``, ``transact_time``,
+  ``index``, ``index_level_0`` (pandas' unnamed index in Parquet), else pandas' index column
+  (an empty first name in ``to_csv``; the one the pandas metadata names in Parquet/Feather);
 - candles: ``close``, else ``adj_close``; ``volume``/``vol`` (absent: 0);
 - trades: ``price`` and a size (``amount``, ``qty``, ``quantity``, ``size``, ``volume``);
   optional: ``side``, a maker flag (``is_buyer_maker``/``buyer_maker``: true means the
-  seller was the aggressor), an id (``id``, ``trade_id``, ``tid``);
+  seller was the aggressor), an id (``id``, ``trade_id``, ``tid``, ``agg_trade_id``);
 - either: a ``symbol``/``ticker`` column (absent: the file's symbol).
 
 A table with a close is candles, else one with a price and a size is trades, else it is not
@@ -25,14 +25,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-TIME: Final = ("timestamp", "datetime", "date", "time", "open_time", "index", "index_level_0")
+TIME: Final = (
+    "timestamp",
+    "datetime",
+    "date",
+    "time",
+    "open_time",
+    "transact_time",
+    "index",
+    "index_level_0",
+)
 CLOSE: Final = ("close", "adj_close")
 VOLUME: Final = ("volume", "vol")
 PRICE: Final = ("price",)
 SIZE: Final = ("amount", "qty", "quantity", "size", "volume")
 SIDE: Final = ("side",)
 MAKER: Final = ("is_buyer_maker", "buyer_maker")
-TRADE_ID: Final = ("id", "trade_id", "tid")
+TRADE_ID: Final = ("id", "trade_id", "tid", "agg_trade_id")
 SYMBOL: Final = ("symbol", "ticker")
 
 _FOLD: Final = re.compile(r"[\s_\-]+")

@@ -142,7 +142,8 @@ def read_yfinance_csv(ctx: Context) -> Iterator[Record]:
         skip = 3
     series: dict[str, list[int]] = {}
     for i in range(1, min(len(names), len(tickers))):
-        series.setdefault(tickers[i].strip(), []).append(i)
+        if tickers[i].strip():
+            series.setdefault(tickers[i].strip(), []).append(i)
     chosen = _chosen(ctx, list(series))
     maps: list[tuple[str, ColumnMap]] = []
     for ticker in chosen:
