@@ -110,8 +110,8 @@ class Settings:
     """Run a retraining cycle this often in a separate process (and sooner when the drift
     detector fires); 0 turns retraining off, on schedule and on drift."""
     cleaner: CleanerConfig = field(default_factory=CleanerConfig)
-    """The cleaner's rules, live and when training, evaluating and researching (no variables:
-    set in code)."""
+    """The cleaner's rules, live and when training, evaluating and researching: set in code,
+    but for the trading calendars (``DATA_FEEDS_CALENDARS``: ``equity=XNYS,AAPL=XNAS``)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.worker_index < self.worker_count:
@@ -276,6 +276,26 @@ def _parse_asset_classes(name: str, raw: str) -> dict[str, str]:
     return out
 
 
+def _parse_calendars(name: str, raw: str) -> CleanerConfig:
+    """``equity=XNYS,AAPL=XNAS,fx=fx``: the cleaner's rules with these trading calendars (an
+    asset class in lower case, a symbol in upper case)."""
+    pairs: list[tuple[str, str]] = []
+    for part in raw.split(","):
+        item = part.strip()
+        if not item:
+            continue
+        key, eq, calendar = item.partition("=")
+        key, calendar = key.strip(), calendar.strip()
+        if not eq or not key or not calendar:
+            raise _bad(name, raw, f"item {item!r} is not ASSET_CLASS=calendar or SYMBOL=calendar")
+        key = key if key.islower() else key.upper()
+        pairs.append((key, calendar))
+    try:
+        return CleanerConfig(calendars=tuple(pairs))
+    except ValueError as exc:
+        raise _bad(name, raw, str(exc)) from None
+
+
 PLACEHOLDER_KEY_PREFIX: Final = "replace-with"
 """How the example secrets' placeholder keys start (deploy/kubernetes/secret.example.yaml)."""
 
@@ -347,6 +367,7 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "metrics_host": ("METRICS_HOST", _parse_token),
     "metrics_port": ("METRICS_PORT", _parse_port),
     "retrain_interval_s": ("RETRAIN_INTERVAL_S", _non_negative_float),
+    "cleaner": ("CALENDARS", _parse_calendars),
 }
 """Settings field -> its environment variable after ``DATA_FEEDS_`` and the parser that checks
 it (``DATA_FEEDS_REDIS_URL``, falling back to ``REDIS_URL``, is read on its own)."""

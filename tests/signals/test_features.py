@@ -150,6 +150,15 @@ def reference_features(ind: Indicators) -> dict[str, float]:
     out["slippage_bps"] = or_zero(ind.book.slippage_bps)
     out["trade_flow_imbalance"] = or_zero(ind.trade_flow.value)
     out["sentiment"] = or_zero(ind.sentiment_now())
+    clocks = list(ind.clocks)
+    span_60 = clocks[-1] - clocks[-61] if len(clocks) > 60 else 0.0
+    out["return_per_hour"] = out["log_return_60"] * 3600.0 / span_60 if span_60 > 0.0 else 0.0
+    vol = ind.volatility
+    squares = vol.sum_of_squares
+    span = clocks[-1] - clocks[-vol.window - 1] if len(clocks) > vol.window else 0.0
+    out["volatility_per_hour"] = (
+        math.sqrt(squares * 3600.0 / span) if squares is not None and span > 0.0 else 0.0
+    )
     return out
 
 
@@ -211,3 +220,45 @@ def test_features_equal_a_straightforward_reference_to_the_bit(config: Indicator
         assert tuple(out) == FEATURE_NAMES
         assert [v.hex() for v in out.values()] == [v.hex() for v in expected.values()], i
     assert ind.atr.value is not None and ind.vwap.value is not None
+
+
+def walk(n: int, step_s: float, sigma_per_hour: float, calendar: str, seed: int) -> Indicators:
+    """Indicators after ``n`` ticks of a random walk sampled every ``step_s`` seconds of open
+    time on ``calendar`` (its closed hours skipped), with volatility ``sigma_per_hour`` per
+    square root of an open hour."""
+    from data_feeds.calendars import calendar as get  # noqa: PLC0415
+
+    cal = get(calendar)
+    rng = np.random.default_rng(seed)
+    ind = Indicators("SPY", IndicatorConfig(), cal)
+    t, price = 1_704_205_800.0, 100.0  # Tuesday 2 January 2024, 14:30 UTC: the NYSE opens
+    sigma = sigma_per_hour * math.sqrt(step_s / 3600.0)
+    for _ in range(n):
+        t += step_s
+        while not cal.is_open(t - step_s / 2):
+            t += step_s
+        price *= math.exp(float(rng.normal(0.0, sigma)))
+        ind.update(Tick("SPY", price, 1.0, t, "equity"))
+    return ind
+
+
+def test_volatility_per_open_hour_does_not_depend_on_sampling_or_market_hours() -> None:
+    """The same volatility per open hour, sampled every minute around the clock or every
+    5 minutes of NYSE hours over nights and weekends: volatility_per_hour reads about the
+    same (its window holds 60 returns: within 35 % of the truth), while the per-tick
+    volatility differs by the square root of the sampling ratio."""
+    truth = 0.01
+    readings = {}
+    for name, step, cal in (("minute-24/7", 60.0, "24/7"), ("5min-nyse", 300.0, "XNYS")):
+        values = []
+        for seed in range(20):
+            ind = walk(400, step, truth, cal, seed)
+            values.append(features(ind))
+        readings[name] = (
+            float(np.mean([v["volatility_per_hour"] for v in values])),
+            float(np.mean([v["volatility"] for v in values])),
+        )
+    for per_hour, _ in readings.values():
+        assert abs(per_hour / truth - 1.0) < 0.35
+    ratio = readings["5min-nyse"][1] / readings["minute-24/7"][1]
+    assert abs(ratio / math.sqrt(5.0) - 1.0) < 0.35

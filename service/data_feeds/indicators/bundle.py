@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from data_feeds.indicators.bands import BollingerBands
 from data_feeds.indicators.book import BPS, OrderBook
@@ -15,6 +15,9 @@ from data_feeds.indicators.sentiment import SentimentAsOf
 from data_feeds.indicators.volatility import ATR, RealizedVolatility
 from data_feeds.indicators.volume import ANCHORS, VWAP, VolumeZScore
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
+
+if TYPE_CHECKING:
+    from data_feeds.calendars import TradingCalendar
 
 QUOTE_ASSETS = (
     "FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USDP", "DAI", "USD", "EUR", "GBP", "JPY", "TRY",
@@ -100,6 +103,13 @@ class Indicators:
     book snapshots and deltas the local order book, sentiment records whose keyword belongs to
     the symbol (case-insensitive) the decayed sentiment. Records about another symbol raise
     ``ValueError``.
+
+    Ticks also run the symbol's **open-market clock**: ``open_clock`` advances, at each tick
+    later than the last, by the seconds its market was open since (``calendar``, a
+    ``data_feeds.calendars.TradingCalendar``; ``None``: always open, wall time), and ``clocks``
+    holds its value at each of the latest ``price_history`` ticks, beside ``prices``. Returns
+    and volatility per unit of open time (``signals.features``) are read off it, so a night, a
+    weekend or a holiday does not count as time in which the price could move.
     """
 
     __slots__ = (
@@ -108,14 +118,18 @@ class Indicators:
         "_bar_high",
         "_bar_low",
         "_bar_s",
+        "_clock_ts",
         "atr",
         "bbands",
         "book",
+        "calendar",
+        "clocks",
         "config",
         "ema_fast",
         "ema_slow",
         "keywords",
         "macd",
+        "open_clock",
         "price",
         "prices",
         "quote_spread_bps",
@@ -146,10 +160,22 @@ class Indicators:
     z-score all have a value (for good: none of them goes back to ``None``)."""
     prices: deque[float]
     """The latest ``price_history`` tick prices, oldest first."""
+    calendar: TradingCalendar | None
+    """The symbol's trading calendar; ``None``: always open."""
+    open_clock: float
+    """Open-market seconds since the symbol's first tick."""
+    clocks: deque[float]
+    """``open_clock`` at each of the latest ``price_history`` ticks, beside ``prices``."""
 
-    def __init__(self, symbol: str, config: IndicatorConfig | None = None) -> None:
+    def __init__(
+        self,
+        symbol: str,
+        config: IndicatorConfig | None = None,
+        calendar: TradingCalendar | None = None,
+    ) -> None:
         cfg = IndicatorConfig() if config is None else config
         self.symbol = symbol
+        self.calendar = None if calendar is None or calendar.always_open else calendar
         self.config = cfg
         self.keywords = cfg.keywords_for(symbol)
         self.ema_fast = EMA(cfg.ema_fast_period)
@@ -165,6 +191,9 @@ class Indicators:
         self.trade_flow = TradeFlowImbalance(cfg.trade_flow_window_s, cfg.trade_flow_max_trades)
         self.sentiment = SentimentAsOf(cfg.sentiment_half_life_s, cfg.sentiment_stale_after_s)
         self.prices = deque(maxlen=cfg.price_history)
+        self.clocks = deque(maxlen=cfg.price_history)
+        self.open_clock = 0.0
+        self._clock_ts: float | None = None
         self.price = None
         self.timestamp = None
         self.quote_spread_bps = None
@@ -189,7 +218,13 @@ class Indicators:
         )
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        for name, value in state[1].items():
+        slots = state[1]
+        if "clocks" not in slots:  # pickled before the open-market clock: it starts now
+            self.calendar = None
+            self.clocks = deque(maxlen=self.__class__._history(slots))
+            self.open_clock = 0.0
+            self._clock_ts = None
+        for name, value in slots.items():
             setattr(self, name, value)
         # Derived, so a bundle pickled before it was kept (an older checkpoint) gets it too.
         self.ticks_to_warm = self._ticks_to_warm()
@@ -225,6 +260,17 @@ class Indicators:
         self.volatility.update(price)
         self.volume_zscore.update(volume)
         self.prices.append(price)
+        clock_ts = self._clock_ts
+        if clock_ts is None or timestamp > clock_ts:
+            if clock_ts is not None:
+                calendar = self.calendar
+                self.open_clock += (
+                    timestamp - clock_ts
+                    if calendar is None
+                    else calendar.open_seconds(clock_ts, timestamp)
+                )
+            self._clock_ts = timestamp
+        self.clocks.append(self.open_clock)
         self.price = price
         self.ticks += 1
         latest = self.timestamp
@@ -267,6 +313,11 @@ class Indicators:
             self.trade_flow.update(record.volume, record.side, record.timestamp)
         else:
             self.book.update(record.bids, record.asks, is_delta=record.is_delta)
+
+    @staticmethod
+    def _history(slots: dict[str, object]) -> int | None:
+        prices = slots.get("prices")
+        return prices.maxlen if isinstance(prices, deque) else None
 
     def _refuse(self, symbol: str) -> NoReturn:
         raise ValueError(f"record for {symbol!r} fed to the indicators of {self.symbol!r}")

@@ -83,6 +83,14 @@ class RealizedVolatility:
             buf = moments._buf
             self.last_return = buf[moments._pos - 1] if buf else None
 
+    @property
+    def sum_of_squares(self) -> float | None:
+        """``sum(r**2)`` over the window's log returns once it is full (``m2 + n * mean**2``)."""
+        if self.value is None:
+            return None
+        moments = self._moments
+        return moments.m2 + self.window * moments.mean * moments.mean
+
     def update(self, price: float) -> None:
         """Fold one (positive) price into the window of log returns."""
         prev = self._prev

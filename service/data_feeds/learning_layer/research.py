@@ -71,6 +71,7 @@ from data_feeds.cache.keys import (
     RESEARCH_IMPORTS,
     imported_key,
 )
+from data_feeds.calendars import ALWAYS_OPEN, CalendarMap
 from data_feeds.errors import InvalidMessage, ReplayError
 from data_feeds.learning_layer._common import (
     counts,
@@ -339,6 +340,8 @@ class FeedStats:
     cadence_s: float | None = None
     """Median positive interval between in-order records."""
     cadence_p90_s: float | None = None
+    calendar: str = ALWAYS_OPEN
+    """The trading calendar intervals, cadence and gaps are measured in (open-market seconds)."""
     regular: bool = False
     gap_rule: str = ""
     gap_count: int = 0
@@ -387,6 +390,7 @@ class FeedStats:
             "span_s": self.span_s,
             "cadence_s": self.cadence_s,
             "cadence_p90_s": self.cadence_p90_s,
+            "calendar": self.calendar,
             "regular": self.regular,
             "gap_rule": self.gap_rule,
             "gap_count": self.gap_count,
@@ -419,7 +423,7 @@ class PriceSeries:
 
 
 SUMMARY_HEADERS: Final = (
-    "symbol", "kind", "stream", "msgs", "span_h", "cadence_s", "gaps", "longest_s",
+    "symbol", "kind", "stream", "calendar", "msgs", "span_h", "cadence_s", "gaps", "longest_s",
     "vol_ann", "spikes", "max_spike_%", "spike_at", "dups", "ooo", "late", "rejected",
 )  # fmt: skip
 """The columns of ``FeedReport.summary_rows``."""
@@ -473,6 +477,7 @@ class FeedReport:
                     f.symbol,
                     f.kind,
                     f.stream,
+                    f.calendar,
                     f.messages,
                     None if span is None else span / 3600.0,
                     f.cadence_s,
@@ -803,14 +808,17 @@ class ResearchEngine:
         stats.first_ts = min(r.timestamp for r in records)
         stats.last_ts = max(r.timestamp for r in records)
 
-        # Cadence and regularity, from in-order arrivals.
+        # Cadence and regularity, from in-order arrivals, in the feed's open-market time.
+        calendar = CalendarMap(config.calendars).for_record(records[0])
+        stats.calendar = calendar.name
+        open_seconds = calendar.open_seconds
         intervals: list[float] = []
         newest = -math.inf
         for r in records:
             ts = r.timestamp
             if ts > newest:
-                if newest > -math.inf:
-                    intervals.append(ts - newest)
+                if newest > -math.inf and (interval := open_seconds(newest, ts)) > 0.0:
+                    intervals.append(interval)  # positive: arrivals while closed are one
                 newest = ts
         regular = False
         if intervals:

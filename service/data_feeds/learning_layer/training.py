@@ -353,6 +353,7 @@ class FeatureReplay:
             dead_band_bps=dead_band_bps,
             max_pending=_MAX_PENDING,
             indicator_config=indicator_config,
+            calendars=self.cleaner.calendars,
         )
         self.names = FEATURE_NAMES
         self.x_rows: list[list[float]] = []

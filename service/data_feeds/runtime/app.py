@@ -53,6 +53,7 @@ def build_pipeline(settings: Settings, validator: SchemaValidator) -> TickPipeli
         horizon_s=settings.horizon_s,
         dead_band_bps=settings.dead_band_bps,
         serving=settings.serving,
+        calendars=settings.cleaner.calendars,
     )
     return TickPipeline(
         validator,

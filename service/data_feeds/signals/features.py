@@ -9,7 +9,7 @@ validated positive upstream, so every value is finite.
 
 from __future__ import annotations
 
-from math import log
+from math import log, sqrt
 from typing import TYPE_CHECKING, Final
 
 from data_feeds.indicators import Indicators
@@ -38,6 +38,8 @@ FEATURE_NAMES: Final = (
     "slippage_bps",
     "trade_flow_imbalance",
     "sentiment",
+    "return_per_hour",
+    "volatility_per_hour",
 )
 """Feature names, stable across versions of the service (a model is trained on these keys).
 
@@ -53,8 +55,20 @@ FEATURE_NAMES: Final = (
 - ``book_imbalance``: top-N bid/ask size imbalance, in [-1, 1];
 - ``slippage_bps``: mean of buy and sell slippage of the configured notional vs mid, in bps;
 - ``trade_flow_imbalance``: buy/sell aggressor volume imbalance over the window, in [-1, 1];
-- ``sentiment``: decayed mean sentiment of the symbol's keywords, in [-1, 1].
+- ``sentiment``: decayed mean sentiment of the symbol's keywords, in [-1, 1];
+- ``return_per_hour``: ``log_return_60`` divided by the open-market hours those 60 ticks
+  span (the symbol's trading calendar: ``Indicators.open_clock``), a drift per open hour;
+- ``volatility_per_hour``: ``sqrt(sum of r**2 / open seconds) * sqrt(3600)`` over the
+  volatility window's per-tick log returns ``r``, the realized volatility per square root of
+  an open hour.
+
+The per-tick features depend on how often a symbol ticks; the last two do not: a random walk
+sampled every minute or every day, on a market open around the clock or 6.5 hours a weekday,
+gives the same ``volatility_per_hour``, so crypto, FX and equity rows of one dataset are on one
+scale (0.0 while the span is not known or no open time has passed).
 """
+
+HOUR_S: Final = 3600.0
 
 _MAX_LAG: Final = max(RETURN_LAGS)
 
@@ -92,11 +106,13 @@ def features(ind: Indicators) -> dict[str, float]:
     slippage_bps = book.slippage_bps
     flow = ind.trade_flow.value
     sentiment = ind.sentiment_now()
+    r60 = log(price / prices[-61])
+    return_per_hour, volatility_per_hour = _per_open_hour(ind, r60)
     return {
         "log_return_1": log_return,  # ln(price / previous price), already taken for volatility
         "log_return_5": log(price / prices[-6]),
         "log_return_15": log(price / prices[-16]),
-        "log_return_60": log(price / prices[-61]),
+        "log_return_60": r60,
         "rsi_centered": rsi * 0.02 - 1.0,
         "macd_hist_rel": histogram / price,
         "ema_fast_dist": price / ema_fast - 1.0,
@@ -113,7 +129,30 @@ def features(ind: Indicators) -> dict[str, float]:
         "slippage_bps": 0.0 if slippage_bps is None else slippage_bps,
         "trade_flow_imbalance": 0.0 if flow is None else flow,
         "sentiment": 0.0 if sentiment is None else sentiment,
+        "return_per_hour": return_per_hour,
+        "volatility_per_hour": volatility_per_hour,
     }
+
+
+def _per_open_hour(ind: Indicators, r60: float) -> tuple[float, float]:
+    """``return_per_hour`` and ``volatility_per_hour`` (0.0 each while not known)."""
+    clocks = ind.clocks
+    n = len(clocks)
+    now = clocks[-1] if n else 0.0
+    rate = 0.0
+    if n > _MAX_LAG:
+        span = now - clocks[-_MAX_LAG - 1]
+        if span > 0.0:
+            rate = r60 * HOUR_S / span
+    vol = 0.0
+    volatility = ind.volatility
+    squares = volatility.sum_of_squares
+    window = volatility.window
+    if squares is not None and n > window:
+        span = now - clocks[-window - 1]
+        if span > 0.0:
+            vol = sqrt(squares * HOUR_S / span)
+    return rate, vol
 
 
 def _features_warming(ind: Indicators) -> dict[str, float]:
@@ -169,6 +208,7 @@ def _features_warming(ind: Indicators) -> dict[str, float]:
     slippage_bps = book.slippage_bps
     flow = ind.trade_flow.value
     sentiment = ind.sentiment_now()
+    return_per_hour, volatility_per_hour = _per_open_hour(ind, r60)
     return {
         "log_return_1": r1,
         "log_return_5": r5,
@@ -190,4 +230,6 @@ def _features_warming(ind: Indicators) -> dict[str, float]:
         "slippage_bps": 0.0 if slippage_bps is None else slippage_bps,
         "trade_flow_imbalance": 0.0 if flow is None else flow,
         "sentiment": 0.0 if sentiment is None else sentiment,
+        "return_per_hour": return_per_hour,
+        "volatility_per_hour": volatility_per_hour,
     }

@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from river import base, linear_model, optim, preprocessing
 
+from data_feeds.calendars import CalendarMap
 from data_feeds.errors import InvalidMessage
 from data_feeds.indicators import IndicatorConfig, Indicators
 from data_feeds.records import BUY, HOLD, SELL, Record, Sentiment, Signal, Tick
@@ -93,10 +94,14 @@ class SignalGenerator:
     (0.5: never trade, always HOLD).
     ``dead_band_bps``: moves smaller than this are neither up nor down and are not learned.
     ``serving``: ``online`` learns each matured outcome, ``frozen`` only scores it.
+    ``calendars``: the trading calendars symbols' open-market clocks follow
+    (``CleanerConfig.calendars``: the same map the cleaner judges gaps by).
     """
 
     serving: str = ONLINE
     """Class default: a generator pickled before serving modes existed learns, as it did."""
+    calendars: CalendarMap = CalendarMap()
+    """Class default: a generator pickled before calendars follows the defaults."""
 
     def __init__(
         self,
@@ -110,6 +115,7 @@ class SignalGenerator:
         max_symbols: int = 10_000,
         indicator_config: IndicatorConfig | None = None,
         serving: str = ONLINE,
+        calendars: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self._set_margin(margin)
         if not (dead_band_bps >= 0.0 and math.isfinite(dead_band_bps)):
@@ -125,6 +131,7 @@ class SignalGenerator:
         self.max_pending = max_pending
         self.max_symbols = max_symbols
         self.indicator_config = indicator_config or IndicatorConfig()
+        self.calendars = CalendarMap(calendars)
         self._symbols: OrderedDict[str, _SymbolState] = OrderedDict()
         self.scorecards: dict[str, Scorecard] = {}
         """Live scores per model version (of the predictions that version made)."""
@@ -140,7 +147,7 @@ class SignalGenerator:
 
     # -- state -------------------------------------------------------------------------------
 
-    def _state(self, symbol: str) -> _SymbolState:
+    def _state(self, symbol: str, asset_class: str) -> _SymbolState:
         """A symbol's state (created if new), marked most recently seen; past ``max_symbols``
         the least recently seen symbol is forgotten."""
         state = self._symbols.get(symbol)
@@ -148,7 +155,9 @@ class SignalGenerator:
             if len(self._symbols) >= self.max_symbols:
                 self._symbols.popitem(last=False)
             state = _SymbolState(
-                Indicators(symbol, self.indicator_config),
+                Indicators(
+                    symbol, self.indicator_config, self.calendars.for_feed(asset_class, symbol)
+                ),
                 OutcomeBuffer(self.horizon_s, self.max_pending),
             )
             self._symbols[symbol] = state
@@ -209,7 +218,7 @@ class SignalGenerator:
             symbol = record.symbol
             state = self._symbols.get(symbol)  # _state, inlined for the hot path
             if state is None:
-                state = self._state(symbol)
+                state = self._state(symbol, record.asset_class)
             else:
                 self._symbols.move_to_end(symbol)
             state.indicators.update(record)
@@ -221,7 +230,7 @@ class SignalGenerator:
             for state in self._symbols.values():
                 state.indicators.update(record)
             return None
-        self._state(record.symbol).indicators.update(record)
+        self._state(record.symbol, record.asset_class).indicators.update(record)
         return None
 
     def decide(self, prepared: Prepared, entry_id: str = "", stream: str = "") -> Signal:

@@ -47,7 +47,11 @@ Checks, in order:
    arrive in bursts even so: the median interval is the spacing inside a burst, and ten times
    it is an ordinary pause (on the real XRP/ETH trades the median flags one interval in nine,
    the 90th percentile ten silences of 30 s to 8 min in 2.5 days). For a regular feed (candles,
-   periodic ticks) every quantile is the same. Timing state follows every in-order record,
+   periodic ticks) every quantile is the same. Intervals are measured in the feed's
+   open-market time (``data_feeds.calendars``: its trading calendar, by symbol or asset class,
+   ``CleanerConfig.calendars``): a weekend, a holiday or a night adds nothing, so daily equity
+   candles or the FX week show no gap for them, and ``gap_s`` is the open time the feed was
+   silent. Timing state follows every in-order record,
    quarantined ones included: a bad price does not mean silence.
 4. Spikes (ticks, trades and full book snapshots through their mid; not deltas, not sentiment):
    ``z = (r - median) / (1.4826 * max(MAD, min_mad))`` where ``r`` is the log return from the
@@ -94,6 +98,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
+from data_feeds.calendars import CalendarMap, TradingCalendar
 from data_feeds.records import (
     PRICE,
     SENTIMENT,
@@ -198,6 +203,7 @@ class _FeedState:
 
     __slots__ = (
         "cadence_threshold_s",
+        "calendar",
         "fingerprint_ring",
         "fingerprints",
         "intervals",
@@ -216,8 +222,10 @@ class _FeedState:
         "returns_countdown",
     )
 
-    def __init__(self, cleaner: DataCleaner) -> None:
+    def __init__(self, cleaner: DataCleaner, calendar: TradingCalendar | None = None) -> None:
         self.newest_ts = _NEVER
+        # The trading calendar intervals are measured in (open seconds); None: always open.
+        self.calendar = calendar
         # Duplicates: the fingerprints of the last dedupe_window remembered records, and the
         # same as a set while it is needed (None: not built, see clean). newer_run counts the
         # records since the last one that needed it.
@@ -251,6 +259,7 @@ class _FeedState:
         if not (isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict)):
             raise TypeError(f"not a pickled feed state: {type(state).__name__}")
         self.newer_run = 0
+        self.calendar = None
         self.return_low = -math.inf
         self.return_high = math.inf
         for name, value in state[1].items():
@@ -307,6 +316,7 @@ class DataCleaner:
 
     __slots__ = (
         "_accepted",
+        "_calendar_map",
         "_counts",
         "_feeds",
         "_last_kind",
@@ -315,6 +325,7 @@ class DataCleaner:
         "cadence_min_count",
         "cadence_quantile",
         "cadence_window",
+        "calendars",
         "dedupe_window",
         "evicted_feeds",
         "gap_factor",
@@ -346,6 +357,8 @@ class DataCleaner:
         self.min_mad = cfg.min_mad
         self.level_shift_ticks = cfg.level_shift_ticks
         self.refresh_every = cfg.refresh_every
+        self.calendars = cfg.calendars
+        self._calendar_map = CalendarMap(cfg.calendars)
         # Every action and event type but ACCEPT; the commonest of all is a plain int.
         self._counts: dict[str, int] = dict.fromkeys(CLEAN_ACTIONS + FEED_EVENT_TYPES, 0)
         self._accepted = 0
@@ -377,9 +390,11 @@ class DataCleaner:
             state["_accepted"] = counts[ACCEPT]
             counts[ACCEPT] = 0
             state["_counts"] = counts
+        self.calendars = ()  # pickles from before calendars
         for name, value in state.items():
             if name in _PICKLED_SLOTS:
                 setattr(self, name, value)
+        self._calendar_map = CalendarMap(self.calendars)
         # Keys of older pickles were (kind, name) for every kind.
         self._feeds = OrderedDict(
             (_feed_key(*key) if isinstance(key, tuple) else key, feed)
@@ -458,7 +473,7 @@ class DataCleaner:
             key = name if kind == PRICE else (kind, name)  # _feed_key, inlined
             found = self._feeds.get(key)
             if found is None:
-                state = self._new_feed(key)
+                state = self._new_feed(key, record)
             else:
                 state = found
                 self._feeds.move_to_end(key)
@@ -504,9 +519,10 @@ class DataCleaner:
                 state.newer_run = 0
         events = _NO_EVENTS
 
-        # 3. Gaps.
+        # 3. Gaps, in the feed's open-market time (a closed market is not a silent feed).
         if newest != _NEVER and kind != SENTIMENT:
-            interval = ts - newest
+            calendar = state.calendar
+            interval = ts - newest if calendar is None else calendar.open_seconds(newest, ts)
             if interval > state.cadence_threshold_s and self._still_a_gap(state, interval):
                 self._counts[GAP] += 1
                 events = (
@@ -553,14 +569,15 @@ class DataCleaner:
 
     # -- rare paths --------------------------------------------------------------------------
 
-    def _new_feed(self, key: FeedKey) -> _FeedState:
+    def _new_feed(self, key: FeedKey, record: Record) -> _FeedState:
         """A new feed's state, stored last in the LRU order (the least recent one forgotten
-        first when ``max_keys`` are tracked)."""
+        first when ``max_keys`` are tracked), with the feed's trading calendar."""
         feeds = self._feeds
         if len(feeds) >= self.max_keys:
             feeds.popitem(last=False)
             self.evicted_feeds += 1
-        state = feeds[key] = _FeedState(self)
+        calendar = self._calendar_map.for_record(record)
+        state = feeds[key] = _FeedState(self, None if calendar.always_open else calendar)
         return state
 
     def _duplicate(self, record: Record, *, name: str, kind: str, price: float) -> CleanResult:
@@ -827,6 +844,6 @@ def _mad(values: list[float], median: float) -> float:
 _PICKLED_SLOTS: Final = tuple(
     name
     for name in DataCleaner.__slots__
-    if name not in ("_last_kind", "_last_name", "_last_state")
+    if name not in ("_calendar_map", "_last_kind", "_last_name", "_last_state")
 )
 _CONFIG_FIELDS: Final = tuple(f.name for f in fields(CleanerConfig))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from data_feeds.calendars.registry import check_name
 from data_feeds.checks import check_int, check_number
 
 
@@ -30,6 +31,9 @@ class CleanerConfig:
     spike detection off).
     ``level_shift_ticks``: consecutive consistent spikes that make a new level (>= 2).
     ``refresh_every``: new observations between recomputations of a window's statistics.
+    ``calendars``: ``(symbol or asset class, calendar name)`` pairs: which trading calendar a
+    feed's silences and cadence are measured in (``data_feeds.calendars``; unlisted feeds
+    follow their asset class's default: crypto 24/7, fx the FX week, equity XNYS).
     """
 
     max_keys: int = 10_000
@@ -46,6 +50,7 @@ class CleanerConfig:
     min_mad: float = 5e-4
     level_shift_ticks: int = 3
     refresh_every: int = 32
+    calendars: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_int("max_keys", self.max_keys, 1)
@@ -67,6 +72,11 @@ class CleanerConfig:
         self._float("min_mad", check_number("min_mad", self.min_mad, positive=True))
         check_int("level_shift_ticks", self.level_shift_ticks, 2)
         check_int("refresh_every", self.refresh_every, 1)
+        object.__setattr__(self, "calendars", tuple(tuple(p) for p in self.calendars))
+        for key, name in self.calendars:
+            if not key or not isinstance(key, str):
+                raise ValueError(f"calendars: {key!r} is not a symbol or an asset class")
+            check_name(name)
 
     def _float(self, name: str, value: float) -> None:
         """Keep a checked number as a plain float, whatever number type was given."""
