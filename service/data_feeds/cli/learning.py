@@ -51,8 +51,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
     p.add_argument(
         "--asset-class",
         type=types.asset_class,
-        default="crypto",
-        help="asset class of the records (default crypto)",
+        help="asset class of the records (default: the symbol's in DATA_FEEDS_ASSET_CLASSES, "
+        "else DATA_FEEDS_DEFAULT_ASSET_CLASS, crypto)",
     )
     p.add_argument(
         "--pattern",
@@ -354,6 +354,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
 
 def import_data(args: argparse.Namespace) -> None:
     from data_feeds.learning_layer import ResearchEngine  # noqa: PLC0415 - heavy, see above
+    from data_feeds.sources import IMPLIED_ASSET_CLASS  # noqa: PLC0415 - with the above
 
     with Target(args.redis_url).db() as db:
         with as_usage_error(ReplayError, FileNotFoundError, ValueError):
@@ -361,7 +362,8 @@ def import_data(args: argparse.Namespace) -> None:
                 args.source,
                 pattern=args.pattern,
                 symbol=args.symbol,
-                asset_class=args.asset_class,
+                # Not given: the validator's, from the settings' mapping for the symbol.
+                asset_class=args.asset_class or IMPLIED_ASSET_CLASS,
             )
         print_result(summary, args.json)
 

@@ -22,6 +22,9 @@ from data_feeds.timestamps import epoch_seconds
 _SYMBOL_RE: Final = re.compile(r"[A-Z0-9.]{1,32}")
 _INTERVAL_RE: Final = re.compile(r"-(\d+)([smhdw])(?=[-.]|$)")
 _UNITS_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+IMPLIED_ASSET_CLASS: Final = ""
+"""The asset class of records whose file does not say: the validator then takes the symbol's
+in its ``asset_classes`` mapping (``DATA_FEEDS_ASSET_CLASSES``), else its default."""
 NO_SYMBOL: Final = "{path}: the file name does not give a symbol; name one (symbol= / --symbol)"
 
 
@@ -67,7 +70,7 @@ def is_number(text: str) -> bool:
 def symbol_from_name(path: Path) -> str | None:
     """``ETH_BTC-5m.csv`` -> ``ETHBTC``; ``None`` when the name does not look like a symbol."""
     name = path.name
-    for suffix in (".gz", ".json", ".csv", ".txt"):
+    for suffix in (".gz", ".json", ".csv", ".txt", ".parquet", ".pq", ".feather", ".arrow"):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     parts = [p for p in name.split("-", 1)[0].split("_") if p]
@@ -156,20 +159,25 @@ def located(
             raise ReplayError(f"{ctx.path}:{n}: {exc}") from None
 
 
-def candle_ticks(ctx: Context, rows: Iterable[tuple[int, float, float, float]]) -> Iterator[Tick]:
-    """(line, open time s, close, volume) rows -> ticks at the close time."""
-    symbol = ctx.symbol()
+INTERVAL_ROWS: Final = 50
+"""Rows whose smallest positive time step is the candles' interval (when the name says none)."""
+
+
+def candle_ticks(
+    ctx: Context, rows: Iterable[tuple[str | None, float, float, float]]
+) -> Iterator[Tick]:
+    """(symbol or None for the file's, open time s, close, volume) rows -> ticks at the close
+    time. The interval: the file name's, else the smallest positive step among the first
+    ``INTERVAL_ROWS`` rows (daily equities skip weekends and holidays), else 0."""
     it = iter(rows)
-    first = next(it, None)
-    if first is None:
-        return
-    second = next(it, None)
+    first = list(itertools.islice(it, INTERVAL_ROWS))
     interval = ctx.interval_s
     if interval is None:
-        interval = second[1] - first[1] if second is not None and second[1] > first[1] else 0.0
-    pending = [first] if second is None else [first, second]
-    for _, open_s, close, volume in itertools.chain(pending, it):
-        yield Tick(symbol, close, volume, open_s + interval, ctx.asset_class)
+        steps = [b[1] - a[1] for a, b in itertools.pairwise(first) if b[1] > a[1]]
+        interval = min(steps, default=0.0)
+    asset_class = ctx.asset_class
+    for symbol, open_s, close, volume in itertools.chain(first, it):
+        yield Tick(ctx.symbol(symbol), close, volume, open_s + interval, asset_class)
 
 
 def book(

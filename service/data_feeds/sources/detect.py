@@ -1,19 +1,29 @@
-"""Which layout a recorded file is in, from its content (the first line or the JSON shape)."""
+"""Which layout a recorded file is in, from its content: Parquet/Feather magic bytes, the JSON
+shape, or a CSV's first rows (the specific layouts first, then the column mapping of
+``columns`` for any other header)."""
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 from pathlib import Path
 from typing import Any, Final
 
 from data_feeds.errors import ReplayError
+from data_feeds.sources import arrow
 from data_feeds.sources.base import is_number
+from data_feeds.sources.columns import map_columns, unmapped
 from data_feeds.sources.files import head, load_json
+from data_feeds.sources.tabular import is_yfinance
 
 LAYOUTS: Final[dict[str, str]] = {
     "candles_json": "freqtrade candles JSON [[ts_ms, open, high, low, close, volume], ...]",
     "candles_columns_json": "pandas orient=columns candles JSON",
-    "candles_csv": "CSV date,open,high,low,close,volume",
+    "candles_csv": "CSV candles by column names (date,open,...; pandas to_csv; yfinance)",
+    "yfinance_csv": "yfinance download().to_csv(): Price / Ticker / Date header rows",
+    "candles_parquet": "Parquet candles by column names (pyarrow)",
+    "candles_feather": "Feather candles by column names (pyarrow)",
     "binance_klines_csv": "Binance kline CSV, 12 columns, no header",
     "trades_json": "freqtrade trades JSON [[ts_ms, id, type, side, price, amount, cost], ...]",
     "ccxt_trades_json": "ccxt trade dicts JSON",
@@ -26,6 +36,9 @@ LAYOUTS: Final[dict[str, str]] = {
     "tardis_quotes_csv": "tardis.dev quotes CSV",
     "tardis_book_snapshot_csv": "tardis.dev book_snapshot_N CSV",
     "tardis_incremental_book_csv": "tardis.dev incremental_book_L2 CSV",
+    "trades_columns_csv": "CSV trades by column names (time, price, amount/qty/size...)",
+    "trades_parquet": "Parquet trades by column names (pyarrow)",
+    "trades_feather": "Feather trades by column names (pyarrow)",
 }
 
 
@@ -68,6 +81,9 @@ def csv_layout(first_row: list[str]) -> str | None:
         return "quotes_csv"
     if {"timestamp", "id", "side", "price", "amount"} <= names:
         return "trades_csv"
+    cmap = map_columns(first_row)
+    if cmap is not None:
+        return f"{cmap.kind}_csv" if cmap.kind == "candles" else "trades_columns_csv"
     return None
 
 
@@ -80,19 +96,28 @@ def detect(path: Path) -> tuple[str, Any]:
     """The layout of a file and, for a JSON one, the document parsed to tell it (else None)."""
     if "funding_rate" in path.name:
         raise ReplayError(f"{path}: a funding-rate series, not prices")
+    fmt = arrow.arrow_format(path)
+    if fmt is not None:
+        names, index = arrow.columns(path, fmt)
+        cmap = map_columns(names, index)
+        if cmap is None:
+            raise ReplayError(f"{path}: not a layout this reader knows: {unmapped(names)}")
+        return f"{cmap.kind}_{fmt}", None
     stripped = head(path).lstrip()
     if not stripped:
         raise ReplayError(f"{path}: the file is empty")
     layout: str | None
     doc: Any = None
+    why = f"{', '.join(LAYOUTS)}; see data_feeds.sources"
     if stripped[0] in "[{":
         doc = load_json(path)
         layout = json_layout(doc)
     else:
-        line = stripped.splitlines()[0]
-        layout = csv_layout(next(csv.reader([line])))
+        rows = [r for r in itertools.islice(csv.reader(io.StringIO(stripped)), 3) if r]
+        layout = "yfinance_csv" if is_yfinance(rows) else csv_layout(rows[0])
+        first = rows[0]
+        if layout is None and not all(is_number(c) for c in first if c.strip()):
+            why = unmapped(first)
     if layout is None:
-        raise ReplayError(
-            f"{path}: not a layout this reader knows ({', '.join(LAYOUTS)}; see data_feeds.sources)"
-        )
+        raise ReplayError(f"{path}: not a layout this reader knows ({why})")
     return layout, doc

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Iterator
+import itertools
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -47,12 +48,21 @@ def load_json(path: Path) -> Any:
         raise ReplayError(f"{path}: not valid JSON ({exc})") from None
 
 
-def rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+def rows(path: Path) -> Generator[tuple[int, list[str]]]:
     """CSV rows with their line numbers, blank lines skipped."""
     with open_text(path) as f:
         for n, row in enumerate(csv.reader(f), start=1):
             if row and any(cell.strip() for cell in row):
                 yield n, row
+
+
+def first_rows(path: Path, count: int) -> list[list[str]]:
+    """The first ``count`` rows that ``rows`` gives (a header), the file closed after."""
+    numbered = rows(path)
+    try:
+        return [row for _, row in itertools.islice(numbered, count)]
+    finally:
+        numbered.close()
 
 
 def dict_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:

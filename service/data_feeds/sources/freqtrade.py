@@ -13,8 +13,8 @@ from data_feeds.sources.files import dict_rows
 def read_candles_json(ctx: Context) -> Iterator[Record]:
     doc = ctx.doc
 
-    def parse(row: Any) -> tuple[int, float, float, float]:
-        return (0, timestamp(row[0]), num(row[4]), num(row[5]))
+    def parse(row: Any) -> tuple[None, float, float, float]:
+        return (None, timestamp(row[0]), num(row[4]), num(row[5]))
 
     yield from candle_ticks(ctx, located(ctx, enumerate(doc, start=1), parse))
 

@@ -1,5 +1,5 @@
-"""Plain layouts named by their header: candles ``date,open,high,low,close,volume`` (CSV, or
-pandas ``to_json(orient="columns")``) and quotes ``timestamp,symbol,ask_size,ask,bid_size,bid``."""
+"""Plain layouts named by their content: pandas ``to_json(orient="columns")`` candles and quotes
+``timestamp,symbol,ask_size,ask,bid_size,bid`` (CSV candles: ``tabular``)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,10 @@ def read_candles_columns_json(ctx: Context) -> Iterator[Record]:
     dates, closes, volumes = doc["date"], doc["close"], doc.get("volume", {})
     keys = sorted(dates, key=lambda k: int(k) if str(k).isdigit() else str(k))
 
-    def parse(key: Any) -> tuple[int, float, float, float]:
-        return (0, timestamp(dates[key]), num(closes[key]), num(volumes.get(key, 0.0)))
+    def parse(key: Any) -> tuple[None, float, float, float]:
+        return (None, timestamp(dates[key]), num(closes[key]), num(volumes.get(key, 0.0)))
 
     yield from candle_ticks(ctx, located(ctx, enumerate(keys, start=1), parse))
-
-
-def read_candles_csv(ctx: Context) -> Iterator[Record]:
-    def parse(row: dict[str, str]) -> tuple[int, float, float, float]:
-        return (0, timestamp(row["date"]), num(row["close"]), num(row["volume"]))
-
-    yield from candle_ticks(ctx, located(ctx, dict_rows(ctx.path), parse))
 
 
 def read_quotes(ctx: Context) -> Iterator[Record]:

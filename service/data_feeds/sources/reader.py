@@ -8,14 +8,17 @@ from typing import Final
 
 from data_feeds.errors import ReplayError
 from data_feeds.records import DEFAULT_ASSET_CLASS, Record
-from data_feeds.sources import binance, ccxt, freqtrade, kraken, nautilus, plain, tardis
+from data_feeds.sources import binance, ccxt, freqtrade, kraken, nautilus, plain, tabular, tardis
 from data_feeds.sources.base import NO_SYMBOL, Context
 from data_feeds.sources.detect import detect
 
 READERS: Final[dict[str, Callable[[Context], Iterator[Record]]]] = {
     "candles_json": freqtrade.read_candles_json,
     "candles_columns_json": plain.read_candles_columns_json,
-    "candles_csv": plain.read_candles_csv,
+    "candles_csv": tabular.read_table_csv,
+    "yfinance_csv": tabular.read_yfinance_csv,
+    "candles_parquet": tabular.read_parquet,
+    "candles_feather": tabular.read_feather,
     "binance_klines_csv": binance.read_binance_klines,
     "trades_json": freqtrade.read_trades_json,
     "ccxt_trades_json": ccxt.read_ccxt_trades,
@@ -28,6 +31,9 @@ READERS: Final[dict[str, Callable[[Context], Iterator[Record]]]] = {
     "tardis_quotes_csv": tardis.read_tardis_quotes,
     "tardis_book_snapshot_csv": tardis.read_tardis_snapshots,
     "tardis_incremental_book_csv": tardis.read_tardis_incremental,
+    "trades_columns_csv": tabular.read_table_csv,
+    "trades_parquet": tabular.read_parquet,
+    "trades_feather": tabular.read_feather,
 }
 
 
@@ -58,7 +64,6 @@ NEEDS_NAME_SYMBOL: Final = frozenset(
     (
         "candles_json",
         "candles_columns_json",
-        "candles_csv",
         "binance_klines_csv",
         "trades_json",
         "trades_csv",
@@ -66,4 +71,5 @@ NEEDS_NAME_SYMBOL: Final = frozenset(
         "kraken_trades_csv",
     )
 )
-"""Layouts without a symbol column: the symbol comes from ``symbol=`` or the file name."""
+"""Layouts without a symbol column: the symbol comes from ``symbol=`` or the file name (the
+column-mapped layouts of ``tabular`` check for a symbol column themselves)."""
