@@ -46,7 +46,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
         type=types.Choices(ASSET_CLASSES),
         default=["crypto"],
         metavar="LIST",
-        help="comma-separated: crypto,equity,fx (default crypto)",
+        help="comma-separated: crypto,equity,fx (default crypto); every simulated market "
+        "trades around the clock: judge equity and fx ones as such with "
+        "DATA_FEEDS_CALENDARS=equity=24/7,fx=24/7",
     )
     p.add_argument(
         "--rate",

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -203,7 +204,9 @@ class StreamPublisher:
             raise ValueError(f"limit must be >= 0, got {limit!r}")
         if duration_s is not None and duration_s < 0:
             raise ValueError(f"duration_s must be >= 0, got {duration_s!r}")
-        loop = asyncio.get_running_loop()
+        # time.monotonic, not loop.time(): uvloop's is the time the loop last woke up, and a
+        # slow first draw would already be past the deadline it sets
+        clock_now = time.monotonic
         it = iter(messages)
         manifest = faults if faults is not None else ()
         counts: dict[str, int] = {}
@@ -216,23 +219,34 @@ class StreamPublisher:
             self._append_sha = sha if isinstance(sha, bytes) else str(sha).encode()
         pool = self.client.connection_pool
         conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        # the clock starts once connected: --duration is publishing time, not connecting time
-        t0 = loop.time()
+        # The clock starts once connected and the first batch is drawn: --duration is
+        # publishing time, not connecting time, nor the time a source takes to produce its
+        # first message (sentiment that leads the price by minutes first draws the price
+        # paths that far ahead: seconds, with many symbols).
+        clock = _SpeedClock(speed, clock_now()) if speed > 0 else None
+        first: _Batch | None = None
+        if (limit is None or limit > 0) and not (stop is not None and stop.is_set()):
+            room = per_batch if limit is None else min(per_batch, limit)
+            first = self._build(it, 0, room, counts, clock)
+        t0 = clock_now()
+        if clock is not None:
+            clock.restart(t0)
         deadline = None if duration_s is None else t0 + duration_s
         sent = 0
         resolved = 0  # faults whose entry id is known
         pending_manifest: list[bytes] = []
         next_progress = t0 + progress_interval_s
-        clock = _SpeedClock(speed, t0) if speed > 0 else None
         inflight: _Batch | None = None
         try:
             while True:
                 batch: _Batch | None = None
                 room = per_batch if limit is None else min(per_batch, limit - sent)
                 done = room <= 0 or (stop is not None and stop.is_set())
-                if not done and deadline is not None and loop.time() >= deadline:
+                if not done and deadline is not None and clock_now() >= deadline:
                     done = True
-                if not done:
+                if first is not None:
+                    batch, first = first, None
+                elif not done:
                     batch = self._build(it, sent, room, counts, clock)
                 if inflight is not None:
                     resolved = await self._collect(
@@ -242,7 +256,7 @@ class StreamPublisher:
                 if batch is None or batch.count == 0:
                     break
                 due = t0 + sent / rate if rate > 0 else (clock.first_due if clock else 0.0)
-                wait = due - loop.time()
+                wait = due - clock_now()
                 if wait > 0:
                     if deadline is not None and due >= deadline:
                         self._uncount(batch, counts)
@@ -255,9 +269,9 @@ class StreamPublisher:
                 await conn.send_packed_command(batch.payload, check_health=False)
                 inflight = batch
                 sent += batch.count
-                if progress is not None and loop.time() >= next_progress:
-                    next_progress = loop.time() + progress_interval_s
-                    progress(PublishProgress(sent, loop.time() - t0, _count_upto(manifest, sent)))
+                if progress is not None and clock_now() >= next_progress:
+                    next_progress = clock_now() + progress_interval_s
+                    progress(PublishProgress(sent, clock_now() - t0, _count_upto(manifest, sent)))
             if pending_manifest:
                 flush = _Batch(sent)
                 flush.skip = len(pending_manifest)
@@ -269,7 +283,7 @@ class StreamPublisher:
             raise
         finally:
             await pool.release(conn)
-        elapsed = loop.time() - t0
+        elapsed = clock_now() - t0
         published_faults = [f for f in manifest if f.seq < sent]
         if progress is not None:
             progress(PublishProgress(sent, elapsed, len(published_faults)))
@@ -420,6 +434,11 @@ class _SpeedClock:
         self._last_ts: float | None = None
         self._peeked: Message | None = None
         self.first_due = t0
+
+    def restart(self, t0: float) -> None:
+        """Count from ``t0`` instead: the messages drawn so far are due as much later."""
+        self.first_due += t0 - self._t0
+        self._t0 = t0
 
     def _due(self, message: Message) -> float:
         ts = message.timestamp
