@@ -66,12 +66,12 @@ def seal(pickled: bytes, key: bytes) -> bytes:
     return MAGIC + mac + payload
 
 
-def loads(blob: bytes, key: bytes, *, what: str = "blob") -> Any:
+def loads(blob: bytes | bytearray | memoryview, key: bytes, *, what: str = "blob") -> Any:
     """Verify and unpickle a blob made by ``dumps``; ``CheckpointRejected`` if it does not verify.
 
     Nothing in the payload is unpickled (or even decompressed) before the signature checks out.
     """
-    if not isinstance(blob, bytes | bytearray) or len(blob) < len(MAGIC) + DIGEST_SIZE:
+    if not isinstance(blob, bytes | bytearray | memoryview) or len(blob) < len(MAGIC) + DIGEST_SIZE:
         raise CheckpointRejected(f"{what} refused: not a signed data-feeds blob")
     if blob[: len(MAGIC)] != MAGIC:
         raise CheckpointRejected(f"{what} refused: unsigned or unknown format")

@@ -45,8 +45,8 @@ class SnapshotFailed(DataFeedsError):
 
 
 def _child(write_fd: int, state: Any, key: bytes) -> NoReturn:
-    """In the forked child: write ``OK`` and the sealed ``state`` to ``write_fd``, or
-    ``FAILED`` and why, and exit."""
+    """In the forked child: write ``OK``, the sealed ``state``'s length (8 bytes) and the
+    sealed state to ``write_fd``, or ``FAILED`` and why, and exit."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -54,25 +54,51 @@ def _child(write_fd: int, state: Any, key: bytes) -> NoReturn:
             signal.set_wakeup_fd(-1)  # the parent's loop reads that pipe, not us
         gc.disable()  # a collection here would only copy more of the parent's pages
         try:
-            out = OK + signed.dumps(state, key)
+            blob = signed.dumps(state, key)
+            parts = (OK + len(blob).to_bytes(8, "big"), blob)
         except Exception as exc:  # e.g. a model that cannot be pickled: say why
-            out = FAILED + f"{type(exc).__name__}: {exc}".encode()[:1000]
-        view = memoryview(out)
-        while view:
-            view = view[os.write(write_fd, view) :]
+            parts = (FAILED, f"{type(exc).__name__}: {exc}".encode()[:1000])
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                view = view[os.write(write_fd, view) :]
     finally:  # never return into the parent's code, whatever happened
         os._exit(0)
 
 
-def _collect(read_fd: int, pid: int) -> tuple[bytes, bytes, int]:
-    """In a thread of the parent (copying megabytes there, not on the loop): read the pipe to
-    its end and reap the child; its first byte, the rest, and the child's wait status."""
+Collected = tuple[bytes, bytes | memoryview, int]
+"""What the parent gets back: the first byte, the rest, the child's wait status."""
+
+
+def _collect(read_fd: int, pid: int) -> Collected:
+    """In a thread of the parent (megabytes are read there, not on the loop): read the pipe to
+    its end and reap the child; its first byte, what follows, and the child's wait status. The
+    sealed state is read straight into a buffer of its announced length: one copy of it in
+    this process, not two."""
     head = os.read(read_fd, 1)
-    parts: list[bytes] = []
-    while chunk := os.read(read_fd, READ_CHUNK):
-        parts.append(chunk)
+    body: bytes | memoryview = b""
+    if head == OK:
+        size = int.from_bytes(_read_exactly(read_fd, 8) or b"\0" * 8, "big")
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = 0
+        while got < size and (n := os.readv(read_fd, [view[got:]])):
+            got += n
+        body = view[:got] if got == size else b""
+    else:
+        parts: list[bytes] = []
+        while chunk := os.read(read_fd, READ_CHUNK):
+            parts.append(chunk)
+        body = b"".join(parts)
     _, status = os.waitpid(pid, 0)
-    return head, b"".join(parts), status
+    return (head if body or head != OK else b""), body, status
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    data = b""
+    while len(data) < n and (chunk := os.read(fd, n - len(data))):
+        data += chunk
+    return data if len(data) == n else None
 
 
 class Snapshot:
@@ -82,6 +108,7 @@ class Snapshot:
 
     def __init__(self, state: Any, key: bytes) -> None:
         loop = asyncio.get_running_loop()
+        self._done: asyncio.Future[Collected]
         if not hasattr(os, "fork"):  # pragma: no cover - no fork (Windows): pickled here
             pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             self.pid = 0
@@ -102,7 +129,7 @@ class Snapshot:
         self._done = loop.run_in_executor(None, _collect, read_fd, pid)
         self._done.add_done_callback(lambda _: os.close(read_fd))
 
-    async def sealed(self) -> bytes:
+    async def sealed(self) -> bytes | memoryview:
         """The sealed state; ``SnapshotFailed`` if the child failed. Cancelled, the child is
         killed."""
         try:
@@ -113,7 +140,9 @@ class Snapshot:
         if head == OK:
             return body
         if head == FAILED:
-            raise SnapshotFailed(f"cannot serialize the state: {body.decode(errors='replace')}")
+            raise SnapshotFailed(
+                f"cannot serialize the state: {bytes(body).decode(errors='replace')}"
+            )
         code = os.waitstatus_to_exitcode(status)
         how = f"was killed by signal {-code}" if code < 0 else f"exited with {code}"
         raise SnapshotFailed(f"the snapshot child {how} before it wrote the state")
