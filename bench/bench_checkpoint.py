@@ -52,7 +52,7 @@ from data_feeds.cache import keys, signed
 from data_feeds.cache.codec import DATA_FIELD, DATA_FIELD_B, encode_fields
 from data_feeds.records import Tick
 from data_feeds.runtime.app import build_pipeline
-from data_feeds.runtime.checkpointer import Checkpointer
+from data_feeds.runtime.checkpointer import FORMAT, Checkpointer
 from data_feeds.runtime.pipeline import TickPipeline
 from data_feeds.settings import Settings
 from data_feeds.validation.schema_validator import SchemaValidator
@@ -113,7 +113,7 @@ def build_state(args: argparse.Namespace) -> tuple[TickPipeline, list[Tick]]:
 async def on_the_loop(checkpointer: Checkpointer) -> int:
     """How checkpoints were taken before runtime.snapshot: pickled on the loop."""
     state = {
-        "format": 2,
+        "format": FORMAT,
         "generator": checkpointer.pipeline.generator,
         "cleaner": checkpointer.pipeline.cleaner,
         "last_ids": dict(checkpointer.last_ids),

@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from data_feeds.cache import keys, signed
+from data_feeds.runtime.checkpointer import FORMAT
 
 from .load import PacedLoad
 from .redis_server import RedisServer
@@ -419,7 +420,9 @@ def missing_class_pickle() -> bytes:
     _Gone.__qualname__ = _Gone.__name__ = "SignalGeneratorV0"
     gen.SignalGeneratorV0 = _Gone  # type: ignore[attr-defined]
     try:
-        return pickle.dumps({"format": 2, "generator": _Gone(), "cleaner": None, "last_ids": {}})
+        return pickle.dumps(
+            {"format": FORMAT, "generator": _Gone(), "cleaner": None, "last_ids": {}}
+        )
     finally:
         del gen.SignalGeneratorV0  # type: ignore[attr-defined]
 
@@ -430,7 +433,7 @@ UNUSABLE: dict[str, Callable[[], Any]] = {
     ),
     "missing class": lambda: signed.seal(missing_class_pickle(), HMAC_KEY.encode()),
     "wrong part type": lambda: signed.dumps(
-        {"format": 2, "generator": "not a generator", "cleaner": None, "last_ids": {}},
+        {"format": FORMAT, "generator": "not a generator", "cleaner": None, "last_ids": {}},
         HMAC_KEY.encode(),
     ),
 }

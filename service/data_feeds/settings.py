@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
+from data_feeds.cache.keys import normalize_symbol
 from data_feeds.errors import ConfigError
 from data_feeds.records import DEFAULT_ASSET_CLASS
 from data_feeds.validation.cleaner_config import CleanerConfig
@@ -288,7 +289,7 @@ def _parse_calendars(name: str, raw: str) -> CleanerConfig:
         key, calendar = key.strip(), calendar.strip()
         if not eq or not key or not calendar:
             raise _bad(name, raw, f"item {item!r} is not ASSET_CLASS=calendar or SYMBOL=calendar")
-        key = key if key.islower() else key.upper()
+        key = key if key.islower() else normalize_symbol(key)  # as stream keys spell it
         pairs.append((key, calendar))
     try:
         return CleanerConfig(calendars=tuple(pairs))

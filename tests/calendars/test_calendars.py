@@ -84,5 +84,6 @@ def test_calendars_pickle_by_name() -> None:
 def test_a_bad_calendar_setting_names_the_variable() -> None:
     with pytest.raises(ConfigError, match=r"DATA_FEEDS_CALENDARS.*unknown trading calendar 'XXXX'"):
         Settings.from_env({"DATA_FEEDS_CALENDARS": "equity=XXXX"})
-    settings = Settings.from_env({"DATA_FEEDS_CALENDARS": "equity=XNAS,spy=XNYS"})
-    assert settings.cleaner.calendars == (("equity", "XNAS"), ("spy", "XNYS"))
+    settings = Settings.from_env({"DATA_FEEDS_CALENDARS": "equity=XNAS,spy=XNYS,BRK-B=XNYS"})
+    # lower case: an asset class; otherwise a symbol, spelled as stream keys spell it
+    assert settings.cleaner.calendars == (("equity", "XNAS"), ("spy", "XNYS"), ("BRKB", "XNYS"))

@@ -22,6 +22,7 @@ from data_feeds.cache.embedded import EmbeddedRedis
 from data_feeds.runtime.consumer import StreamConsumer
 from data_feeds.runtime.metrics import ServiceMetrics
 from data_feeds.settings import Settings
+from data_feeds.validation.cleaner_config import CleanerConfig
 from tests.runtime.consumer_helpers import (
     HMAC_KEY,
     STREAM,
@@ -217,3 +218,42 @@ async def test_a_checkpoint_ahead_of_redis_is_refused_and_the_history_replayed(
     await drain(second, lambda: second.processed >= 80)
     g = second.pipeline.generator
     assert g.learned + g.unlabelled == await learned_by_a_fresh_worker(aclient, s, 200)
+
+
+async def test_a_failure_on_the_same_server_rebuilds_nothing(
+    redis_client: redis.Redis, aclient: aredis.Redis, settings: Settings
+) -> None:
+    """Entries pending at or below what the state applied, after a failure while the server
+    stayed the same (entries taken back to be processed again, a write Redis refused): no
+    rebuild, however often it happens, since only a changed server can have lost writes."""
+    s = consumer_settings(settings)
+    ids = add_ticks(redis_client, 100)
+    consumer = make_consumer(aclient, s)
+    await consumer.start()
+    await drain(consumer, lambda: consumer.processed >= 100)
+    redis_client.xclaim(STREAM, "data-feeds", consumer.consumer, 0, ids[80:], force=True)
+    for _ in range(3):
+        consumer._verify_due = True  # as run() sets it after a failure
+        assert await consumer.verify() is False
+    assert consumer.rollbacks == 0
+
+
+async def test_a_checkpoint_built_with_other_calendars_is_refused(
+    redis_client: redis.Redis, aclient: aredis.Redis, settings: Settings
+) -> None:
+    """A state built with other trading calendars than the settings' (DATA_FEEDS_CALENDARS
+    changed between two runs) is refused, and the history replayed with the settings': what
+    the service computes stays what training computes from the same settings."""
+    add_ticks(redis_client, 50)
+    first = make_consumer(aclient, consumer_settings(settings))
+    await first.start()
+    await drain(first, lambda: first.processed >= 50)
+    await first.checkpoint()
+    other = replace(settings, cleaner=CleanerConfig(calendars=(("crypto", "fx"),)))
+    metrics = ServiceMetrics(process=False)
+    second = make_consumer(aclient, consumer_settings(other), metrics)
+    await second.start()
+    assert metrics.snapshot().value("data_feeds_checkpoints_refused_total") == 1
+    assert second.pipeline.cleaner.calendars == (("crypto", "fx"),)
+    assert second.pipeline.generator.calendars.pairs == (("crypto", "fx"),)
+    assert second.last_ids[STREAM] == first.last_ids[STREAM]  # replayed with its own

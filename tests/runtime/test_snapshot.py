@@ -63,3 +63,19 @@ async def test_a_cancelled_snapshot_kills_its_child_and_stores_nothing() -> None
     assert not Path(f"/proc/{pid}").exists()  # killed and reaped: not even a zombie
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+async def test_a_fork_that_fails_is_a_snapshot_failure_not_a_redis_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No memory or process left to fork: ``SnapshotFailed`` (the consumer logs it and tries
+    again at the next interval), and the pipe is closed."""
+
+    def no_fork() -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    before = len(os.listdir("/proc/self/fd"))
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.raises(SnapshotFailed, match=r"cannot fork the snapshot child.*allocate memory"):
+        Snapshot({"a": 1}, KEY)
+    assert len(os.listdir("/proc/self/fd")) == before

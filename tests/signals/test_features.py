@@ -262,3 +262,26 @@ def test_volatility_per_open_hour_does_not_depend_on_sampling_or_market_hours() 
         assert abs(per_hour / truth - 1.0) < 0.35
     ratio = readings["5min-nyse"][1] / readings["minute-24/7"][1]
     assert abs(ratio / math.sqrt(5.0) - 1.0) < 0.35
+
+
+def test_ticks_while_the_market_is_closed_do_not_blow_up_the_per_hour_features() -> None:
+    """Quotes on a Sunday afternoon, before the FX week opens, then a move at the open: the
+    ticks show the feed trading, so their wall time counts, and the move is not divided by the
+    one open second since the open (which read 17.96 an hour before this test was written)."""
+    from datetime import datetime  # noqa: PLC0415
+    from zoneinfo import ZoneInfo  # noqa: PLC0415
+
+    from data_feeds.calendars import calendar  # noqa: PLC0415
+
+    new_york = ZoneInfo("America/New_York")
+    ind = Indicators("EURUSD", IndicatorConfig(), calendar("fx"))
+    t = datetime(2024, 1, 7, 15, 50, tzinfo=new_york).timestamp()
+    for i in range(69):
+        ind.update(Tick("EURUSD", 1.08 * (1 + 1e-5 * (i % 3)), 1.0, t + i * 8, "fx"))
+    opened = datetime(2024, 1, 7, 17, 0, 1, tzinfo=new_york).timestamp()
+    ind.update(Tick("EURUSD", 1.08 * 1.005, 1.0, opened, "fx"))
+    out = features(ind)
+    span_h = (ind.clocks[-1] - ind.clocks[-61]) / 3600.0
+    assert span_h > 0.1  # the Sunday quotes' wall time, not one second
+    assert out["return_per_hour"] == pytest.approx(out["log_return_60"] / span_h)
+    assert abs(out["return_per_hour"]) < 0.1

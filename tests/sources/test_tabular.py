@@ -319,3 +319,30 @@ def test_import_takes_the_asset_class_from_the_settings(
     capsys.readouterr()
     assert code == 0 and redis_client.xlen("crypto_price:EURUSD") == len(df)
     assert not redis_client.exists("fx_price:EURUSD")
+
+
+def test_date_and_time_in_separate_columns_are_refused_with_the_reason(tmp_path: Path) -> None:
+    """MetaTrader-style ``Date,Time,...``: not stamped at midnight each, but refused, saying so."""
+    df = pd.DataFrame(
+        {
+            "Date": ["2024.01.02"] * 3,
+            "Time": ["09:30", "09:31", "09:32"],
+            "Close": [1.0, 2.0, 3.0],
+            "Volume": [1, 1, 1],
+        }
+    )
+    path = tmp_path / "EURUSD.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(ReplayError, match=r"'Date', 'Time'.*separate columns"):
+        read_records(path)
+
+
+def test_candles_newest_first_are_refused(tmp_path: Path) -> None:
+    """A file sorted newest first (as some exports are) would stamp each close at its open
+    time, before it was known: refused with what to do."""
+    days = pd.date_range("2024-01-02", periods=4, freq="D")[::-1].rename("Date")
+    df = pd.DataFrame({"Close": [5.0, 4.0, 3.0, 2.0], "Volume": [1, 1, 1, 1]}, index=days)
+    path = tmp_path / "SPY.csv"
+    df.to_csv(path)
+    with pytest.raises(ReplayError, match="newest first; sort them oldest first"):
+        list(read_records(path))

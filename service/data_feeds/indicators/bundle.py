@@ -106,7 +106,9 @@ class Indicators:
 
     Ticks also run the symbol's **open-market clock**: ``open_clock`` advances, at each tick
     later than the last, by the seconds its market was open since (``calendar``, a
-    ``data_feeds.calendars.TradingCalendar``; ``None``: always open, wall time), and ``clocks``
+    ``data_feeds.calendars.TradingCalendar``; ``None``: always open, wall time), or by the wall
+    time since if the market was closed all along (a tick while closed shows it trading:
+    extended hours, weekend quotes), and ``clocks``
     holds its value at each of the latest ``price_history`` ticks, beside ``prices``. Returns
     and volatility per unit of open time (``signals.features``) are read off it, so a night, a
     weekend or a holiday does not count as time in which the price could move.
@@ -264,11 +266,12 @@ class Indicators:
         if clock_ts is None or timestamp > clock_ts:
             if clock_ts is not None:
                 calendar = self.calendar
-                self.open_clock += (
-                    timestamp - clock_ts
-                    if calendar is None
-                    else calendar.open_seconds(clock_ts, timestamp)
-                )
+                elapsed = timestamp - clock_ts
+                if calendar is not None:
+                    # ticks that come while the calendar says closed (extended hours, weekend
+                    # quotes) show the feed trading: their wall time counts
+                    elapsed = calendar.open_seconds(clock_ts, timestamp) or elapsed
+                self.open_clock += elapsed
             self._clock_ts = timestamp
         self.clocks.append(self.open_clock)
         self.price = price

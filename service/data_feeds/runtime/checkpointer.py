@@ -45,7 +45,9 @@ from data_feeds.validation.cleaner import DataCleaner
 
 log = structlog.get_logger(__name__)
 
-FORMAT: Final = 2
+FORMAT: Final = 3
+"""3: the state follows trading calendars (a state of format 2 measured every feed in wall
+time; it is refused, and the history replayed with the configured calendars)."""
 Behind = Callable[[dict[str, str]], Awaitable[list[str]]]
 """Given entries applied per stream, the streams on which Redis has acknowledged less."""
 REPLAY_PAGE: Final = 1000
@@ -124,6 +126,12 @@ class Checkpointer:
             return self._refuse(str(exc))
         except Exception as exc:  # verified, but unpickling failed: e.g. a class renamed since
             return self._refuse(f"checkpoint refused: unusable ({type(exc).__name__}: {exc})")
+        configured = self.pipeline.cleaner.calendars  # the settings' (the state built from them)
+        if cleaner.calendars != configured or generator.calendars.pairs != configured:
+            return self._refuse(
+                f"checkpoint refused: built with the trading calendars {cleaner.calendars!r}, "
+                f"the settings say {configured!r} (DATA_FEEDS_CALENDARS)"
+            )
         ahead = await behind(last_ids) if behind is not None else []
         if ahead:
             return self._refuse(

@@ -24,13 +24,13 @@ fine; NOGROUP after a stream was deleted and recreated triggers a rediscovery).
 Start: restore, replay, own pending entries, then new reads in batches. A Redis outage at any
 point is retried with capped exponential backoff; state is never applied twice.
 
-Rollback: before anything that may deliver an entry again is processed (after a failure, when
-the server's ``run_id`` changed, before claims, and for every new read whose first entry is at
-or below what the state applied), Redis is asked whether it still acknowledges everything the
-state applied. If not, the state is rebuilt as at a start: the checkpoint (itself refused if
-it is ahead of Redis), the replay of what Redis acknowledged after it, then own pending
-entries, so every entry that survived in Redis gets its signal and the model learns each
-outcome once.
+Rollback: a new read whose first entry is at or below what the state applied means Redis went
+back; and before anything else that may deliver an entry again is processed (after a failure,
+before claims, every second) the server's ``run_id`` is compared: when it changed (a restart,
+a failover), Redis is asked whether it still acknowledges everything the state applied. If
+not, the state is rebuilt as at a start: the checkpoint (itself refused if it is ahead of
+Redis), the replay of what Redis acknowledged after it, then own pending entries, so every
+entry that survived in Redis gets its signal and the model learns each outcome once.
 
 Checkpoints are taken in the background (``runtime.snapshot``: a forked child serializes the
 state), every ``checkpoint_interval_s`` and first right after start; the loop waits only for
@@ -71,6 +71,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 LAG_INTERVAL_S: Final = 5.0
+STUCK_CHECKPOINT_INTERVALS: Final = 5
+"""A background checkpoint still running after this many intervals is abandoned."""
 VERIFY_INTERVAL_S: Final = 1.0
 """How often the server's ``run_id`` is compared (a restart redis-py hid by reconnecting)."""
 BACKOFF_BASE_S: Final = 0.1
@@ -156,6 +158,7 @@ class StreamConsumer:
         self._snapshot: asyncio.Task[None] | None = None
         """The checkpoint being taken in the background, if one is."""
         self._snapshot_taken: Snapshot | None = None
+        self._snapshot_t0 = 0.0
 
     # -- discovery and groups ------------------------------------------------------------------
 
@@ -231,16 +234,28 @@ class StreamConsumer:
             return
         await self.checkpointer.save()
 
-    def _checkpoint_in_background(self) -> None:
-        """Start a checkpoint of the state as it is now, unless one is under way."""
-        if not self.started or (self._snapshot is not None and not self._snapshot.done()):
+    async def _checkpoint_in_background(self) -> None:
+        """Start a checkpoint of the state as it is now, unless one is under way (one under way
+        for ``STUCK_CHECKPOINT_INTERVALS`` intervals is abandoned: its child hangs)."""
+        if not self.started:
             return
+        if self._snapshot is not None and not self._snapshot.done():
+            stuck_s = STUCK_CHECKPOINT_INTERVALS * self.settings.checkpoint_interval_s
+            if time.monotonic() - self._snapshot_t0 < stuck_s:
+                return
+            log.error("checkpoint_failed", error=f"abandoned after {stuck_s:g} s")
+            await self._cancel_snapshot()
         if self.writer.pending is not None:
             return  # the next interval's
         t0 = time.monotonic()
-        snapshot = self.checkpointer.snapshot()  # the state now: forked before anything changes
+        try:
+            snapshot = self.checkpointer.snapshot()  # the state now: forked before it changes
+        except SnapshotFailed as exc:
+            log.error("checkpoint_failed", error=str(exc))
+            return
         self._snapshot = asyncio.create_task(self._store(snapshot, t0), name="checkpoint")
         self._snapshot_taken = snapshot
+        self._snapshot_t0 = t0
 
     async def _store(self, snapshot: Snapshot, t0: float) -> None:
         try:
@@ -275,19 +290,24 @@ class StreamConsumer:
     # -- rollback ------------------------------------------------------------------------------
 
     async def verify(self) -> bool:
-        """Ask Redis whether it still acknowledges all the state applied, when there is reason
-        to doubt it (a failure seen, the server changed); rebuild the state if not. True if
-        it was rebuilt."""
-        changed = await self.rollback.server_changed()
-        if not (changed or self._verify_due):
-            return False
+        """When the server is not the one the state was written to (a restart or a failover:
+        its ``run_id`` changed), ask it whether it still acknowledges all the state applied;
+        rebuild the state if not. True if it was rebuilt.
+
+        Only a changed server can have lost acknowledged writes; a failed call to the same
+        server cannot, and entries pending at or below what the state applied are then normal
+        (being processed again after the failure), so nothing is asked. The new ``run_id`` is
+        kept only once the answer is in: a check cut short by an error is made again."""
         self._verify_due = False
+        run_id = await self.rollback.current_run_id()
+        if run_id == self.rollback.run_id:
+            return False
         behind = await self.rollback.behind(self.last_ids, self.streams)
+        self.rollback.run_id = run_id
         if behind:
             await self.recover(behind)
             return True
-        if changed:
-            log.info("redis_server_changed", run_id=self.rollback.run_id, lost="nothing")
+        log.info("redis_server_changed", run_id=run_id, lost="nothing")
         return False
 
     async def _behind(self, applied: dict[str, str]) -> list[str]:
@@ -354,7 +374,7 @@ class StreamConsumer:
         self.writer.drop_pending()
         self.merge.clear()
         await self.discover()
-        await self.rollback.server_changed()  # the server this state is about
+        self.rollback.run_id = await self.rollback.current_run_id()  # the server of this state
         self._verify_due = False
         if await self.checkpointer.restore(self._behind):
             # the mode is the setting's, whatever the checkpointed generator was serving in
@@ -440,7 +460,7 @@ class StreamConsumer:
             await self.export_lag()
         if now >= self._next_checkpoint:
             self._next_checkpoint = now + self.settings.checkpoint_interval_s
-            self._checkpoint_in_background()
+            await self._checkpoint_in_background()
         entries = await self.read(stop, await self.clock())
         if entries:
             await self._handle(entries)

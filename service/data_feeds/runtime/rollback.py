@@ -7,8 +7,9 @@ delivered again, the cleaner takes them for duplicates, and they would be acknow
 signal while the model learns them twice. So the consumer asks, before it processes anything
 that could have been delivered before:
 
-- ``server_changed``: has the server's ``run_id`` changed since the last look (a restart or a
-  failover: redis-py reconnects on its own, so the consumer may see no error at all)?
+- ``current_run_id``: is the server still the one the state was written to? A restart or a
+  failover changes its ``run_id`` (redis-py reconnects on its own, so the consumer may see
+  no error at all); only then can acknowledged writes have been lost.
 - ``behind``: for which streams has the group not acknowledged everything the state applied?
   Either its ``last-delivered-id`` is below the newest entry applied, or this consumer still
   has an entry at or below it pending (the delivery survived, the batch's write did not).
@@ -24,9 +25,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import redis
 import redis.asyncio as aredis
 
 from data_feeds.cache.codec import as_text
+from data_feeds.errors import MISSING_GROUP_REPLY
 from data_feeds.timestamps import entry_key
 
 
@@ -43,14 +46,10 @@ class RollbackWatch:
         self.run_id: str | None = None
         """The server's ``run_id`` at the last look."""
 
-    async def server_changed(self) -> bool:
-        """Whether the server is not the one seen last time (restarted, or failed over);
-        ``False`` the first time."""
+    async def current_run_id(self) -> str:
+        """The server's ``run_id`` now (a restart or a failover changes it)."""
         info = await self.redis.info("server")
-        run_id = as_text(info.get("run_id", ""))
-        changed = self.run_id is not None and run_id != self.run_id
-        self.run_id = run_id
-        return changed
+        return as_text(info.get("run_id", ""))
 
     async def behind(self, applied: Mapping[str, str], groups: Mapping[str, str]) -> list[str]:
         """The streams whose group has not acknowledged every entry up to ``applied[stream]``.
@@ -71,12 +70,23 @@ class RollbackWatch:
         out = []
         for i, (stream, group, last) in enumerate(items):
             groups_info, pending = replies[2 * i], replies[2 * i + 1]
-            if isinstance(groups_info, Exception):
+            if _gone(groups_info) or _gone(pending):
                 continue
+            for reply in (groups_info, pending):
+                if isinstance(reply, Exception):  # MASTERDOWN, LOADING...: ask again later
+                    raise reply
             info = next((g for g in groups_info if as_text(g["name"]) == group), None)
             if info is None:
                 continue
             delivered = entry_key(as_text(info["last-delivered-id"]))
-            if delivered < entry_key(last) or (not isinstance(pending, Exception) and pending):
+            if delivered < entry_key(last) or pending:
                 out.append(stream)
         return out
+
+
+def _gone(reply: Any) -> bool:
+    """A reply saying the stream or the group no longer exists."""
+    if not isinstance(reply, redis.ResponseError):
+        return False
+    text = str(reply)
+    return "no such key" in text or MISSING_GROUP_REPLY in text

@@ -115,11 +115,16 @@ class Snapshot:
             self._done = loop.run_in_executor(None, lambda: (OK, signed.seal(pickled, key), 0))
             return
         read_fd, write_fd = os.pipe()
-        with warnings.catch_warnings():
-            # 3.12+ warns that a child of a threaded process may deadlock on a lock another
-            # thread held: this child takes none (see the module doc)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
+        try:
+            with warnings.catch_warnings():
+                # 3.12+ warns that a child of a threaded process may deadlock on a lock another
+                # thread held: this child takes none (see the module doc)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError as exc:  # no memory or no process left for it: not a Redis failure
+            os.close(read_fd)
+            os.close(write_fd)
+            raise SnapshotFailed(f"cannot fork the snapshot child: {exc}") from None
         if pid == 0:  # pragma: no cover - the child; it never returns
             os.close(read_fd)
             _child(write_fd, state, key)

@@ -171,10 +171,19 @@ def candle_ticks(
     ``INTERVAL_ROWS`` rows (daily equities skip weekends and holidays), else 0."""
     it = iter(rows)
     first = list(itertools.islice(it, INTERVAL_ROWS))
+    steps: list[float] = []  # each symbol's steps (rows of several may interleave)
+    last: dict[str | None, float] = {}
+    for symbol, open_s, _, _ in first:
+        if symbol in last:
+            steps.append(open_s - last[symbol])
+        last[symbol] = open_s
+    if sum(s < 0 for s in steps) > len(steps) // 2:  # a close is known once its candle closes:
+        raise ReplayError(  # stamped from a newer row's step, it would come before its time
+            f"{ctx.path}: the candles are newest first; sort them oldest first"
+        )
     interval = ctx.interval_s
     if interval is None:
-        steps = [b[1] - a[1] for a, b in itertools.pairwise(first) if b[1] > a[1]]
-        interval = min(steps, default=0.0)
+        interval = min((s for s in steps if s > 0), default=0.0)
     asset_class = ctx.asset_class
     for symbol, open_s, close, volume in itertools.chain(first, it):
         yield Tick(ctx.symbol(symbol), close, volume, open_s + interval, asset_class)

@@ -86,6 +86,8 @@ def map_columns(header: Sequence[str], index: int | None = None) -> ColumnMap | 
     names = [normalize(h) for h in header]
     if index is None and names and names[0] == "":
         index = 0  # pandas' unnamed index in to_csv
+    if "date" in names and "time" in names and _find(names, ("timestamp", "datetime")) is None:
+        return None  # the day in one column, the time of day in another: see unmapped
     time = _find(names, TIME)
     if time is None:
         time = index
@@ -105,6 +107,12 @@ def map_columns(header: Sequence[str], index: int | None = None) -> ColumnMap | 
 def unmapped(header: Sequence[str]) -> str:
     """Why a header maps to neither kind: the columns it has and what each kind needs."""
     found = ", ".join(repr(h.strip()) for h in header) or "none"
+    names = [normalize(h) for h in header]
+    if "date" in names and "time" in names:
+        return (
+            f"columns {found}: the date and the time of day are in separate columns (as "
+            "MetaTrader writes them); join them into one datetime column first"
+        )
     times = "/".join(TIME)
     return (
         f"columns {found}; a candle file needs a time column ({times}, or pandas' unnamed "
