@@ -15,7 +15,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,15 @@ class Run:
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
                 time.sleep(0.1)  # Redis restarting
 
+    def fault_moments(self, n: int) -> Iterator[int]:
+        """``n`` moments to inject a fault at (0, 1, ...): each after a second's worth of
+        signals and a random pause under a second; stops early if the service stalls."""
+        for k in range(n):
+            if not self.wait_progress(int(self.opts.rate)):
+                return
+            time.sleep(self.rng.uniform(0.0, 1.0))
+            yield k
+
     def wait_progress(self, more: int, timeout_s: float = PROGRESS_TIMEOUT_S) -> bool:
         """Wait until ``more`` signals were written since the call, the service alive
         throughout; ``False`` (noted) if it died or made no such progress in time."""
@@ -235,10 +244,7 @@ def kill9(opts: Options) -> Row:
     with Run("kill9", opts) as run:
         run.service.start()
         run.load.start()
-        for k in range(opts.n):
-            if not run.wait_progress(int(opts.rate)):
-                break
-            time.sleep(run.rng.uniform(0.0, 1.0))
+        for k in run.fault_moments(opts.n):
             run.service.kill9()
             run.say(f"kill -9 {k + 1}/{opts.n}")
             run.service.start()
@@ -257,10 +263,7 @@ def sigterm(opts: Options) -> Row:
         run.load.start()
         exits: list[Exit] = []
         pending_at_exit = 0
-        for k in range(opts.n):
-            if not run.wait_progress(int(opts.rate)):
-                break
-            time.sleep(run.rng.uniform(0.0, 1.0))
+        for k in run.fault_moments(opts.n):
             out = run.service.sigterm()
             assert out is not None
             exits.append(out)
@@ -297,10 +300,7 @@ def redis_restart(opts: Options) -> Row:
     with Run("redis-restart", opts) as run:
         run.service.start()
         run.load.start()
-        for k in range(opts.n):
-            if not run.wait_progress(int(opts.rate)):
-                break
-            time.sleep(run.rng.uniform(0.0, 1.0))
+        for k in run.fault_moments(opts.n):
             run.redis.kill9()
             time.sleep(1.0)
             run.redis.start()
