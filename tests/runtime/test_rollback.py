@@ -98,6 +98,7 @@ async def learned_by_a_fresh_worker(client: aredis.Redis, settings: Settings, n:
     straight = make_consumer(client, replace(settings, consumer_group="straight"))
     await straight.start()
     await drain(straight, lambda: straight.processed >= n)
+    await straight.close()
     g = straight.pipeline.generator
     return g.learned + g.unlabelled
 
@@ -130,6 +131,7 @@ async def test_a_lost_aof_tail_leaves_no_surviving_input_without_its_signal(
 
     await drain(consumer, lambda: set(signal_entry_ids(sync)) >= {i.decode() for i in ids})
     await drain(consumer, lambda: pending(sync) == 0)
+    await consumer.close()
     signalled = signal_entry_ids(sync)
     assert set(signalled) == {i.decode() for i in ids}
     assert max(Counter(signalled).values()) <= 2  # a duplicate keeps its input's id
@@ -165,6 +167,7 @@ async def test_acknowledgements_lost_with_deliveries_kept_are_found_after_a_rest
     await asyncio.to_thread(server.ensure_running)
 
     await drain(consumer, lambda: pending(sync) == 0 and consumer.processed >= 400)
+    await consumer.close()
     assert set(signal_entry_ids(sync)) == {i.decode() for i in ids}
     assert consumer.rollbacks == 1
     g = consumer.pipeline.generator
@@ -188,6 +191,7 @@ async def test_a_restart_that_lost_nothing_rebuilds_nothing(
     assert await consumer.verify() is False
     assert consumer.rollback.run_id != before
     await drain(consumer, lambda: consumer.processed >= 200)
+    await consumer.close()
     signalled = signal_entry_ids(sync)
     assert len(signalled) == len(set(signalled)) == 200
     assert consumer.rollbacks == 0
@@ -205,6 +209,7 @@ async def test_a_checkpoint_ahead_of_redis_is_refused_and_the_history_replayed(
     await first.start()
     await drain(first, lambda: first.processed >= 200)
     await first.checkpoint()
+    await first.close()
     # Redis loses the group's progress past entry 120 (as after a failover to a lagging replica)
     ids = [e[0] for e in redis_client.xrange(STREAM)]
     redis_client.xgroup_setid(STREAM, "data-feeds", ids[119])
@@ -216,6 +221,7 @@ async def test_a_checkpoint_ahead_of_redis_is_refused_and_the_history_replayed(
     assert metrics.snapshot().value("data_feeds_checkpoints_refused_total") == 1
     assert second.last_ids[STREAM] == ids[119].decode()  # replayed up to what Redis acknowledged
     await drain(second, lambda: second.processed >= 80)
+    await second.close()
     g = second.pipeline.generator
     assert g.learned + g.unlabelled == await learned_by_a_fresh_worker(aclient, s, 200)
 
@@ -235,6 +241,7 @@ async def test_a_failure_on_the_same_server_rebuilds_nothing(
     for _ in range(3):
         consumer._verify_due = True  # as run() sets it after a failure
         assert await consumer.verify() is False
+    await consumer.close()
     assert consumer.rollbacks == 0
 
 
@@ -249,10 +256,12 @@ async def test_a_checkpoint_built_with_other_calendars_is_refused(
     await first.start()
     await drain(first, lambda: first.processed >= 50)
     await first.checkpoint()
+    await first.close()
     other = replace(settings, cleaner=CleanerConfig(calendars=(("crypto", "fx"),)))
     metrics = ServiceMetrics(process=False)
     second = make_consumer(aclient, consumer_settings(other), metrics)
     await second.start()
+    await second.close()
     assert metrics.snapshot().value("data_feeds_checkpoints_refused_total") == 1
     assert second.pipeline.cleaner.calendars == (("crypto", "fx"),)
     assert second.pipeline.generator.calendars.pairs == (("crypto", "fx"),)

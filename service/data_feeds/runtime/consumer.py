@@ -272,6 +272,11 @@ class StreamConsumer:
         if self.metrics:
             self.metrics.record_checkpoint(size, time.monotonic() - t0)
 
+    async def close(self) -> None:
+        """Stop the background work of a consumer driven step by step (``run`` does this
+        itself when it ends): a checkpoint under way is abandoned."""
+        await self._cancel_snapshot()
+
     async def background_checkpoint(self) -> None:
         """Wait for the background checkpoint under way, if there is one."""
         if self._snapshot is not None:
