@@ -67,9 +67,3 @@ class CalendarMap:
 
     def __reduce__(self) -> tuple[type[CalendarMap], tuple[tuple[tuple[str, str], ...]]]:
         return (CalendarMap, (self.pairs,))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CalendarMap) and other.pairs == self.pairs
-
-    def __hash__(self) -> int:
-        return hash(self.pairs)

@@ -220,13 +220,7 @@ class Indicators:
         )
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        slots = state[1]
-        if "clocks" not in slots:  # pickled before the open-market clock: it starts now
-            self.calendar = None
-            self.clocks = deque(maxlen=self.__class__._history(slots))
-            self.open_clock = 0.0
-            self._clock_ts = None
-        for name, value in slots.items():
+        for name, value in state[1].items():
             setattr(self, name, value)
         # Derived, so a bundle pickled before it was kept (an older checkpoint) gets it too.
         self.ticks_to_warm = self._ticks_to_warm()
@@ -316,11 +310,6 @@ class Indicators:
             self.trade_flow.update(record.volume, record.side, record.timestamp)
         else:
             self.book.update(record.bids, record.asks, is_delta=record.is_delta)
-
-    @staticmethod
-    def _history(slots: dict[str, object]) -> int | None:
-        prices = slots.get("prices")
-        return prices.maxlen if isinstance(prices, deque) else None
 
     def _refuse(self, symbol: str) -> NoReturn:
         raise ValueError(f"record for {symbol!r} fed to the indicators of {self.symbol!r}")

@@ -205,10 +205,7 @@ class StreamConsumer:
         for stream in streams:
             info = keys.parse_stream_key(stream)
             if info is not None and info.kind != SENTIMENT:
-                s = self.settings
-                asset_class = info.asset_class or s.asset_classes.get(
-                    info.symbol, s.default_asset_class
-                )
+                asset_class = self.pipeline.validator.implied_asset_class(info, info.symbol)
                 calendars.for_feed(asset_class, info.symbol)
 
     # -- state ---------------------------------------------------------------------------------

@@ -100,8 +100,6 @@ class SignalGenerator:
 
     serving: str = ONLINE
     """Class default: a generator pickled before serving modes existed learns, as it did."""
-    calendars: CalendarMap = CalendarMap()
-    """Class default: a generator pickled before calendars follows the defaults."""
 
     def __init__(
         self,

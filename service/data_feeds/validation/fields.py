@@ -222,7 +222,7 @@ class FieldRules:
             name = self._asset_names.get(value)
             if name is None:
                 if not value or value == NONE:
-                    return self._implied_asset_class(hint, symbol)
+                    return self.implied_asset_class(hint, symbol)
                 name = self._asset_class(value, "asset_class")
             if hint is not None and hint.asset_class is not None and name != hint.asset_class:
                 raise InvalidMessage(
@@ -230,12 +230,12 @@ class FieldRules:
                 )
             return name
         if value is None:
-            return self._implied_asset_class(hint, symbol)
+            return self.implied_asset_class(hint, symbol)
         raise InvalidMessage(
             "wrong_type", f"asset_class must be text, not {shown(value)}", "asset_class"
         )
 
-    def _implied_asset_class(self, hint: StreamInfo | None, symbol: str) -> str:
+    def implied_asset_class(self, hint: StreamInfo | None, symbol: str) -> str:
         """The stream key's asset class, else the symbol's configured one, else the default."""
         if hint is not None and hint.asset_class is not None:
             return hint.asset_class
