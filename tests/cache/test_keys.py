@@ -15,8 +15,11 @@ PACKAGE = Path(keys.__file__).resolve().parent.parent
 KEYS_MODULE = Path(keys.__file__).resolve()
 
 _PREFIXES = "|".join(
-    re.escape(p) for p in (*keys.OUTPUT_PREFIXES, SENTIMENT, "_price", "_trade", "_book")
-)
+    re.escape(p)
+    for p in (*keys.OUTPUT_PREFIXES, *(p.strip("{}") for p in keys.OUTPUT_PREFIXES), SENTIMENT,
+              "_price", "_trade", "_book")
+)  # fmt: skip
+"""The namespaces as spelt now (``{models}``) and before hash tags (``models``)."""
 KEY_LITERAL = re.compile(rf"^(?:\*|[*a-z0-9_]*(?:{_PREFIXES})):(?!\s|//)")
 """A string that starts like a key or a key pattern: ``signals:``, ``crypto_price:``,
 ``*_price:``, ``*:``. A colon followed by a space (``"faults: 3"``) or ``//`` (a URL) is prose."""
@@ -130,17 +133,17 @@ def test_keys_read_as_documented() -> None:
     assert keys.quarantine_key("BTCUSDT") == "quarantine:BTCUSDT"
     assert keys.checkpoint_key("data-feeds", "w0") == "checkpoint:data-feeds:w0"
     assert keys.EVENTS_FEED == "events:feed"
-    assert keys.model_meta_key("v3") == "models:meta:v3"
-    assert keys.model_blob_key("v3") == "models:blob:v3"
-    assert keys.MODELS_CHAMPION == "models:champion"
-    assert keys.dataset_key("ab") == "training:dataset:ab"
-    assert keys.dataset_rows_key("ab") == "training:dataset:ab:rows"
-    assert keys.training_run_key("run-1") == "training:run:run-1"
-    assert keys.TRAINING_DECISIONS == "training:decisions"
-    assert keys.imported_key("crypto_trade:XRPETH") == "research:imported:crypto_trade:XRPETH"
+    assert keys.model_meta_key("v3") == "{models}:meta:v3"
+    assert keys.model_blob_key("v3") == "{models}:blob:v3"
+    assert keys.MODELS_CHAMPION == "{models}:champion"
+    assert keys.dataset_key("ab") == "{training}:dataset:ab"
+    assert keys.dataset_rows_key("ab") == "{training}:dataset:ab:rows"
+    assert keys.training_run_key("run-1") == "{training}:run:run-1"
+    assert keys.TRAINING_DECISIONS == "{training}:decisions"
+    assert keys.imported_key("crypto_trade:XRPETH") == "research:imported:{crypto_trade:XRPETH}"
     assert keys.RESEARCH_FEED_REPORT_LATEST == "research:feed_report:latest"
     assert keys.RESEARCH_EVALUATIONS == "research:evaluations"
-    assert keys.METRICS_DEMO_LATEST == "metrics:demo:latest"
+    assert keys.METRICS_DEMO_LATEST == "{metrics}:demo:latest"
     assert keys.SIM_FAULTS == "sim:faults"
     assert keys.SIGNALS_STREAMS == "signals:*"
     assert keys.SENTIMENT_STREAMS == "sentiment:*"
@@ -165,3 +168,26 @@ def test_only_input_streams_parse_as_streams() -> None:
         "equity",
     )
     assert keys.is_signals_key("signals:BTCUSDT") and not keys.is_signals_key("crypto_price:X")
+
+
+def test_hash_slots_follow_redis() -> None:
+    """``hash_slot`` is Redis Cluster's: CRC16 of the hash tag (checked against CLUSTER KEYSLOT's
+    documented values), and keys written together share a slot."""
+    assert keys.hash_slot("foo") == 12182  # the cluster spec's example values
+    assert keys.hash_slot("{user1000}.following") == keys.hash_slot("{user1000}.followers")
+    assert keys.hash_tag("a{}b") == "a{}b" and keys.hash_tag("x{y}z{w}") == "y"
+    for ns in keys.TAGGED_NAMESPACES:  # a namespace's keys are in one slot
+        assert len({keys.hash_slot(k) for k in (f"{ns}:a", f"{ns}:b:c")}) == 1
+    stream = keys.stream_key("crypto", PRICE, "BTCUSDT")
+    assert keys.hash_slot(keys.imported_key(stream)) == keys.hash_slot(stream)
+    tagged = "crypto_price:{BTCUSDT}"
+    assert keys.hash_slot(keys.imported_key(tagged)) == keys.hash_slot(tagged)
+    assert keys.model_blob_key("v1") != keys.MODELS_CHAMPION
+    assert keys.hash_slot(keys.MODELS_CHAMPION) == keys.hash_slot(keys.model_blob_key("v1"))
+
+
+def test_a_hash_tagged_symbol_is_the_symbol() -> None:
+    """A publisher may tag its streams (``crypto_price:{BTCUSDT}``): the symbol is BTCUSDT."""
+    info = keys.parse_stream_key("crypto_price:{BTCUSDT}")
+    assert info is not None and (info.kind, info.symbol) == (PRICE, "BTCUSDT")
+    assert keys.parse_stream_key("crypto_price:{}") is not None  # not a tag: kept as written

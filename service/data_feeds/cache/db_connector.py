@@ -6,12 +6,15 @@ the asyncio twin the service uses. Both share the key scheme (``cache.keys``), t
 
 With no URL (argument, ``DATA_FEEDS_REDIS_URL`` or ``REDIS_URL``), both start or join the bundled
 Redis under the data directory (``cache.embedded``). ``redis://user:password@host:port/db``
-(ACL) and ``rediss://`` (TLS) URLs are passed to redis-py as they are.
+(ACL) and ``rediss://`` (TLS) URLs are passed to redis-py as they are; a URL naming a node of a
+Redis Cluster gives redis-py's cluster client (``cache.clients``), and ``store_many`` then
+appends slot by slot (one script call per hash slot, each atomic on its own).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
@@ -21,6 +24,7 @@ import structlog
 
 from data_feeds.arrival import arrival_key
 from data_feeds.cache import keys
+from data_feeds.cache.clients import async_client, is_cluster, sync_client
 from data_feeds.cache.codec import (
     APPEND_AT,
     DATA_FIELD,
@@ -30,7 +34,8 @@ from data_feeds.cache.codec import (
     event_ms,
 )
 from data_feeds.cache.embedded import EmbeddedRedis, client_name
-from data_feeds.errors import ConfigError, InvalidMessage
+from data_feeds.cache.migrate import rename_legacy_keys
+from data_feeds.errors import REDIS_DOWN, ConfigError, InvalidMessage
 from data_feeds.records import BookDelta, BookSnapshot, Record, Sentiment, Tick, Trade
 from data_feeds.settings import Settings
 from data_feeds.timestamps import TimeBound, time_bound
@@ -112,16 +117,20 @@ class _Codec:
         record = self.validator.validate(raw)
         return keys.record_stream(record), event_ms(record), encode_fields(record)[DATA_FIELD]
 
-    def append_args(self, records: Iterable[Storable]) -> tuple[list[str], list[bytes | int]]:
-        """Validate every record (raising on the first invalid one); APPEND_AT's keys and
-        arguments."""
-        streams: list[str] = []
-        args: list[bytes | int] = [self.maxlen]
-        for item in records:
+    def append_calls(self, records: Iterable[Storable], *, by_slot: bool) -> list[AppendCall]:
+        """Validate every record (raising on the first invalid one); the APPEND_AT calls that
+        store them: one, or with ``by_slot`` one per hash slot (a cluster runs a script on
+        the keys of one slot only)."""
+        calls: dict[int, AppendCall] = {}
+        for position, item in enumerate(records):
             stream, ms, data = self.prepare(item)
-            streams.append(stream)
-            args += (ms, 1, DATA_FIELD_B, data)
-        return streams, args
+            call = calls.get(slot := keys.hash_slot(stream) if by_slot else 0)
+            if call is None:
+                call = calls[slot] = AppendCall([], [self.maxlen], [])
+            call.keys.append(stream)
+            call.args.extend((ms, 1, DATA_FIELD_B, data))
+            call.positions.append(position)
+        return list(calls.values())
 
     def decode_page(
         self,
@@ -168,6 +177,29 @@ class _Codec:
         return entries if limit is None else entries[:limit]
 
 
+class AppendCall(NamedTuple):
+    """One APPEND_AT call: its keys and arguments, and where its records stood in the input."""
+
+    keys: list[str]
+    args: list[bytes | int]
+    positions: list[int]
+
+
+def _entry_ids(calls: list[AppendCall], replies: Sequence[Any]) -> list[str]:
+    """The entry ids of ``calls``' records, in the order the records were given."""
+    out = [""] * sum(len(c.positions) for c in calls)
+    for call, ids in zip(calls, replies, strict=True):
+        for position, entry_id in zip(call.positions, ids, strict=True):
+            out[position] = as_text(entry_id)
+    return out
+
+
+def _rename_legacy(client: redis.Redis) -> None:
+    # an unreachable server: the connector's first real command reports it
+    with contextlib.suppress(*REDIS_DOWN):
+        rename_legacy_keys(client)
+
+
 def _arrival(entry: Entry) -> tuple[int, str, int]:
     """``backfill_entries`` order: the one processing order (``data_feeds.arrival``)."""
     return arrival_key(entry.stream, entry.entry_id)
@@ -202,9 +234,11 @@ class DBConnector:
     ) -> None:
         self.settings = settings or Settings.from_env()
         self.url = resolve_redis_url(url, self.settings)
-        self.redis: redis.Redis = redis.Redis.from_url(self.url, **client_options())
+        self.redis: redis.Redis = sync_client(self.url, **client_options())
+        self.cluster = is_cluster(self.redis)
         self._codec = _Codec(self.settings, validator)
         self._append = self.redis.register_script(APPEND_AT)
+        _rename_legacy(self.redis)
 
     @property
     def validator(self) -> SchemaValidator:
@@ -220,11 +254,15 @@ class DBConnector:
 
     def store_many(self, records: Iterable[Storable]) -> list[str]:
         """Validate every record first (nothing is written if one is invalid), then append
-        them all in one script call, each at its event time; their entry ids."""
-        streams, args = self._codec.append_args(records)
-        if not streams:
-            return []
-        return [as_text(i) for i in self._append(keys=streams, args=args)]
+        them all in one script call (on a cluster, one per hash slot), each at its event time;
+        their entry ids."""
+        calls = self._codec.append_calls(records, by_slot=self.cluster)
+        if len(calls) <= 1:
+            return [as_text(i) for c in calls for i in self._append(keys=c.keys, args=c.args)]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for c in calls:  # EVAL: a node new after a failover has no script cache yet
+                pipe.eval(APPEND_AT, len(c.keys), *c.keys, *c.args)
+            return _entry_ids(calls, pipe.execute())
 
     def streams(self, pattern: Patterns = "*") -> list[str]:
         """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never
@@ -306,7 +344,8 @@ class AsyncDBConnector:
         self.settings = settings or Settings.from_env()
         # Starting the bundled server is a short blocking step, done once at start-up.
         self.url = resolve_redis_url(url, self.settings)
-        self.redis: aredis.Redis = aredis.Redis.from_url(self.url, **client_options())
+        self.redis: aredis.Redis = async_client(self.url, **client_options())
+        self.cluster = is_cluster(self.redis)
         self._codec = _Codec(self.settings, validator)
         self._append = self.redis.register_script(APPEND_AT)
 
@@ -320,11 +359,15 @@ class AsyncDBConnector:
 
     async def store_many(self, records: Iterable[Storable]) -> list[str]:
         """Validate every record first (nothing is written if one is invalid), then append
-        them all in one script call, each at its event time; their entry ids."""
-        streams, args = self._codec.append_args(records)
-        if not streams:
-            return []
-        return [as_text(i) for i in await self._append(keys=streams, args=args)]
+        them all in one script call (on a cluster, one per hash slot), each at its event time;
+        their entry ids."""
+        calls = self._codec.append_calls(records, by_slot=self.cluster)
+        if len(calls) <= 1:
+            return [as_text(i) for c in calls for i in await self._append(keys=c.keys, args=c.args)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for c in calls:  # EVAL: a node new after a failover has no script cache yet
+                pipe.eval(APPEND_AT, len(c.keys), *c.keys, *c.args)
+            return _entry_ids(calls, await pipe.execute())
 
     async def streams(self, pattern: Patterns = "*") -> list[str]:
         """Input streams whose key matches the glob ``pattern`` (or any of several; SCAN, never

@@ -7,8 +7,20 @@ Foreign layouts read through adapters:
     cryptofeed's Redis Streams backend: ``{channel}-{EXCHANGE}-{SYMBOL}`` e.g.
     ``trades-BINANCE-BTC-USDT``, ``book-KRAKEN-ETH-USD``.
 Outputs: ``signals:{SYMBOL}``, ``dlq:{source stream}``, ``quarantine:{SYMBOL}``, ``events:feed``;
-state: ``models:*``, ``training:*``, ``research:*``, ``metrics:*``, ``checkpoint:*``;
-the simulator's fault manifest ``sim:faults``.
+state: ``{models}:*``, ``{training}:*``, ``research:*``, ``{backtest}:*``, ``{metrics}:*``,
+``checkpoint:*``; the simulator's fault manifest ``sim:faults``.
+
+Redis Cluster (``cache.clients``) places a key by the CRC16 of its hash tag, the text between
+the first ``{`` and the next ``}``, or of the whole key without one (``hash_slot``), and refuses
+a transaction or script over keys of several slots. So the namespaces written together in one
+transaction (a model version's blob, metadata and index; a dataset and its index; a backtest
+run and its list; a demo summary and its list) carry their name as a hash tag (``{models}``),
+which keeps each in one slot; and a key that goes with one stream (``imported_key``) carries the
+stream's own tag. Input streams keep the names publishers give them (``crypto_price:BTCUSDT``,
+cryptofeed's ``trades-BINANCE-BTC-USDT``): the service reads and acknowledges them slot by slot
+and needs nothing in common between them. A publisher may still tag its streams
+(``crypto_price:{BTCUSDT}``): the braces are not part of the symbol. Before the tags (0.x),
+these namespaces were spelt without braces; ``cache.migrate`` renames such keys once.
 
 Each prefix is a constant and each key a constant or a small builder here (as arq keeps its
 ``job_key_prefix`` and kin); nothing else in the package spells a key out by hand
@@ -20,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from redis.crc import key_slot as _key_slot
+
 from data_feeds.records import BOOK, PRICE, SENTIMENT, TRADE, Record, Sentiment
 
 SEP: Final = ":"
@@ -28,13 +42,16 @@ SIGNALS: Final = "signals"
 DLQ: Final = "dlq"
 QUARANTINE: Final = "quarantine"
 EVENTS: Final = "events"
-MODELS: Final = "models"
-TRAINING: Final = "training"
+MODELS: Final = "{models}"
+TRAINING: Final = "{training}"
 RESEARCH: Final = "research"
-BACKTEST: Final = "backtest"
-METRICS: Final = "metrics"
+BACKTEST: Final = "{backtest}"
+METRICS: Final = "{metrics}"
 CHECKPOINT: Final = "checkpoint"
 SIM: Final = "sim"
+
+TAGGED_NAMESPACES: Final = (MODELS, TRAINING, BACKTEST, METRICS)
+"""The namespaces kept in one hash slot each (see the module doc)."""
 
 # Prefixes under which nothing is an input stream, so pattern scans can skip them.
 OUTPUT_PREFIXES: Final = (
@@ -61,7 +78,7 @@ EVENTS_FEED: Final = _join(EVENTS, "feed")
 SIGNALS_STREAMS: Final = _join(SIGNALS, "*")
 """Glob of every signal stream."""
 
-# -- models:* (learning_layer.registry) --------------------------------------------------------
+# -- {models}:* (learning_layer.registry) --------------------------------------------------------
 MODELS_VERSION_SEQ: Final = _join(MODELS, "version_seq")
 """INCR counter behind the version numbers."""
 MODELS_VERSIONS: Final = _join(MODELS, "versions")
@@ -73,7 +90,7 @@ MODELS_CHAMPION_STACK: Final = _join(MODELS, "champion_stack")
 MODELS_HISTORY: Final = _join(MODELS, "history")
 """LIST of JSON events, newest first."""
 
-# -- training:* (learning_layer.training, learning_layer.retraining) ---------------------------
+# -- {training}:* (learning_layer.training, learning_layer.retraining) ---------------------------
 TRAINING_DATASETS: Final = _join(TRAINING, "datasets")
 """ZSET dataset fingerprint -> creation time."""
 TRAINING_RUN_SEQ: Final = _join(TRAINING, "run_seq")
@@ -90,20 +107,28 @@ RESEARCH_FEED_REPORTS: Final = _join(RESEARCH, "feed_reports")
 RESEARCH_EVALUATION_LATEST: Final = _join(RESEARCH, "evaluation", "latest")
 RESEARCH_EVALUATIONS: Final = _join(RESEARCH, "evaluations")
 
-# -- backtest:* (learning_layer.backtest) -----------------------------------------------------
+# -- {backtest}:* (learning_layer.backtest) -----------------------------------------------------
 BACKTEST_RUN_SEQ: Final = _join(BACKTEST, "run_seq")
 """INCR counter behind backtest run ids."""
 BACKTEST_RUNS: Final = _join(BACKTEST, "runs")
 """LIST of backtest summaries (JSON: parameters, fingerprints, per-fold and total figures),
 newest first."""
 
-# -- metrics:* (runtime.demo) ------------------------------------------------------------------
+# -- {metrics}:* (cli.demo) ------------------------------------------------------------------
 METRICS_DEMO_LATEST: Final = _join(METRICS, "demo", "latest")
 METRICS_DEMO_RUNS: Final = _join(METRICS, "demo", "runs")
 
 # -- sim:* (simulation) ------------------------------------------------------------------------
 SIM_FAULTS: Final = _join(SIM, "faults")
 """Stream of the faults an injector put into a simulated feed (its manifest)."""
+
+LEGACY_SENTINELS: Final = tuple(
+    key.replace("{", "").replace("}", "")
+    for key in (MODELS_VERSION_SEQ, TRAINING_RUN_SEQ, TRAINING_DATASETS, BACKTEST_RUN_SEQ,
+                METRICS_DEMO_LATEST)
+)  # fmt: skip
+"""Keys of the spelling before hash tags (``models:version_seq``) every such store has one of
+(``cache.migrate``)."""
 
 # cryptofeed channel name -> our kind. Candles carry a close price, so they read as price ticks.
 CRYPTOFEED_CHANNELS: Final = {
@@ -211,8 +236,29 @@ def training_run_key(run_id: str) -> str:
 
 
 def imported_key(stream: str) -> str:
-    """The set of fingerprints of the records imported into ``stream``."""
-    return _join(RESEARCH, "imported", stream)
+    """The set of fingerprints of the records imported into ``stream``; in the stream's hash
+    slot (the import script writes both)."""
+    return _join(RESEARCH, "imported", colocated(stream))
+
+
+def hash_tag(key: str) -> str:
+    """The part of ``key`` Redis Cluster hashes: its hash tag, else the whole key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
+
+
+def colocated(key: str) -> str:
+    """A hash tag that puts a key in ``key``'s slot: ``{crypto_price:BTCUSDT}``."""
+    return "{" + hash_tag(key) + "}"
+
+
+def hash_slot(key: str | bytes) -> int:
+    """The Redis Cluster hash slot of ``key`` (CRC16/XMODEM of ``hash_tag``, mod 16384)."""
+    return _key_slot(key.encode() if isinstance(key, str) else key)
 
 
 def parse_stream_key(key: str) -> StreamInfo | None:
@@ -221,6 +267,8 @@ def parse_stream_key(key: str) -> StreamInfo | None:
     if sep:
         if not tail or head in OUTPUT_PREFIXES or SEP in tail:
             return None
+        if tail[0] == "{" and tail[-1] == "}" and len(tail) > 2:  # a hash-tagged symbol
+            tail = tail[1:-1]
         if head == SENTIMENT:
             return StreamInfo(kind=SENTIMENT, symbol=tail, asset_class=None, layout="native")
         asset_class, us, kind = head.rpartition("_")

@@ -24,6 +24,10 @@ call. An unpaced simulation or replay writes history, so its arrival order, the 
 processing path replays (``data_feeds.arrival``), is its time order; paced publishing is a live
 feed and appends with ``*`` (arrival: when Redis got it).
 
+Redis Cluster (``cache.clients``): the messages of a batch go through redis-py's cluster
+pipeline instead (one XADD per message, or one APPEND_AT call per hash slot), which sends each
+node its share; slower per message, the same replies.
+
 Faults: pass the injector's manifest as ``faults``; every fault gets its message's Redis entry
 id, and with ``manifest_key`` (e.g. ``cache.keys.SIM_FAULTS``) each fault is also XADDed there
 as ``data`` = JSON, in the pipeline of the following batch.
@@ -32,6 +36,7 @@ as ``data`` = JSON, in the pipeline of the following batch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import math
 import time
@@ -44,8 +49,9 @@ import redis.asyncio as aredis
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
+from data_feeds.cache.clients import is_cluster
 from data_feeds.cache.codec import APPEND_AT, DATA_FIELD_B, encode_fields, event_ms
-from data_feeds.cache.keys import parse_stream_key, record_stream
+from data_feeds.cache.keys import hash_slot, parse_stream_key, record_stream
 from data_feeds.errors import PublishError
 from data_feeds.simulation.edge_cases import Fault, Message, RawMessage
 
@@ -123,7 +129,9 @@ def _as_bytes(value: Any) -> bytes:
 
 
 class _Batch:
-    __slots__ = ("count", "payload", "replies", "script", "skip", "start", "streams")
+    __slots__ = (
+        "commands", "count", "groups", "payload", "replies", "script", "skip", "start", "streams"
+    )  # fmt: skip
 
     def __init__(self, start: int) -> None:
         self.start = start
@@ -133,6 +141,70 @@ class _Batch:
         self.skip = 0  # replies of manifest writes sent ahead of the messages
         self.payload: list[bytes] = []
         self.streams: list[str] = []
+        self.commands: list[Command] = []
+        """On a cluster, the commands instead of their RESP text."""
+        self.groups: list[list[int]] = []
+        """On a cluster, the messages of each APPEND_AT call (one per hash slot), in order."""
+
+
+Command = tuple[bytes, ...]
+
+
+class _Link:
+    """The way batches reach Redis: RESP text on one connection, or on a cluster redis-py's
+    cluster pipeline. ``send`` returns at once; ``replies`` waits for the batch's replies
+    (its manifest writes' first), an error reply in place of its reply."""
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self.client = client
+        self.cluster = is_cluster(client)
+        self._conn: AbstractConnection | None = None
+        self._inflight: asyncio.Task[list[Any]] | None = None
+
+    async def open(self) -> None:
+        if not self.cluster:
+            pool = self.client.connection_pool
+            self._conn = await pool.get_connection()  # type: ignore[no-untyped-call]
+
+    async def close(self, failed: bool) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
+            with contextlib.suppress(BaseException):
+                await self._inflight
+        if self._conn is not None:
+            if failed:
+                await self._conn.disconnect()
+            await self.client.connection_pool.release(self._conn)
+
+    async def send(self, batch: _Batch, commands: list[Command]) -> None:
+        if self._conn is not None:
+            head = [_command(*c) for c in commands]
+            await self._conn.send_packed_command(head + batch.payload, check_health=False)
+        else:
+            self._inflight = asyncio.create_task(self._execute(commands, batch))
+
+    async def _execute(self, commands: list[Command], batch: _Batch) -> list[Any]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for c in commands:
+                pipe.execute_command(*c)
+            for c in batch.commands:
+                pipe.execute_command(*c)
+            return list(await pipe.execute(raise_on_error=False))
+
+    async def replies(self, batch: _Batch, timeout_s: float) -> list[Any]:
+        n = batch.skip + batch.replies
+        async with asyncio.timeout(timeout_s):
+            if self._inflight is not None:
+                task, self._inflight = self._inflight, None
+                return await task
+            assert self._conn is not None
+            out: list[Any] = []
+            for _ in range(n):
+                try:
+                    out.append(await self._conn.read_response(timeout=math.inf))
+                except ResponseError as exc:
+                    out.append(exc)
+            return out
 
 
 class StreamPublisher:
@@ -154,6 +226,7 @@ class StreamPublisher:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
         self.client = client
+        self.cluster = is_cluster(client)
         self.maxlen = maxlen
         self.batch_size = batch_size
         self.manifest_key = manifest_key
@@ -214,11 +287,11 @@ class StreamPublisher:
             per_batch = max(1, min(self.batch_size, round(rate * PACE_SLICE_S)))
         else:
             per_batch = self.batch_size
-        if self.at_event_time and self._append_sha is None:
+        if self.at_event_time and self._append_sha is None and not self.cluster:
             sha: Any = await self.client.script_load(APPEND_AT)
             self._append_sha = sha if isinstance(sha, bytes) else str(sha).encode()
-        pool = self.client.connection_pool
-        conn: AbstractConnection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        link = _Link(self.client)
+        await link.open()
         # The clock starts once connected and the first batch is drawn: --duration is
         # publishing time, not connecting time, nor the time a source takes to produce its
         # first message (sentiment that leads the price by minutes first draws the price
@@ -234,7 +307,7 @@ class StreamPublisher:
         deadline = None if duration_s is None else t0 + duration_s
         sent = 0
         resolved = 0  # faults whose entry id is known
-        pending_manifest: list[bytes] = []
+        pending_manifest: list[Command] = []
         next_progress = t0 + progress_interval_s
         inflight: _Batch | None = None
         try:
@@ -250,7 +323,7 @@ class StreamPublisher:
                     batch = self._build(it, sent, room, counts, clock)
                 if inflight is not None:
                     resolved = await self._collect(
-                        conn, inflight, manifest, resolved, pending_manifest
+                        link, inflight, manifest, resolved, pending_manifest
                     )
                     inflight = None
                 if batch is None or batch.count == 0:
@@ -262,11 +335,9 @@ class StreamPublisher:
                         self._uncount(batch, counts)
                         break
                     await asyncio.sleep(wait)
-                if pending_manifest:
-                    batch.skip = len(pending_manifest)
-                    batch.payload[:0] = pending_manifest
-                    pending_manifest.clear()
-                await conn.send_packed_command(batch.payload, check_health=False)
+                batch.skip = len(pending_manifest)
+                await link.send(batch, pending_manifest)
+                pending_manifest = []
                 inflight = batch
                 sent += batch.count
                 if progress is not None and clock_now() >= next_progress:
@@ -275,14 +346,12 @@ class StreamPublisher:
             if pending_manifest:
                 flush = _Batch(sent)
                 flush.skip = len(pending_manifest)
-                flush.payload = pending_manifest
-                await conn.send_packed_command(flush.payload, check_health=False)
-                await self._collect(conn, flush, (), 0, [])
+                await link.send(flush, pending_manifest)
+                await self._collect(link, flush, (), 0, [])
         except BaseException:
-            await conn.disconnect()
+            await link.close(failed=True)
             raise
-        finally:
-            await pool.release(conn)
+        await link.close(failed=False)
         elapsed = clock_now() - t0
         published_faults = [f for f in manifest if f.seq < sent]
         if progress is not None:
@@ -302,6 +371,8 @@ class StreamPublisher:
         source = itertools.islice(it if clock is None else clock.window(it), room)
         if self.at_event_time:
             return self._encode_at_event_time(source, batch, counts)
+        if self.cluster:
+            return self._build_commands(source, batch, counts)
         payload = batch.payload
         append = payload.append
         streams = batch.streams
@@ -327,6 +398,21 @@ class StreamPublisher:
         batch.count = batch.replies = len(streams)
         return batch
 
+    def _build_commands(
+        self, source: Iterable[Message], batch: _Batch, counts: dict[str, int]
+    ) -> _Batch:
+        """The batch as XADD commands (a cluster pipeline routes each to its node)."""
+        for message in source:
+            stream, fields = encode_message(message)
+            if not fields:
+                raise ValueError(f"a raw message for {stream} has no fields")
+            flat = [_as_bytes(part) for pair in fields.items() for part in pair]
+            batch.commands.append((b"XADD", stream.encode(), *self._trim, b"*", *flat))
+            batch.streams.append(stream)
+            counts[stream] = counts.get(stream, 0) + 1
+        batch.count = batch.replies = len(batch.streams)
+        return batch
+
     def _encode_at_event_time(
         self, source: Iterable[Message], batch: _Batch, counts: dict[str, int]
     ) -> _Batch:
@@ -350,15 +436,38 @@ class StreamPublisher:
             streams.append(stream)
             counts[stream] = counts.get(stream, 0) + 1
         batch.count = len(streams)
-        if streams:
-            assert self._append_sha is not None
-            maxlen = self._trim[2] if self._trim else b"%d" % (2**62)
-            keys_ = [s.encode() for s in streams]
-            batch.payload.append(
-                _command(b"EVALSHA", self._append_sha, b"%d" % len(keys_), *keys_, maxlen, *args)
-            )
-            batch.replies = 1
-            batch.script = True
+        if not streams:
+            return batch
+        maxlen = self._trim[2] if self._trim else b"%d" % (2**62)
+        batch.script = True
+        if self.cluster:  # one call per hash slot, on its node
+            return self._group_by_slot(batch, args, maxlen)
+        assert self._append_sha is not None
+        keys_ = [s.encode() for s in streams]
+        batch.payload.append(
+            _command(b"EVALSHA", self._append_sha, b"%d" % len(keys_), *keys_, maxlen, *args)
+        )
+        batch.replies = 1
+        return batch
+
+    @staticmethod
+    def _group_by_slot(batch: _Batch, args: list[bytes], maxlen: bytes) -> _Batch:
+        """Split one APPEND_AT call's messages into one call per hash slot (EVAL: a node new
+        after a failover has no script cache)."""
+        slots: dict[int, tuple[list[bytes], list[bytes], list[int]]] = {}
+        i = 0
+        for position, stream in enumerate(batch.streams):
+            n = int(args[i + 1])
+            keys_, slot_args, positions = slots.setdefault(hash_slot(stream), ([], [], []))
+            keys_.append(stream.encode())
+            slot_args += args[i : i + 2 + 2 * n]
+            positions.append(position)
+            i += 2 + 2 * n
+        script = APPEND_AT.encode()
+        for keys_, slot_args, positions in slots.values():
+            batch.commands.append((b"EVAL", script, b"%d" % len(keys_), *keys_, maxlen, *slot_args))
+            batch.groups.append(positions)
+        batch.replies = len(batch.groups)
         return batch
 
     @staticmethod
@@ -370,36 +479,36 @@ class StreamPublisher:
 
     async def _collect(
         self,
-        conn: AbstractConnection,
+        link: _Link,
         batch: _Batch,
         manifest: Sequence[Fault],
         resolved: int,
-        pending_manifest: list[bytes],
+        pending_manifest: list[Command],
     ) -> int:
         """Read a batch's replies, give faults their entry ids; the new ``resolved`` index.
 
         One timeout covers the whole batch: a per-reply timeout (redis-py's default) arms and
         cancels a timer for every reply, which costs more than parsing it.
         """
-        read = conn.read_response
-        error: tuple[str, ResponseError] | None = None
-        ids: list[Any] = []
-        async with asyncio.timeout(self.reply_timeout_s):
-            for _ in range(batch.skip):
-                try:
-                    await read(timeout=math.inf)
-                except ResponseError as exc:
-                    error = error or (self.manifest_key or "?", exc)
-            for i in range(batch.replies):
-                try:
-                    reply = await read(timeout=math.inf)
-                except ResponseError as exc:
-                    reply = [None] * batch.count if batch.script else None
-                    error = error or (batch.streams[i], exc)
-                if batch.script:  # one script call: the list of the batch's ids
-                    ids.extend(reply)
-                else:
-                    ids.append(reply)
+        replies = await link.replies(batch, self.reply_timeout_s)
+        error: tuple[str, BaseException] | None = None
+        for reply in replies[: batch.skip]:
+            if isinstance(reply, Exception):
+                error = error or (self.manifest_key or "?", reply)
+        ids: list[Any] = [None] * batch.count if batch.script else []
+        for i, answer in enumerate(replies[batch.skip :]):
+            reply = answer
+            if isinstance(answer, Exception):
+                where = batch.groups[i][0] if batch.groups else (0 if batch.script else i)
+                error = error or (batch.streams[where], answer)
+                reply = [None] * len(batch.groups[i]) if batch.groups else None
+            if batch.groups:  # one script call per slot: its messages' ids
+                for position, entry_id in zip(batch.groups[i], reply, strict=True):
+                    ids[position] = entry_id
+            elif batch.script:  # one script call: the list of the batch's ids
+                ids[:] = reply if isinstance(reply, list) else ids
+            else:
+                ids.append(reply)
         if error is not None:
             raise PublishError(f"XADD to {error[0]} failed: {error[1]}")
         end = batch.start + batch.count
@@ -409,7 +518,7 @@ class StreamPublisher:
             fault.entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if self.manifest_key is not None:
                 pending_manifest.append(
-                    _command(
+                    (
                         b"XADD",
                         self.manifest_key.encode(),
                         *self._manifest_trim,

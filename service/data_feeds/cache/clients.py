@@ -1,0 +1,70 @@
+"""Clients for a URL: one Redis, or a Redis Cluster behind the same URL form.
+
+A ``redis://`` or ``rediss://`` URL may name any node of a Redis Cluster: the server says so
+(``INFO cluster``: ``cluster_enabled:1``), and the factories here then return redis-py's
+cluster client (``redis.cluster.RedisCluster`` / ``redis.asyncio.cluster.RedisCluster``),
+which finds the other nodes, routes each command by its key's hash slot and follows MOVED and
+ASK replies and failovers. A ``unix://`` URL is never a cluster. The answer is asked once per
+URL and process.
+
+The cluster clients run the same commands as ``redis.Redis`` for single keys; what they refuse
+(a command or a transaction over keys of several hash slots) the callers avoid by grouping
+their work by slot (``keys.hash_slot``) or by keeping related keys in one slot with a hash tag
+(``keys``' module doc). ``is_cluster`` tells a caller which client it holds.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, cast
+
+import redis
+import redis.asyncio as aredis
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.cluster import RedisCluster
+
+CLUSTER_CLIENTS = (RedisCluster, AsyncRedisCluster)
+
+
+@functools.lru_cache(maxsize=64)
+def is_cluster_url(url: str) -> bool:
+    """Whether the server at ``url`` is a node of a Redis Cluster (asked once per URL)."""
+    if url.startswith("unix://"):
+        return False
+    client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
+    try:
+        info = client.info("cluster")
+    finally:
+        client.close()
+    return bool(info.get("cluster_enabled"))
+
+
+def is_cluster(client: object) -> bool:
+    """Whether ``client`` is a cluster client."""
+    return isinstance(client, CLUSTER_CLIENTS)
+
+
+def _cluster_options(options: dict[str, Any]) -> dict[str, Any]:
+    # a failover takes a couple of node timeouts: keep asking the slots' new owners meanwhile
+    return {**options, "cluster_error_retry_attempts": 6}
+
+
+def sync_client(url: str, **options: Any) -> redis.Redis:
+    """A client for ``url``: ``redis.Redis``, or ``RedisCluster`` (typed as the former: it has
+    the same commands) when the server is a cluster node."""
+    if is_cluster_url(url):
+        return cast(redis.Redis, RedisCluster.from_url(url, **_cluster_options(options)))
+    return redis.Redis.from_url(url, **options)
+
+
+def async_client(url: str, **options: Any) -> aredis.Redis:
+    """The asyncio twin of ``sync_client``."""
+    if is_cluster_url(url):
+        return cast(aredis.Redis, AsyncRedisCluster.from_url(url, **_cluster_options(options)))
+    return aredis.Redis.from_url(url, **options)
+
+
+def primaries_option(client: object) -> dict[str, Any]:
+    """Keyword arguments that send a keyless command to every primary of a cluster (DBSIZE,
+    INFO), nothing for one Redis."""
+    return {"target_nodes": RedisCluster.PRIMARIES} if is_cluster(client) else {}
