@@ -56,10 +56,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import orjson
-import redis
 import structlog
 
 from data_feeds.cache import keys
+from data_feeds.cache.clients import sync_client
 from data_feeds.cache.codec import DATA_FIELD, IMPORT_AT, encode_fields, event_ms
 from data_feeds.cache.db_connector import (
     DBConnector,
@@ -645,7 +645,7 @@ class ResearchEngine:
     def _import_redis(
         self, url: str, pattern: str, importer: _Importer, summary: ImportSummary
     ) -> None:
-        source = redis.Redis.from_url(url, **client_options())
+        source = sync_client(url, **client_options())
         validate = self.db.validator.validate
         try:
             names = sorted(

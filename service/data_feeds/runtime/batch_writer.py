@@ -8,6 +8,16 @@ that fails as it runs (a key of the wrong type) leaves the others written. A bat
 (Redis down, a failover) stays ``pending`` here and is written again, before anything new is
 read, by ``flush``; the state it was computed from is never applied twice.
 
+On a Redis Cluster (``cache.clients``) a transaction or a script may not span hash slots, and a
+batch's keys are in many. There the outputs are written first and the acknowledgements after,
+each step one cluster pipeline (redis-py sends every node its share), the scripts called once
+per slot (EVAL: a replica promoted by a failover has no script cache). At-least-once holds: an
+entry is acknowledged only after its outputs are in. A worker that dies between the two steps,
+or a step that fails after some nodes applied it, leaves entries pending that are processed
+again: their signals are written twice, each copy carrying the same ``signal_id`` (the input
+stream and entry id), so a duplicate is recognisable and bounded by one batch per failure.
+The step that completed is not repeated when the batch is written again (``flush``).
+
 Two Lua scripts keep the per-command client cost down (the limit for a Python consumer,
 DESIGN §9): one XADD per signal and one XACK per stream would cost a round of parsing each.
 Their SHA1s are loaded once and forgotten after an outage (a restarted Redis has no scripts).
@@ -22,6 +32,7 @@ from typing import Any, Final
 import redis.asyncio as aredis
 
 from data_feeds.cache import keys
+from data_feeds.cache.clients import is_cluster
 from data_feeds.checks import check_int
 from data_feeds.runtime.pipeline import BatchResult
 
@@ -84,11 +95,26 @@ class BatchWriter:
         self.pending: BatchResult | None = None
         """The batch computed but not yet in Redis (its write failed, or is under way)."""
         self._shas: dict[str, str] = {}
+        self.cluster = is_cluster(client)
+        self._outputs_written = False
+        """On a cluster: the pending batch's outputs are in, its acknowledgements not yet."""
 
     async def write(self, result: BatchResult) -> None:
         """Write one batch; it stays ``pending`` if the write raises."""
+        if result is not self.pending:
+            self._outputs_written = False
         self.pending = result
         t0 = time.perf_counter()
+        if self.cluster:
+            await self._write_by_slot(result)
+        else:
+            await self._write_atomically(result)
+        written = time.time()
+        self.pending = None
+        self.on_written(result, time.perf_counter() - t0, written)
+
+    async def _write_atomically(self, result: BatchResult) -> None:
+        """One Redis: outputs and acknowledgements in one MULTI/EXEC."""
         if not self._shas:
             for name, script in (("xadd", XADD_MANY), ("xack", XACK_MANY)):
                 sha = await self.redis.script_load(script)
@@ -97,21 +123,49 @@ class BatchWriter:
             if result.signals:
                 keys_, args = zip(*result.signals, strict=True)
                 pipe.evalsha(self._shas["xadd"], len(keys_), *keys_, self.signals_maxlen, *args)
-            for key, fields in result.dlq:
-                pipe.xadd(key, fields, maxlen=OUTPUT_MAXLEN, approximate=True)
-            for key, data in result.quarantine:
-                pipe.xadd(key, {"data": data}, maxlen=OUTPUT_MAXLEN, approximate=True)
-            for data in result.events:
-                pipe.xadd(keys.EVENTS_FEED, {"data": data}, maxlen=OUTPUT_MAXLEN, approximate=True)
+            self._queue_side_outputs(pipe, result)
             ack_args: list[str | bytes | int] = []
             for stream, ids in result.acks.items():
                 ack_args += (self.group_for(stream), len(ids), *ids)
             if result.acks:
                 pipe.evalsha(self._shas["xack"], len(result.acks), *result.acks, *ack_args)
             await pipe.execute()
-        written = time.time()
-        self.pending = None
-        self.on_written(result, time.perf_counter() - t0, written)
+
+    async def _write_by_slot(self, result: BatchResult) -> None:
+        """A cluster: the outputs (scripts per slot), then the acknowledgements (per slot)."""
+        if not self._outputs_written:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                signals: dict[int, tuple[list[str], list[bytes | str | int]]] = {}
+                for key, data in result.signals:
+                    slot_keys, args = signals.setdefault(keys.hash_slot(key), ([], []))
+                    slot_keys.append(key)
+                    args.append(data)
+                for slot_keys, args in signals.values():
+                    pipe.eval(XADD_MANY, len(slot_keys), *slot_keys, self.signals_maxlen, *args)
+                self._queue_side_outputs(pipe, result)
+                await pipe.execute()
+            self._outputs_written = True
+        if result.acks:
+            acks: dict[int, tuple[list[str], list[str | bytes | int]]] = {}
+            for stream, ids in result.acks.items():
+                slot_keys, args = acks.setdefault(keys.hash_slot(stream), ([], []))
+                slot_keys.append(stream)
+                args += (self.group_for(stream), len(ids), *ids)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for slot_keys, args in acks.values():
+                    pipe.eval(XACK_MANY, len(slot_keys), *slot_keys, *args)
+                await pipe.execute()
+        self._outputs_written = False
+
+    @staticmethod
+    def _queue_side_outputs(pipe: Any, result: BatchResult) -> None:
+        """The DLQ, quarantine and event entries of a batch, queued on ``pipe``."""
+        for key, fields in result.dlq:
+            pipe.xadd(key, fields, maxlen=OUTPUT_MAXLEN, approximate=True)
+        for key, data in result.quarantine:
+            pipe.xadd(key, {"data": data}, maxlen=OUTPUT_MAXLEN, approximate=True)
+        for data in result.events:
+            pipe.xadd(keys.EVENTS_FEED, {"data": data}, maxlen=OUTPUT_MAXLEN, approximate=True)
 
     async def flush(self) -> None:
         """Write the pending batch, if there is one."""
@@ -122,6 +176,7 @@ class BatchWriter:
         """Forget the pending batch: its entries are still pending in Redis and come back
         (a retry of start-up, where the state it was computed from is about to be restored)."""
         self.pending = None
+        self._outputs_written = False
 
     def forget_scripts(self) -> None:
         """After an outage: load the scripts again before the next write."""

@@ -32,6 +32,14 @@ not, the state is rebuilt as at a start: the checkpoint (itself refused if it is
 Redis), the replay of what Redis acknowledged after it, then own pending entries, so every
 entry that survived in Redis gets its signal and the model learns each outcome once.
 
+Redis Cluster (``cache.clients``): a read may only name streams of one hash slot, and a
+blocking read waits on one node, so the reads of a round go one per slot in one cluster pipeline
+without blocking, and an empty round waits ``CLUSTER_POLL_S`` before the next (so a tick waits
+at most that long to be read). The server's clock is one node's TIME, and new keys are counted
+over every primary (DBSIZE on each): the merge assumes the nodes' clocks agree to within what
+it holds entries back for (NTP; a later entry is still processed, counted as late). The batch
+writer writes outputs before acknowledgements there (``runtime.batch_writer``).
+
 Checkpoints are taken in the background (``runtime.snapshot``: a forked child serializes the
 state), every ``checkpoint_interval_s`` and first right after start; the loop waits only for
 the fork.
@@ -52,6 +60,7 @@ import structlog
 
 from data_feeds.arrival import ArrivalMerge, RawEntry
 from data_feeds.cache import keys
+from data_feeds.cache.clients import is_cluster, primaries_option
 from data_feeds.cache.codec import as_text
 from data_feeds.calendars import CalendarMap
 from data_feeds.errors import REDIS_DOWN, Failure, classify
@@ -77,6 +86,8 @@ VERIFY_INTERVAL_S: Final = 1.0
 """How often the server's ``run_id`` is compared (a restart redis-py hid by reconnecting)."""
 BACKOFF_BASE_S: Final = 0.1
 BACKOFF_CAP_S: Final = 5.0
+CLUSTER_POLL_S: Final = 0.005
+"""On a cluster, the wait after a round of reads that found nothing (reads cannot block there)."""
 
 
 def owns(symbol: str, worker_index: int, worker_count: int) -> bool:
@@ -104,6 +115,8 @@ class StreamConsumer:
     ) -> None:
         # redis-py types replies as unions over every decode setting; ours are always bytes.
         self.redis: Any = client
+        self.cluster = is_cluster(client)
+        self._primaries = primaries_option(client)
         self.settings = settings
         self.pipeline = pipeline
         self.metrics = metrics
@@ -172,7 +185,8 @@ class StreamConsumer:
     async def discover(self) -> list[str]:
         """Find owned input streams and make sure our groups exist on each; the new ones."""
         s = self.settings
-        self._keys_seen = int(await self.redis.dbsize())  # read first: later keys count as new
+        # read first: later keys count as new
+        self._keys_seen = int(await self.redis.dbsize(**self._primaries))
         found: set[str] = set()
         for pattern in s.stream_patterns:
             async for raw in self.redis.scan_iter(match=pattern, count=1000, _type="stream"):
@@ -485,12 +499,15 @@ class StreamConsumer:
             wanted = {k: ">" for k, g in self.streams.items() if g == group and k in readable}
             if not wanted:
                 continue
-            block = s.block_ms if group == self.group and not merge and not got else None
-            waited = waited or block is not None
-            reply = await self.redis.xreadgroup(
-                group, self.consumer, wanted, count=s.batch_size, block=block
-            )
-            pages = {as_text(k): entries for k, entries in reply or ()}
+            if self.cluster:
+                pages = await self._read_by_slot(group, wanted)
+            else:
+                block = s.block_ms if group == self.group and not merge and not got else None
+                waited = waited or block is not None
+                reply = await self.redis.xreadgroup(
+                    group, self.consumer, wanted, count=s.batch_size, block=block
+                )
+                pages = {as_text(k): entries for k, entries in reply or ()}
             applied = self._applied_already(pages)
             if applied:  # Redis delivers again what the state applied: it lost writes
                 await self.recover(applied)
@@ -498,7 +515,7 @@ class StreamConsumer:
             merge.add_read(wanted, pages, server_ms)
             got += sum(len(e) for e in pages.values())
         if not got and not waited:  # nothing to block on, or only held entries: wait here
-            delay = s.block_ms / 1000.0
+            delay = CLUSTER_POLL_S if self.cluster else s.block_ms / 1000.0
             first = merge.first_held_ms()
             if first is not None:  # until the clock passes the earliest held entry
                 ahead_ms = first + 1 - server_ms
@@ -513,6 +530,17 @@ class StreamConsumer:
                 self.metrics.late_entries_total.inc(merge.late - self._late_counted)
             self._late_counted = merge.late
         return merge.release()
+
+    async def _read_by_slot(self, group: str, wanted: dict[str, str]) -> dict[str, Any]:
+        """A cluster: one non-blocking XREADGROUP per hash slot, in one cluster pipeline."""
+        by_slot: dict[int, dict[str, str]] = {}
+        for stream, cursor in wanted.items():
+            by_slot.setdefault(keys.hash_slot(stream), {})[stream] = cursor
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for streams in by_slot.values():
+                pipe.xreadgroup(group, self.consumer, streams, count=self.settings.batch_size)
+            replies = await pipe.execute()
+        return {as_text(k): entries for reply in replies for k, entries in reply or ()}
 
     def _applied_already(self, pages: dict[str, Any]) -> list[str]:
         """Streams whose new entries start at or below the newest entry the state applied
@@ -529,10 +557,14 @@ class StreamConsumer:
         """The server's time in ms; new keys since the last discovery trigger another one
         first (a stream created since has entries at or after this time, and the merge must
         know every stream before it releases entries below it)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.time()
-            pipe.dbsize()
-            (seconds, micros), size = await pipe.execute()
+        if self.cluster:  # a cluster pipeline takes keyed commands only
+            seconds, micros = await self.redis.time()
+            size = await self.redis.dbsize(**self._primaries)
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.time()
+                pipe.dbsize()
+                (seconds, micros), size = await pipe.execute()
         if size != self._keys_seen:
             await self.discover()
         return int(seconds) * 1000 + int(micros) // 1000

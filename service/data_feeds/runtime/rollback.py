@@ -28,6 +28,7 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
+from data_feeds.cache.clients import is_cluster, primaries_option
 from data_feeds.cache.codec import as_text
 from data_feeds.errors import MISSING_GROUP_REPLY
 from data_feeds.timestamps import entry_key
@@ -47,9 +48,13 @@ class RollbackWatch:
         """The server's ``run_id`` at the last look."""
 
     async def current_run_id(self) -> str:
-        """The server's ``run_id`` now (a restart or a failover changes it)."""
-        info = await self.redis.info("server")
-        return as_text(info.get("run_id", ""))
+        """The server's ``run_id`` now (a restart or a failover changes it); on a cluster, the
+        ``run_id`` of every primary (a failover changes one)."""
+        if not is_cluster(self.redis):
+            info = await self.redis.info("server")
+            return as_text(info.get("run_id", ""))
+        per_node = await self.redis.info("server", **primaries_option(self.redis))
+        return ",".join(sorted(as_text(i.get("run_id", "")) for i in per_node.values()))
 
     async def behind(self, applied: Mapping[str, str], groups: Mapping[str, str]) -> list[str]:
         """The streams whose group has not acknowledged every entry up to ``applied[stream]``.

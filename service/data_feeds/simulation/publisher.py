@@ -185,10 +185,8 @@ class _Link:
 
     async def _execute(self, commands: list[Command], batch: _Batch) -> list[Any]:
         async with self.client.pipeline(transaction=False) as pipe:
-            for c in commands:
-                pipe.execute_command(*c)
-            for c in batch.commands:
-                pipe.execute_command(*c)
+            for c in (*commands, *batch.commands):  # the cluster client wants str names
+                pipe.execute_command(c[0].decode(), *c[1:])
             return list(await pipe.execute(raise_on_error=False))
 
     async def replies(self, batch: _Batch, timeout_s: float) -> list[Any]:
