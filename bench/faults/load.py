@@ -25,10 +25,22 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from data_feeds.cache.clients import sync_client
 from data_feeds.cache.keys import stream_key
 
 TICK_S: Final = 0.01
 """Publishing period: each round XADDs what is due, in one pipeline."""
+
+WRITE_FAILED: Final = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.BusyLoadingError,
+    redis.exceptions.ClusterDownError,  # a cluster's failover under way
+    redis.exceptions.MasterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
+)
+"""A write that may or may not have been stored: the next round goes on with fresh ticks."""
 
 POISON: Final = (
     ("bad_json", b'{"symbol": "%s", "price": 1.0, "volume": '),
@@ -72,6 +84,7 @@ class PacedLoad(threading.Thread):
         self.failed_writes = 0
         self.skipped = 0
         self.error: BaseException | None = None
+        self._drawn = 0
 
     def stop(self) -> None:
         self._halt.set()
@@ -82,6 +95,12 @@ class PacedLoad(threading.Thread):
 
     def resume(self) -> None:
         self._paused.clear()
+
+    def payloads(self, n: int) -> list[tuple[str, bytes, bool]]:
+        """The next ``n`` payloads (stream, data, poison?) as the paced loop would send them."""
+        out = [self._payload(self._drawn + k) for k in range(n)]
+        self._drawn += n
+        return out
 
     def _payload(self, i: int) -> tuple[str, bytes, bool]:
         sym = self.symbols[i % len(self.symbols)]
@@ -104,7 +123,7 @@ class PacedLoad(threading.Thread):
 
     def run(self) -> None:
         # no client-side retries: a pipeline retried after a lost reply would store it twice
-        client = redis.Redis.from_url(
+        client = sync_client(
             self.url, socket_timeout=5.0, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0)
         )
         try:
@@ -117,7 +136,6 @@ class PacedLoad(threading.Thread):
     def _loop(self, client: redis.Redis) -> None:
         t0 = time.monotonic()
         due_total = 0
-        i = 0
         batch: list[tuple[str, bytes, bool]] = []
         while not self._halt.is_set():
             now = time.monotonic()
@@ -131,8 +149,7 @@ class PacedLoad(threading.Thread):
                 due_total = target - int(self.rate)
             if not batch:
                 n = target - due_total
-                batch = [self._payload(i + k) for k in range(n)]
-                i += n
+                batch = self.payloads(n)
                 due_total = target
             if batch:
                 try:
@@ -140,7 +157,7 @@ class PacedLoad(threading.Thread):
                     for stream, data, _ in batch:
                         pipe.xadd(stream, {"data": data})
                     pipe.execute()
-                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                except WRITE_FAILED:
                     # Redis may have stored part of it: never send the same payloads again (a
                     # resent tick is a true duplicate, which the cleaner rightly drops); the
                     # next round builds fresh ones

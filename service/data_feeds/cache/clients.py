@@ -21,7 +21,10 @@ from typing import Any, cast
 import redis
 import redis.asyncio as aredis
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 CLUSTER_CLIENTS = (RedisCluster, AsyncRedisCluster)
 
@@ -45,8 +48,10 @@ def is_cluster(client: object) -> bool:
 
 
 def _cluster_options(options: dict[str, Any]) -> dict[str, Any]:
-    # a failover takes a couple of node timeouts: keep asking the slots' new owners meanwhile
-    return {**options, "cluster_error_retry_attempts": 6}
+    # a failover takes a couple of node timeouts: keep asking for the slots' new owners meanwhile
+    # (about 6 s in all), unless the caller wants no retries
+    retry = Retry(ExponentialWithJitterBackoff(base=0.1, cap=1.5), retries=6)
+    return {"retry": retry, **options}
 
 
 def sync_client(url: str, **options: Any) -> redis.Redis:
@@ -60,7 +65,8 @@ def sync_client(url: str, **options: Any) -> redis.Redis:
 def async_client(url: str, **options: Any) -> aredis.Redis:
     """The asyncio twin of ``sync_client``."""
     if is_cluster_url(url):
-        return cast(aredis.Redis, AsyncRedisCluster.from_url(url, **_cluster_options(options)))
+        retry = AsyncRetry(ExponentialWithJitterBackoff(base=0.1, cap=1.5), retries=6)
+        return cast(aredis.Redis, AsyncRedisCluster.from_url(url, **{"retry": retry, **options}))
     return aredis.Redis.from_url(url, **options)
 
 
