@@ -261,7 +261,7 @@ class DBConnector:
             return [as_text(i) for c in calls for i in self._append(keys=c.keys, args=c.args)]
         with self.redis.pipeline(transaction=False) as pipe:
             for c in calls:  # EVAL: a node new after a failover has no script cache yet
-                pipe.execute_command("EVAL", APPEND_AT, len(c.keys), *c.keys, *c.args)
+                pipe.execute_command("EVAL", APPEND_AT, len(c.keys), *c.keys, *c.args)  # type: ignore[no-untyped-call]
             return _entry_ids(calls, pipe.execute())
 
     def streams(self, pattern: Patterns = "*") -> list[str]:
