@@ -16,7 +16,7 @@ def test_the_cluster_has_three_primaries_with_a_replica_each(cluster: LocalClust
     try:
         nodes = client.get_nodes()
         assert sorted(n.server_type for n in nodes) == ["primary"] * 3 + ["replica"] * 3
-        assert client.cluster_info()["cluster_slots_ok"] == 16384
+        assert int(client.cluster_info()["cluster_slots_ok"]) == 16384
     finally:
         client.close()
 

@@ -8,7 +8,8 @@ Foreign layouts read through adapters:
     ``trades-BINANCE-BTC-USDT``, ``book-KRAKEN-ETH-USD``.
 Outputs: ``signals:{SYMBOL}``, ``dlq:{source stream}``, ``quarantine:{SYMBOL}``, ``events:feed``;
 state: ``{models}:*``, ``{training}:*``, ``research:*``, ``{backtest}:*``, ``{metrics}:*``,
-``checkpoint:*``; the simulator's fault manifest ``sim:faults``.
+``checkpoint:*``, ``owner:*`` (worker membership and symbol leases); the simulator's fault
+manifest ``sim:faults``.
 
 Redis Cluster (``cache.clients``) places a key by the CRC16 of its hash tag, the text between
 the first ``{`` and the next ``}``, or of the whole key without one (``hash_slot``), and refuses
@@ -48,6 +49,7 @@ RESEARCH: Final = "research"
 BACKTEST: Final = "{backtest}"
 METRICS: Final = "{metrics}"
 CHECKPOINT: Final = "checkpoint"
+OWNER: Final = "owner"
 SIM: Final = "sim"
 
 TAGGED_NAMESPACES: Final = (MODELS, TRAINING, BACKTEST, METRICS)
@@ -64,6 +66,7 @@ OUTPUT_PREFIXES: Final = (
     RESEARCH,
     METRICS,
     CHECKPOINT,
+    OWNER,
     SIM,
 )
 
@@ -202,7 +205,24 @@ def quarantine_key(symbol: str) -> str:
 
 
 def checkpoint_key(group: str, worker: str) -> str:
+    """A worker's state (``runtime.checkpointer``); with leases, its part shared by all its
+    symbols (the model, sentiment)."""
     return _join(CHECKPOINT, group, worker)
+
+
+def symbol_checkpoint_key(group: str, symbol: str) -> str:
+    """With leases (``runtime.ownership``), one symbol's state, whoever serves it."""
+    return _join(CHECKPOINT, group, "symbol", symbol)
+
+
+def members_key(group: str) -> str:
+    """ZSET of the live workers of a group: name -> lease expiry (ms, server clock)."""
+    return _join(OWNER, group, "members")
+
+
+def lease_key(group: str, symbol: str) -> str:
+    """The lease on serving one symbol: the holder's name, with an expiry."""
+    return _join(OWNER, group, "lease", symbol)
 
 
 def model_meta_key(version: str) -> str:
