@@ -63,7 +63,14 @@ class Settings:
     consumer_group: str = "data-feeds"
     worker_index: int = 0
     worker_count: int = 1
-    """Each symbol is owned by exactly one worker: ``crc32(symbol) % worker_count``."""
+    """With ``static`` ownership, each symbol is owned by exactly one worker:
+    ``crc32(symbol) % worker_count``."""
+    ownership: str = "static"
+    """``static`` (the hash above, a fixed count) or ``leases``: the live workers share the
+    symbols through leases in Redis and hand them over with their state when one joins or
+    leaves; ``worker_count`` is then not used (``runtime.ownership``)."""
+    lease_s: float = 10.0
+    """With ``leases``: how long a symbol stays with a worker that stopped renewing (died)."""
     batch_size: int = 500
     block_ms: int = 1000
     """How long one XREADGROUP waits for new entries; kept well under the socket timeout."""
@@ -115,7 +122,11 @@ class Settings:
     but for the trading calendars (``DATA_FEEDS_CALENDARS``: ``equity=XNYS,AAPL=XNAS``)."""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.worker_index < self.worker_count:
+        if self.ownership not in ("static", "leases"):
+            raise ConfigError(f"DATA_FEEDS_OWNERSHIP={self.ownership!r}: static or leases")
+        if not self.lease_s >= 3.0:
+            raise ConfigError(f"DATA_FEEDS_LEASE_S={self.lease_s:g}: must be at least 3")
+        if self.ownership == "static" and not 0 <= self.worker_index < self.worker_count:
             raise ConfigError(
                 f"DATA_FEEDS_WORKER_INDEX={self.worker_index}: must be in "
                 f"[0, DATA_FEEDS_WORKER_COUNT={self.worker_count})"
@@ -343,6 +354,8 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "consumer_group": ("CONSUMER_GROUP", _parse_token),
     "worker_index": ("WORKER_INDEX", _non_negative_int),
     "worker_count": ("WORKER_COUNT", _positive_int),
+    "ownership": ("OWNERSHIP", _choice("static", "leases")),  # runtime.ownership.OWNERSHIP_MODES
+    "lease_s": ("LEASE_S", _positive_float),
     "batch_size": ("BATCH_SIZE", _positive_int),
     "block_ms": ("BLOCK_MS", _positive_int),
     "claim_idle_ms": ("CLAIM_IDLE_MS", _positive_int),

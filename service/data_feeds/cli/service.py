@@ -34,8 +34,15 @@ RUN_FLAGS: Final[dict[str, tuple[str, str, str]]] = {
                        "this worker's index, 0-based (a StatefulSet ordinal) "
                        "[DATA_FEEDS_WORKER_INDEX]"),
     "--worker-count": ("WORKER_COUNT", "N",
-                       "number of workers sharing the symbols by a stable hash "
-                       "[DATA_FEEDS_WORKER_COUNT]"),
+                       "number of workers sharing the symbols by a stable hash, with static "
+                       "ownership [DATA_FEEDS_WORKER_COUNT]"),
+    "--ownership": ("OWNERSHIP", "{static,leases}",
+                    "static: the hash over --worker-count; leases: the live workers share the "
+                    "symbols through leases in Redis and hand them over, with their state, as "
+                    "workers join or leave [DATA_FEEDS_OWNERSHIP, default static]"),
+    "--lease-s": ("LEASE_S", "SECONDS",
+                  "with leases: how long a dead worker's symbols wait before others take them, "
+                  "at least 3 [DATA_FEEDS_LEASE_S, default 10]"),
     "--batch-size": ("BATCH_SIZE", "N", "entries per XREADGROUP [DATA_FEEDS_BATCH_SIZE]"),
     "--block-ms": ("BLOCK_MS", "N",
                    "how long one read waits for new entries, at most 10000 [DATA_FEEDS_BLOCK_MS]"),

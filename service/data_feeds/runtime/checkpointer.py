@@ -14,6 +14,13 @@ instead of failing on every start.
 (``runtime.snapshot``): the event loop waits for the fork, not for the pickling. ``reset``
 puts back the state the worker was built with (a rollback rebuilds from there).
 
+With leases (``runtime.ownership``) the state is stored in parts: each symbol's own
+(indicators, the predictions waiting for their outcome, the cleaner's state of its feeds and
+the newest entry applied per stream) under ``keys.symbol_checkpoint_key``, whoever serves it,
+and the rest (the model, sentiment, counters) under the worker's key. ``snapshot(symbols)``
+splits them in the forked child; ``save_symbol`` stores one symbol's part and drops it from
+the state (a handover), ``restore_symbol`` takes one in (the next owner). Format 4.
+
 After ``restore``, ``replay`` re-applies the entries that were acknowledged after the
 checkpoint was taken, with outputs discarded, so the state is what it was when the worker
 stopped and the model learns each outcome exactly once. They are processed in the one
@@ -45,9 +52,11 @@ from data_feeds.validation.cleaner import DataCleaner
 
 log = structlog.get_logger(__name__)
 
-FORMAT: Final = 3
+FORMAT: Final = 4
 """3: the state follows trading calendars (a state of format 2 measured every feed in wall
-time; it is refused, and the history replayed with the configured calendars)."""
+time; it is refused, and the history replayed with the configured calendars). 4: with leases,
+stored in parts (the layout of one part is unchanged; a format-3 state is refused, and the
+history replayed)."""
 Behind = Callable[[dict[str, str]], Awaitable[list[str]]]
 """Given entries applied per stream, the streams on which Redis has acknowledged less."""
 REPLAY_PAGE: Final = 1000
@@ -70,6 +79,33 @@ def _unpack(state: Any) -> tuple[SignalGenerator, DataCleaner, dict[str, str]]:
     return generator, cleaner, dict(last_ids)
 
 
+def _symbol_part(
+    symbol: str, generator: SignalGenerator, cleaner: DataCleaner, last_ids: dict[str, str],
+    streams: list[str],
+) -> dict[str, Any]:  # fmt: skip
+    """One symbol's state, taken out of ``generator``, ``cleaner`` and ``last_ids``."""
+    return {
+        "format": FORMAT,
+        "symbol": symbol,
+        "state": generator.take_symbol(symbol),
+        "feeds": cleaner.take_feeds(symbol),
+        "last_ids": {s: last_ids.pop(s) for s in streams if s in last_ids},
+        "written_at": time.time(),
+    }
+
+
+def seal_parts(state: dict[str, Any], hmac_key: bytes) -> bytes:
+    """``snapshot``'s serializer with leases (it runs in the forked child, on its own copy):
+    each held symbol's part taken out, then the rest; a pickled map of key -> sealed part."""
+    generator, cleaner, last_ids = state["generator"], state["cleaner"], state["last_ids"]
+    parts: dict[str, bytes] = {}
+    for symbol, (key, streams) in state.pop("symbols").items():
+        part = _symbol_part(symbol, generator, cleaner, last_ids, streams)
+        parts[key] = signed.dumps(part, hmac_key)
+    parts[state.pop("key")] = signed.dumps(state, hmac_key)
+    return pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class Checkpointer:
     """Saves, restores and replays one worker's state.
 
@@ -84,11 +120,14 @@ class Checkpointer:
         *,
         hmac_key: bytes,
         pipeline: TickPipeline,
+        group: str = "",
         on_refused: Callable[[str], None] | None = None,
     ) -> None:
         # redis-py types replies as unions over every decode setting; ours are always bytes.
         self.redis: Any = client
         self.key = key
+        self.group = group
+        """The consumer group, whose symbols' parts (leases) are ``symbol_checkpoint_key``."""
         self._hmac_key = hmac_key
         self.pipeline = pipeline
         self.on_refused = on_refused
@@ -144,8 +183,8 @@ class Checkpointer:
         log.info("checkpoint_restored", key=self.key, streams=len(self.last_ids))
         return True
 
-    def _refuse(self, reason: str) -> bool:
-        log.error("checkpoint_refused", key=self.key, error=reason[:500])
+    def _refuse(self, reason: str, key: str | None = None) -> bool:
+        log.error("checkpoint_refused", key=key or self.key, error=reason[:500])
         if self.on_refused is not None:
             self.on_refused(reason)
         return False
@@ -155,30 +194,96 @@ class Checkpointer:
         self.pipeline.generator, self.pipeline.cleaner = pickle.loads(self._initial)
         self.last_ids = {}
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, symbols: Mapping[str, list[str]] | None = None) -> Snapshot:
         """A copy of the state as it is now, being serialized in the background (``store``
         stores it). The caller makes sure the state is not ahead of what Redis has (no
-        batch unwritten)."""
-        state = {
+        batch unwritten). ``symbols``: with leases, the held symbols and their streams, each
+        stored as a part of its own."""
+        state: dict[str, Any] = {
             "format": FORMAT,
             "generator": self.pipeline.generator,
             "cleaner": self.pipeline.cleaner,
             "last_ids": dict(self.last_ids),
             "written_at": time.time(),
         }
-        return Snapshot(state, self._hmac_key)
+        if symbols is None:
+            return Snapshot(state, self._hmac_key)
+        state["key"] = self.key
+        state["symbols"] = {
+            s: (keys.symbol_checkpoint_key(self.group, s), list(streams))
+            for s, streams in symbols.items()
+        }
+        return Snapshot(state, self._hmac_key, seal_parts)
 
     async def store(self, snapshot: Snapshot) -> int:
         """Store a snapshot once it is serialized; the size of the stored blob in bytes.
         Cancelled before the blob is stored, it stores nothing."""
         blob = await snapshot.sealed()
-        await self.redis.set(self.key, blob)
-        log.debug("checkpoint_written", bytes=len(blob))
+        if snapshot.serialize is not seal_parts:
+            await self.redis.set(self.key, blob)
+            log.debug("checkpoint_written", bytes=len(blob))
+            return len(blob)
+        parts: dict[str, bytes] = pickle.loads(blob)  # our own child's, through a pipe
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, part in parts.items():
+                pipe.set(key, part)
+            await pipe.execute()
+        log.debug("checkpoint_written", bytes=len(blob), parts=len(parts))
         return len(blob)
 
-    async def save(self) -> int:
-        """Store the state as it is now (``store(snapshot())``)."""
-        return await self.store(self.snapshot())
+    async def save(self, symbols: Mapping[str, list[str]] | None = None) -> int:
+        """Store the state as it is now (``store(snapshot(symbols))``)."""
+        return await self.store(self.snapshot(symbols))
+
+    # -- one symbol's part (leases) ----------------------------------------------------------
+
+    async def save_symbol(self, symbol: str, streams: list[str]) -> int:
+        """Store one symbol's part and take it out of the state (the symbol leaves this
+        worker); its size in bytes. The caller makes sure no batch is unwritten."""
+        p = self.pipeline
+        part = _symbol_part(symbol, p.generator, p.cleaner, self.last_ids, streams)
+        blob = signed.dumps(part, self._hmac_key)
+        await self.redis.set(keys.symbol_checkpoint_key(self.group, symbol), blob)
+        return len(blob)
+
+    async def restore_symbol(self, symbol: str, behind: Behind | None = None) -> bool:
+        """Take in one symbol's stored part; ``False`` (the symbol starts fresh) if there is
+        none, or it is refused as a whole checkpoint would be."""
+        key = keys.symbol_checkpoint_key(self.group, symbol)
+        blob = await self.redis.get(key)
+        if blob is None:
+            return False
+        try:
+            part = signed.loads(blob, self._hmac_key, what=f"checkpoint {key}")
+            if not isinstance(part, dict) or part.get("format") != FORMAT:
+                raise CheckpointRejected("checkpoint refused: unknown layout")
+            if part.get("symbol") != symbol:
+                raise CheckpointRejected(f"checkpoint refused: holds {part.get('symbol')!r}")
+            last_ids = dict(part["last_ids"])
+            state, feeds = part["state"], list(part["feeds"])
+        except CheckpointRejected as exc:
+            return self._refuse(str(exc), key)
+        except Exception as exc:
+            return self._refuse(f"checkpoint refused: unusable ({type(exc).__name__}: {exc})", key)
+        ahead = await behind(last_ids) if behind is not None else []
+        if ahead:
+            return self._refuse(
+                f"checkpoint refused: ahead of Redis on {len(ahead)} stream(s), first {ahead[0]}",
+                key,
+            )
+        if state is not None:
+            self.pipeline.generator.put_symbol(symbol, state)
+        self.pipeline.cleaner.put_feeds(feeds)
+        self.last_ids.update(last_ids)
+        return True
+
+    def drop_symbol(self, symbol: str, streams: list[str]) -> None:
+        """Forget one symbol's state without storing it (its lease was lost: another worker
+        serves it from its stored part)."""
+        self.pipeline.generator.take_symbol(symbol)
+        self.pipeline.cleaner.take_feeds(symbol)
+        for stream in streams:
+            self.last_ids.pop(stream, None)
 
     async def replay(self, streams: Mapping[str, str]) -> int:
         """Re-apply entries acknowledged after the checkpoint, outputs discarded; how many.

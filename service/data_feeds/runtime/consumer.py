@@ -16,9 +16,14 @@ The consumer keeps discovery, groups and the read loop; four parts do the rest:
   (a lost AOF tail, a failover to a lagging replica).
 
 Discovery: streams are found with SCAN (again every ``discover_interval_s``, so new symbols
-are picked up without a restart); a worker keeps those it owns,
-``crc32(symbol) % worker_count == worker_index``. Sentiment streams concern every symbol, so
-every worker reads them, in a group of its own. Groups are created idempotently (BUSYGROUP is
+are picked up without a restart); a worker keeps those it owns: with static ownership
+``crc32(symbol) % worker_count == worker_index``; with leases (``runtime.ownership``) those
+whose lease it holds, reconsidered every ``Ownership.tick_s`` (``rebalance``): a symbol that
+should now be another worker's is handed over (what was read is processed and written, its
+state stored, then its lease released), one that should be ours is taken over (its stored
+state restored, the entries acknowledged after it replayed, the entries left pending by its
+last owner claimed). Sentiment streams concern every symbol, so every worker reads them, in a
+group of its own. Groups are created idempotently (BUSYGROUP is
 fine; NOGROUP after a stream was deleted and recreated triggers a rediscovery).
 
 Start: restore, replay, own pending entries, then new reads in batches. A Redis outage at any
@@ -67,6 +72,7 @@ from data_feeds.errors import REDIS_DOWN, Failure, classify
 from data_feeds.records import SENTIMENT
 from data_feeds.runtime.batch_writer import BatchWriter
 from data_feeds.runtime.checkpointer import Checkpointer
+from data_feeds.runtime.ownership import LEASES, Ownership
 from data_feeds.runtime.pipeline import BatchResult, TickPipeline
 from data_feeds.runtime.redelivery import Redelivered, Redelivery
 from data_feeds.runtime.rollback import RollbackWatch
@@ -125,6 +131,18 @@ class StreamConsumer:
         self.consumer = consumer_name or f"worker-{settings.worker_index}"
         self.streams: dict[str, str] = {}
         """Stream -> the group this worker reads it in."""
+        self.ownership: Ownership | None = None
+        """With leases: this worker's membership and symbol leases."""
+        if settings.ownership == LEASES:
+            self.ownership = Ownership(
+                client,
+                self.group,
+                self.consumer,
+                lease_s=settings.lease_s,
+                tick_s=min(1.0, settings.lease_s / 3.0),
+            )
+        self.symbol_streams: dict[str, set[str]] = {}
+        """With leases: every input stream found, by symbol (sentiment aside), held or not."""
         self.merge = ArrivalMerge(settings.batch_size)
         self.writer = BatchWriter(
             client,
@@ -132,11 +150,17 @@ class StreamConsumer:
             signals_maxlen=settings.signals_maxlen,
             on_written=self._written,
         )
+        worker = (
+            self.consumer
+            if self.ownership is not None
+            else f"{settings.worker_index}of{settings.worker_count}"
+        )
         self.checkpointer = Checkpointer(
             client,
-            keys.checkpoint_key(self.group, f"{settings.worker_index}of{settings.worker_count}"),
+            keys.checkpoint_key(self.group, worker),
             hmac_key=hmac_key,
             pipeline=pipeline,
+            group=self.group,
             on_refused=self._checkpoint_refused,
         )
         self.redelivery = Redelivery(
@@ -166,6 +190,7 @@ class StreamConsumer:
         self._next_lag = 0.0
         self._next_checkpoint = 0.0
         self._next_verify = 0.0
+        self._next_rebalance = 0.0
         self._verify_due = False
         """A failure was seen: ask Redis whether it lost writes before going on."""
         self._snapshot: asyncio.Task[None] | None = None
@@ -194,14 +219,27 @@ class StreamConsumer:
                 info = keys.parse_stream_key(name)
                 if info is None:
                     continue
-                if info.kind == SENTIMENT or owns(info.symbol, s.worker_index, s.worker_count):
+                if info.kind == SENTIMENT:
+                    found.add(name)
+                elif self.ownership is not None:
+                    self.symbol_streams.setdefault(info.symbol, set()).add(name)
+                    if info.symbol in self.ownership.held:
+                        found.add(name)
+                elif owns(info.symbol, s.worker_index, s.worker_count):
                     found.add(name)
         new = sorted(found - self.streams.keys())
         if new:  # new symbols tend to arrive together: look again soon
             self._next_discover = min(self._next_discover, time.monotonic() + 0.05)
         if new:  # an exchange calendar loads pandas (a second or so): not on the loop
             await asyncio.to_thread(self._load_calendars, new)
-        for stream in new:
+        await self._join(new)
+        if new:
+            log.info("streams_discovered", new=len(new), total=len(self.streams))
+        return new
+
+    async def _join(self, streams: list[str]) -> None:
+        """Make sure our groups exist on ``streams`` and read them from now on."""
+        for stream in streams:
             group = self._group_of(stream)
             try:
                 await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
@@ -209,9 +247,6 @@ class StreamConsumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
             self.streams[stream] = group
-        if new:
-            log.info("streams_discovered", new=len(new), total=len(self.streams))
-        return new
 
     def _load_calendars(self, streams: list[str]) -> None:
         """Load the trading calendars of new streams' feeds before their first record."""
@@ -243,7 +278,11 @@ class StreamConsumer:
         if self.writer.pending is not None:
             log.warning("checkpoint_skipped", reason="a batch is not written yet")
             return
-        await self.checkpointer.save()
+        if self.ownership is None:
+            await self.checkpointer.save()
+            return
+        await self.checkpointer.save(self._held_streams())
+        await self.ownership.leave()  # at shutdown: the others take the symbols over now
 
     async def _checkpoint_in_background(self) -> None:
         """Start a checkpoint of the state as it is now, unless one is under way (one under way
@@ -259,8 +298,9 @@ class StreamConsumer:
         if self.writer.pending is not None:
             return  # the next interval's
         t0 = time.monotonic()
+        held = self._held_streams() if self.ownership is not None else None
         try:
-            snapshot = self.checkpointer.snapshot()  # the state now: forked before it changes
+            snapshot = self.checkpointer.snapshot(held)  # the state now: forked before it changes
         except SnapshotFailed as exc:
             log.error("checkpoint_failed", error=str(exc))
             return
@@ -302,6 +342,76 @@ class StreamConsumer:
         snapshot, self._snapshot_taken = self._snapshot_taken, None
         if snapshot is not None:  # its task may have been cancelled before it began
             await snapshot.abandon()
+
+    # -- ownership (leases) --------------------------------------------------------------------
+
+    def _held_streams(self) -> dict[str, list[str]]:
+        """Each held symbol's streams (leases)."""
+        assert self.ownership is not None
+        return {s: sorted(self.symbol_streams.get(s, ())) for s in self.ownership.held}
+
+    async def rebalance(self) -> None:
+        """Renew membership and leases; hand over the symbols that should now be another
+        worker's, take over those that should be ours (``runtime.ownership``)."""
+        own = self.ownership
+        if own is None:
+            return
+        await own.heartbeat()
+        lost = await own.renew()
+        if lost:  # another worker serves them now: forget them, unsaved
+            await self._cancel_snapshot()  # it would store their state as it was
+            self.merge.clear()  # what it held comes back as own pending (``_redrain``)
+            self._redrain = True
+            for symbol in lost:
+                streams = sorted(self.symbol_streams.get(symbol, ()))
+                self.checkpointer.drop_symbol(symbol, streams)
+                self._leave_streams(streams)
+        desired = own.desired(self.symbol_streams)
+        leaving = own.held - desired
+        if leaving:
+            await self._hand_over(sorted(leaving))
+        joining = desired - own.held
+        if joining:
+            await self._take_over(await own.acquire(joining))
+
+    def _leave_streams(self, streams: list[str]) -> None:
+        for stream in streams:
+            self.streams.pop(stream, None)
+
+    async def _hand_over(self, symbols: list[str]) -> None:
+        """Process and write what was read, store each symbol's state, release its lease."""
+        assert self.ownership is not None
+        await self._cancel_snapshot()  # it would store these symbols' state as it was
+        await self.writer.flush()
+        await self.release_held()
+        for symbol in symbols:
+            streams = sorted(self.symbol_streams.get(symbol, ()))
+            size = await self.checkpointer.save_symbol(symbol, streams)
+            await self.ownership.release([symbol])
+            self._leave_streams(streams)
+            log.info("symbol_released", symbol=symbol, worker=self.consumer, bytes=size)
+
+    async def _take_over(self, symbols: list[str]) -> None:
+        """Serve newly leased symbols: their stored state, the entries acknowledged after it,
+        then every entry still pending on their streams (left by the last owner)."""
+        for symbol in symbols:
+            streams = sorted(self.symbol_streams.get(symbol, ()))
+            await self._join(streams)
+            restored = await self.checkpointer.restore_symbol(symbol, self._behind)
+            subset = {st: self.streams[st] for st in streams}
+            replayed = await self.checkpointer.replay(subset)
+            claimed = 0
+            async for found in self.redelivery.claim(subset, {}, idle_ms=0):
+                await self._redelivered(found)
+                claimed += found.count
+            log.info(
+                "symbol_acquired",
+                symbol=symbol,
+                worker=self.consumer,
+                state="restored" if restored else "fresh",
+                replayed=replayed,
+                claimed=claimed,
+            )
 
     # -- rollback ------------------------------------------------------------------------------
 
@@ -389,19 +499,31 @@ class StreamConsumer:
         # to be restored is dropped; its entries are still pending and come back below
         self.writer.drop_pending()
         self.merge.clear()
+        held: set[str] = set()
+        if self.ownership is not None:  # rebuilt below, symbol by symbol, from their parts
+            held, self.ownership.held = set(self.ownership.held), set()
         await self.discover()
         self.rollback.run_id = await self.rollback.current_run_id()  # the server of this state
         self._verify_due = False
         if await self.checkpointer.restore(self._behind):
             # the mode is the setting's, whatever the checkpointed generator was serving in
             self.pipeline.generator.serving = self.settings.serving
+        if self.ownership is not None:  # symbols come from their own parts, as leased
+            for symbol in self.pipeline.generator.symbols:
+                self.checkpointer.drop_symbol(symbol, sorted(self.symbol_streams.get(symbol, ())))
         await self.checkpointer.replay(self.streams)
         self.started = True
         await self.drain_own_pending()
+        if self.ownership is not None:
+            await self.ownership.heartbeat()
+            wanted = held | self.ownership.desired(self.symbol_streams)
+            await self._take_over(await self.ownership.acquire(wanted))
         now = time.monotonic()
         self._next_discover = now + self.settings.discover_interval_s
         self._next_claim = now
         self._next_verify = now + VERIFY_INTERVAL_S
+        if self.ownership is not None:
+            self._next_rebalance = now + self.ownership.tick_s
         # the first checkpoint right away: a worker restarted again and again would otherwise
         # replay a longer history each time
         self._next_checkpoint = now
@@ -468,6 +590,9 @@ class StreamConsumer:
             self.merge.hold(found.keep)
             self._count_redelivered("pending_redelivered", found.count)
             self._redrain = False
+        if self.ownership is not None and now >= self._next_rebalance:
+            self._next_rebalance = now + self.ownership.tick_s
+            await self.rebalance()
         if now >= self._next_claim:
             self._next_claim = now + self.settings.claim_idle_ms / 2000.0
             await self.claim_abandoned()

@@ -89,12 +89,18 @@ class Redelivery:
         return out
 
     async def claim(
-        self, streams: Mapping[str, str], held: Mapping[str, Iterable[bytes]]
+        self,
+        streams: Mapping[str, str],
+        held: Mapping[str, Iterable[bytes]],
+        *,
+        idle_ms: int | None = None,
     ) -> AsyncIterator[Redelivered]:
         """Take over entries idle on other consumers, a page at a time.
 
         ``held``: per stream, ids this consumer read and holds for its next round (they are
         only waiting, not abandoned: XAUTOCLAIM sees them idle too, and they are left out).
+        ``idle_ms``: instead of ``claim_idle_ms`` (0: every pending entry, when the streams'
+        symbol was just taken over from a worker that is gone or let it go).
         """
         for stream, group in list(streams.items()):
             start = "0-0"
@@ -104,7 +110,7 @@ class Redelivery:
                     stream,
                     group,
                     self.consumer,
-                    self.claim_idle_ms,
+                    self.claim_idle_ms if idle_ms is None else idle_ms,
                     start_id=start,
                     count=self.page,
                 )

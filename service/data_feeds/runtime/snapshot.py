@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import os
 import pickle
 import signal
 import warnings
+from collections.abc import Callable
 from typing import Any, Final, NoReturn
 
 from data_feeds.cache import signed
@@ -44,7 +46,12 @@ class SnapshotFailed(DataFeedsError):
     """The child that serialized the state died or exited with an error: nothing to store."""
 
 
-def _child(write_fd: int, state: Any, key: bytes) -> NoReturn:
+Serialize = Callable[[Any, bytes], bytes]
+"""Turns the state into the blob to store, given the HMAC key (``cache.signed.dumps``); it runs
+in the child, on the child's own copy of the state, which it may take apart."""
+
+
+def _child(write_fd: int, state: Any, key: bytes, serialize: Serialize) -> NoReturn:
     """In the forked child: write ``OK``, the sealed ``state``'s length (8 bytes) and the
     sealed state to ``write_fd``, or ``FAILED`` and why, and exit."""
     try:
@@ -54,7 +61,7 @@ def _child(write_fd: int, state: Any, key: bytes) -> NoReturn:
             signal.set_wakeup_fd(-1)  # the parent's loop reads that pipe, not us
         gc.disable()  # a collection here would only copy more of the parent's pages
         try:
-            blob = signed.dumps(state, key)
+            blob = serialize(state, key)
             parts = (OK + len(blob).to_bytes(8, "big"), blob)
         except Exception as exc:  # e.g. a model that cannot be pickled: say why
             parts = (FAILED, f"{type(exc).__name__}: {exc}".encode()[:1000])
@@ -106,13 +113,18 @@ class Snapshot:
     forked child; the caller blocks only for the fork. ``sealed()`` waits for the blob;
     ``abandon()`` kills the child (nothing comes back). Needs a running event loop."""
 
-    def __init__(self, state: Any, key: bytes) -> None:
+    def __init__(self, state: Any, key: bytes, serialize: Serialize = signed.dumps) -> None:
         loop = asyncio.get_running_loop()
+        self.serialize = serialize
         self._done: asyncio.Future[Collected]
         if not hasattr(os, "fork"):  # pragma: no cover - no fork (Windows): pickled here
-            pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
             self.pid = 0
-            self._done = loop.run_in_executor(None, lambda: (OK, signed.seal(pickled, key), 0))
+            if serialize is signed.dumps:  # the copy: pickled here, sealed in a thread
+                pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+                self._done = loop.run_in_executor(None, lambda: (OK, signed.seal(pickled, key), 0))
+            else:  # a serializer that takes the state apart gets a copy of its own
+                blob = serialize(copy.deepcopy(state), key)
+                self._done = loop.run_in_executor(None, lambda: (OK, blob, 0))
             return
         read_fd, write_fd = os.pipe()
         try:
@@ -127,7 +139,7 @@ class Snapshot:
             raise SnapshotFailed(f"cannot fork the snapshot child: {exc}") from None
         if pid == 0:  # pragma: no cover - the child; it never returns
             os.close(read_fd)
-            _child(write_fd, state, key)
+            _child(write_fd, state, key, serialize)
         os.close(write_fd)
         self.pid = pid
         """The child's process id (0: no child, the state was pickled here)."""

@@ -175,6 +175,18 @@ class SignalGenerator:
         state = self._symbols.get(symbol)
         return len(state.outcomes) if state else 0
 
+    def take_symbol(self, symbol: str) -> _SymbolState | None:
+        """Remove one symbol's state (indicators and the predictions waiting for their
+        outcome) and hand it over (``runtime.ownership``: it moves to another worker)."""
+        return self._symbols.pop(symbol, None)
+
+    def put_symbol(self, symbol: str, state: _SymbolState) -> None:
+        """Take over a symbol's state from ``take_symbol`` (of this or another generator):
+        its waiting predictions are scored (and learned) here as they mature."""
+        if symbol not in self._symbols and len(self._symbols) >= self.max_symbols:
+            self._symbols.popitem(last=False)
+        self._symbols[symbol] = state
+
     def _set_margin(self, margin: float) -> None:
         if not 0.0 <= margin <= 0.5:
             raise ValueError(f"margin must be in [0, 0.5], got {margin!r}")

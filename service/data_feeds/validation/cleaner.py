@@ -406,6 +406,26 @@ class DataCleaner:
             )
         self._forget_last()
 
+    def take_feeds(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
+        """Remove the state of ``symbol``'s feeds (any kind but sentiment) and hand it over
+        (``runtime.ownership``: the symbol moves to another worker)."""
+        keys_ = [k for k in self._feeds if (k[1] if isinstance(k, tuple) else k) == symbol
+                 and not (isinstance(k, tuple) and k[0] == SENTIMENT)]  # fmt: skip
+        self._forget_last()
+        return [(k, self._feeds.pop(k)) for k in keys_]
+
+    def put_feeds(self, feeds: list[tuple[FeedKey, _FeedState]]) -> None:
+        """Take over feeds from ``take_feeds`` (of this or another cleaner)."""
+        self._forget_last()
+        for key, feed in feeds:
+            if key not in self._feeds and len(self._feeds) >= self.max_keys:
+                self._feeds.popitem(last=False)
+                self.evicted_feeds += 1
+            feed.return_low, feed.return_high = _bounds(
+                feed.return_median, feed.return_scale, self.spike_z
+            )
+            self._feeds[key] = feed
+
     @property
     def counts(self) -> dict[str, int]:
         """How many records took each action and how many events of each type were noticed

@@ -1,0 +1,165 @@
+"""Elastic workers (``--ownership leases``) on the 3+3 cluster: scaled 2 -> 3 -> 2 while a
+stream is published, no tick is lost or signalled twice, no symbol is served by two workers at
+once, and the models learn as many outcomes, all workers together, as one uninterrupted worker
+learns from the same ticks."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from bench.faults.service import HMAC_KEY, ServiceProcess
+from bench.faults.verify import drained, verify
+
+from data_feeds.cache import keys, signed
+from data_feeds.records import PRICE
+
+from .conftest import cluster_client
+
+SYMBOLS = 12
+TICKS = 1000  # per symbol, 0.05 s of event time apart: 50 s of history, 10 horizons
+RATE = 800.0  # published per second: the run takes about 15 s
+
+
+def history(seed: int = 3) -> list[tuple[str, bytes]]:
+    """Price ticks in event-time order, round-robin over the symbols (a random walk each)."""
+    rng = random.Random(seed)
+    prices = [100.0 + i for i in range(SYMBOLS)]
+    t0 = time.time() - TICKS * 0.05 - 60.0
+    out = []
+    for k in range(TICKS):
+        for i in range(SYMBOLS):
+            prices[i] *= math.exp(rng.gauss(0.0, 0.001))
+            tick = {"symbol": f"E{i:02d}USDT", "price": round(prices[i], 6), "volume": 1.0,
+                    "timestamp": t0 + 0.05 * k + 0.001 * i}  # fmt: skip
+            out.append((keys.stream_key("crypto", PRICE, f"E{i:02d}USDT"), orjson.dumps(tick)))
+    return out
+
+
+def publish(client: redis.Redis, ticks: list[tuple[str, bytes]], rate: float) -> None:
+    step = 100
+    t0 = time.monotonic()
+    for start in range(0, len(ticks), step):
+        with client.pipeline(transaction=False) as pipe:
+            for stream, data in ticks[start : start + step]:
+                pipe.xadd(stream, {"data": data})
+            pipe.execute()
+        if rate:
+            time.sleep(max(0.0, t0 + (start + step) / rate - time.monotonic()))
+
+
+def worker(url: str, tmp: Path, args: list[str], name: str) -> ServiceProcess:
+    return ServiceProcess(
+        url, tmp / name, horizon_s=5.0,
+        extra_args=[*args, "--log-level", "info", "--checkpoint-interval-s", "1"],
+    )  # fmt: skip
+
+
+def learned(client: redis.Redis, worker_names: list[str]) -> int:
+    """Outcomes learned by the workers' models, from their stored checkpoints."""
+    total = 0
+    for name in worker_names:
+        blob = client.get(keys.checkpoint_key("data-feeds", name))
+        assert blob is not None, name
+        state: Any = signed.loads(blob, HMAC_KEY.encode())
+        total += state["generator"].learned
+    return total
+
+
+def wait_for(proc: ServiceProcess, event: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while proc.log_count(f'"event": "{event}"') == 0:
+        assert proc.check(), proc.log_text()[-3000:]
+        assert time.monotonic() < deadline, f"no {event} in time"
+        time.sleep(0.05)
+
+
+def drain(client: redis.Redis, procs: list[ServiceProcess]) -> None:
+    deadline = time.monotonic() + 120
+    while not drained(client):
+        assert time.monotonic() < deadline, "not drained in time"
+        assert all(p.check() for p in procs if p.proc is not None)
+        time.sleep(0.2)
+    time.sleep(1.5)  # let the last outcomes' ticks ... all are in: nothing more to mature
+    for p in procs:
+        if p.alive():
+            exit_ = p.sigterm()
+            assert exit_ is not None and exit_.code == 0, p.log_text()[-3000:]
+
+
+def served_intervals(procs: list[ServiceProcess]) -> dict[str, list[tuple[float, float, str]]]:
+    """Per symbol, (from, to, worker) of each time a worker held it, from the workers' logs."""
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    for p in procs:
+        opened: dict[str, float] = {}
+        end = time.time()
+        for line in p.log_text().splitlines():
+            if not line.startswith("{"):
+                continue
+            event = orjson.loads(line)
+            at = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+            if event["event"] == "symbol_acquired":
+                opened[event["symbol"]] = at
+            elif event["event"] == "symbol_released" and event["symbol"] in opened:
+                out.setdefault(event["symbol"], []).append(
+                    (opened.pop(event["symbol"]), at, str(p.data_dir.name))
+                )
+            elif event["event"] == "service_stopped":
+                end = at
+        for symbol, since in opened.items():
+            out.setdefault(symbol, []).append((since, end, str(p.data_dir.name)))
+    return out
+
+
+def test_scale_2_3_2_hands_symbols_over(cluster_url: str, tmp_path: Path) -> None:
+    ticks = history()
+    client = cluster_client(cluster_url)
+    # the reference: one worker, static ownership, the same ticks
+    publish(client, ticks, 0)
+    ref = worker(cluster_url, tmp_path, [], "ref")
+    ref.start()
+    drain(client, [ref])
+    expected = learned(client, ["0of1"])
+    assert expected > SYMBOLS * TICKS * 0.8
+    client.flushall()
+
+    leases = ["--ownership", "leases", "--lease-s", "3"]
+    procs = [worker(cluster_url, tmp_path, [*leases, "--worker-index", str(i)], f"w{i}")
+             for i in range(3)]  # fmt: skip
+    procs[0].start()
+    procs[1].start()
+    feeder = threading.Thread(target=publish, args=(cluster_client(cluster_url), ticks, RATE))
+    wait_for(procs[0], "service_started")
+    wait_for(procs[1], "service_started")
+    feeder.start()
+    try:
+        wait_for(procs[0], "symbol_acquired")
+        procs[2].start()  # 2 -> 3
+        wait_for(procs[2], "symbol_acquired")
+        time.sleep(1.0)
+        exit_ = procs[2].sigterm()  # 3 -> 2
+        assert exit_ is not None and exit_.code == 0, procs[2].log_text()[-3000:]
+        assert feeder.is_alive(), "the scaling happened while ticks were being published"
+    finally:
+        feeder.join()
+    drain(client, procs)
+
+    report = verify(client)
+    assert report.valid == len(ticks) and report.lost == 0, report.problems(dup_bound=0)
+    assert report.dup_total == 0 and report.ok(dup_bound=0), report.problems(dup_bound=0)
+    intervals = served_intervals(procs)
+    moved = [s for s, spans in intervals.items() if len({w for *_, w in spans}) > 1]
+    assert moved, "the third worker took symbols over and gave them back"
+    for symbol, spans in intervals.items():
+        spans.sort()
+        for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+            assert end <= start, f"{symbol} served by {a} and {b} at once"
+    assert learned(client, ["worker-0", "worker-1", "worker-2"]) == expected
+    client.close()
