@@ -5,6 +5,7 @@ learns from the same ticks."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -159,7 +160,7 @@ def test_scale_2_3_2_hands_symbols_over(cluster_url: str, tmp_path: Path) -> Non
     assert moved, "the third worker took symbols over and gave them back"
     for symbol, spans in intervals.items():
         spans.sort()
-        for (_, end, a), (start, _, b) in zip(spans, spans[1:], strict=False):
+        for (_, end, a), (start, _, b) in itertools.pairwise(spans):
             assert end <= start, f"{symbol} served by {a} and {b} at once"
     assert learned(client, ["worker-0", "worker-1", "worker-2"]) == expected
     client.close()
