@@ -1,6 +1,6 @@
 """The service on a Redis Cluster beside one Redis, in one run: per-worker drain rates.
 
-    .venv/bin/python bench/bench_cluster.py [--backlog 60000] [--symbols 20] [--rounds 2]
+    .venv/bin/python -m bench.bench_cluster [--backlog 60000] [--symbols 20] [--rounds 2]
 
 Each configuration pre-fills a backlog of ``--backlog`` price ticks over ``--symbols`` symbols
 (the fault suite's load: valid ticks only), starts its workers (``data-feeds run``, default
@@ -21,6 +21,7 @@ left, not by the design.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -49,8 +50,23 @@ def fill(client: redis.Redis, url: str, backlog: int, symbols: int) -> None:
             pipe.execute()
 
 
-def drain(url: str, workers: int, tmp: Path, backlog: int, symbols: int) -> float:
-    """Ticks/s from the first signal to the drained backlog (all workers together)."""
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes used so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def drain(
+    url: str, workers: int, tmp: Path, *, backlog: int, symbols: int, servers: list[int]
+) -> tuple[float, float, float]:
+    """Ticks/s from the first signal to the drained backlog (all workers together), and the
+    cores the workers and the redis-servers (``servers``' pids) used meanwhile."""
     client = sync_client(url)
     try:
         client.flushall()
@@ -73,16 +89,20 @@ def drain(url: str, workers: int, tmp: Path, backlog: int, symbols: int) -> floa
                     raise RuntimeError("no signal in time")
                 time.sleep(0.01)
             t0 = time.monotonic()
+            pids = [p.pid for p in procs if p.pid is not None]
+            cpu_w0, cpu_r0 = cpu_s(pids), cpu_s(servers)
             while not drained(client):
                 if time.monotonic() > deadline:
                     raise RuntimeError("not drained in time")
                 time.sleep(0.02)
             elapsed = time.monotonic() - t0
             done = signals_total(client) - first
+            cores_w = (cpu_s(pids) - cpu_w0) / elapsed
+            cores_r = (cpu_s(servers) - cpu_r0) / elapsed
         finally:
             for p in procs:
                 p.stop()
-        return done / elapsed
+        return done / elapsed, cores_w, cores_r
     finally:
         client.close()
 
@@ -97,16 +117,23 @@ def main(argv: list[str] | None = None) -> int:
     single = RedisServer(tmp / "single")
     cluster = LocalCluster(tmp / "cluster")
     rates: dict[str, list[float]] = {"single": [], "cluster x1": [], "cluster x2": []}
+    cores: dict[str, list[tuple[float, float]]] = {k: [] for k in rates}
     try:
         single.start()
         cluster.start()
-        configs = (("single", single.url, 1), ("cluster x1", cluster.url, 1),
-                   ("cluster x2", cluster.url, 2))  # fmt: skip
+        nodes = [pid for p in cluster.ports if (pid := cluster.pid(p)) is not None]
+        assert single.pid is not None
+        configs = (("single", single.url, 1, [single.pid]), ("cluster x1", cluster.url, 1, nodes),
+                   ("cluster x2", cluster.url, 2, nodes))  # fmt: skip
         for r in range(args.rounds):
-            for name, url, workers in configs:
-                rate = drain(url, workers, tmp, args.backlog, args.symbols)
+            for name, url, workers, servers in configs:
+                rate, cw, cr = drain(
+                    url, workers, tmp, backlog=args.backlog, symbols=args.symbols, servers=servers
+                )
                 rates[name].append(rate)
-                print(f"round {r + 1}  {name:<11} {rate:>9,.0f} ticks/s", flush=True)
+                cores[name].append((cw, cr))
+                print(f"round {r + 1}  {name:<11} {rate:>9,.0f} ticks/s   cores: workers "
+                      f"{cw:.2f}, redis {cr:.2f}", flush=True)  # fmt: skip
     finally:
         cluster.stop()
         single.stop()
@@ -119,6 +146,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({med['cluster x2'] / 2:,.0f} per worker)")  # fmt: skip
     print(f"  per-worker drain, cluster / single: {med['cluster x1'] / med['single']:.2f}x")
     print(f"  2 workers / 1 worker on the cluster: {med['cluster x2'] / med['cluster x1']:.2f}x")
+    print(f"  cores used while draining (of {os.cpu_count()}), median:")
+    for name, pairs in cores.items():
+        w = statistics.median(c[0] for c in pairs)
+        r = statistics.median(c[1] for c in pairs)
+        print(f"    {name:<11} workers {w:.2f}  redis-servers {r:.2f}  together {w + r:.2f}")
     return 0
 
 

@@ -523,7 +523,8 @@ def test_compose_file_defines_the_stack() -> None:
 
 
 def test_kubernetes_manifests_wire_probes_and_worker_index() -> None:
-    """The StatefulSet probes /healthz and /readyz, derives the index, and stops within 15 s."""
+    """The StatefulSet probes /healthz and /readyz, derives the index, and stops within 15 s;
+    the workers share the symbols by leases, so the autoscaler may scale the StatefulSet."""
     docs: dict[str, Any] = {}
     for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
         for doc in load_yaml_documents(path):
@@ -539,7 +540,11 @@ def test_kubernetes_manifests_wire_probes_and_worker_index() -> None:
     assert container["resources"]["requests"]
     assert docs["Service"]["spec"]["clusterIP"] == "None"
     config = docs["ConfigMap"]["data"]
-    assert int(config["DATA_FEEDS_WORKER_COUNT"]) == sts["spec"]["replicas"]
+    assert config["DATA_FEEDS_OWNERSHIP"] == "leases"  # scaling needs no other change
+    hpa = docs["HorizontalPodAutoscaler"]["spec"]
+    assert hpa["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                                     "name": sts["metadata"]["name"]}  # fmt: skip
+    assert hpa["minReplicas"] >= 2 and hpa["maxReplicas"] > hpa["minReplicas"]
 
 
 def test_grafana_provisioning_points_at_the_dashboard_and_prometheus() -> None:
