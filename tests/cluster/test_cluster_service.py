@@ -13,7 +13,10 @@ from bench.faults.load import PacedLoad
 from bench.faults.service import ServiceProcess
 from bench.faults.verify import Report, drained, verify
 
+from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.local_cluster import LocalCluster
+from data_feeds.learning_layer.evaluation import evaluate_signals
+from data_feeds.settings import Settings
 
 from .conftest import cluster_client
 
@@ -76,6 +79,11 @@ def test_two_workers_signal_each_valid_tick_once(cluster_url: str, tmp_path: Pat
     assert all(len(names) == 1 for names in readers.values()), readers
     assert set().union(*readers.values()) == {b"worker-0", b"worker-1"}
     client.close()
+    # the stored signals are scored against the prices over every primary
+    settings = Settings(redis_url=cluster_url, data_dir=tmp_path / "data")
+    with DBConnector(settings=settings) as db:
+        scored = evaluate_signals(db, horizon_s=0.01)  # the ticks span about a second
+        assert scored.signals == report.valid and scored.resolved > report.valid * 0.9
 
 
 def test_kill9_and_a_failover_lose_nothing(own_cluster: LocalCluster, tmp_path: Path) -> None:
