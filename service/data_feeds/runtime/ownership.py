@@ -9,8 +9,10 @@ autoscaler) hands symbols over with their state:
   name -> expiry, ms of the server clock) and renews it every ``tick_s``; the live members are
   those not expired.
 - **Who should serve a symbol.** Rendezvous hashing: the live member ``m`` with the highest
-  ``crc32(m + "/" + symbol)``. Every worker computes the same answer from the same members;
-  a worker joining or leaving moves only the symbols it gains or loses (about 1/n).
+  ``blake2b(m + "/" + symbol)`` (not crc32: it is linear, so two names that differ in one
+  character rank the symbols alike and a new member would take its share from one worker).
+  Every worker computes the same answer from the same members; a worker joining or leaving
+  moves only the symbols it gains or loses (about 1/n).
 - **Who does serve it.** A worker serves a symbol only while it holds the symbol's lease
   (``keys.lease_key``: ``SET NX PX``, the value its name), renewed every tick by a
   compare-and-PEXPIRE; nobody else can take it until it is released or expired. The holder of
@@ -38,7 +40,7 @@ Each Redis call here touches one key, so it works the same on one Redis and on a
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Iterable
 from typing import Any, Final
 
@@ -74,11 +76,11 @@ return 0
 
 
 def rendezvous_owner(symbol: str, members: Iterable[str]) -> str | None:
-    """The member that should serve ``symbol``: highest ``crc32(member/symbol)`` (ties: the
+    """The member that should serve ``symbol``: highest ``blake2b(member/symbol)`` (ties: the
     greater name); ``None`` without members."""
-    best: tuple[int, str] | None = None
+    best: tuple[bytes, str] | None = None
     for member in members:
-        score = (zlib.crc32(f"{member}/{symbol}".encode()), member)
+        score = (hashlib.blake2b(f"{member}/{symbol}".encode(), digest_size=8).digest(), member)
         if best is None or score > best:
             best = score
     return None if best is None else best[1]
