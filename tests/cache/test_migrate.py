@@ -31,10 +31,13 @@ def test_an_old_store_keeps_its_models(redis_client: redis.Redis, settings: Sett
     redis_client.set(keys.METRICS_DEMO_LATEST, b"new")
     redis_client.set(keys.signals_key("X"), b"untouched")
     DBConnector(settings=settings).close()
-    for name, new in old.items():
-        assert not (redis_client.exists(name) and new != keys.METRICS_DEMO_LATEST)
+    for name in old:
+        assert not redis_client.exists(name)
     assert redis_client.get(keys.MODELS_CHAMPION) == b"old:models:champion"
     assert redis_client.get(keys.METRICS_DEMO_LATEST) == b"new"
+    old_demo = keys.METRICS_DEMO_LATEST.replace("{", "").replace("}", "")
+    assert redis_client.get(keys.legacy_key(old_demo)) == b"old:" + old_demo.encode()
     assert redis_client.get(keys.signals_key("X")) == b"untouched"
-    assert rename_legacy_keys(redis_client) == 0  # once: nothing left to rename
+    assert not redis_client.exists(*keys.LEGACY_SENTINELS)  # the next look is one EXISTS
+    assert rename_legacy_keys(redis_client) == 0
     assert ModelRegistry(redis_client, b"k" * 32).champion_version() == ("old:models:champion")

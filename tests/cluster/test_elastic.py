@@ -96,26 +96,33 @@ def drain(client: redis.Redis, procs: list[ServiceProcess]) -> None:
 
 
 def served_intervals(procs: list[ServiceProcess]) -> dict[str, list[tuple[float, float, str]]]:
-    """Per symbol, (from, to, worker) of each time a worker held it, from the workers' logs."""
+    """Per symbol, (from, to, worker) of each time a worker served it, from the workers' logs:
+    from ``symbol_acquired`` to ``symbol_released`` or ``symbol_lost`` (or the worker's end).
+    A worker acquiring a symbol it already serves is an error."""
     out: dict[str, list[tuple[float, float, str]]] = {}
     for p in procs:
         opened: dict[str, float] = {}
         end = time.time()
         for line in p.log_text().splitlines():
+            if line.startswith("--- start"):  # a new process: the last one's spans end here
+                at = float(line.split()[-1])
+                for symbol, since in opened.items():
+                    out.setdefault(symbol, []).append((since, at, p.data_dir.name))
+                opened = {}
             if not line.startswith("{"):
                 continue
             event = orjson.loads(line)
             at = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+            symbol = event.get("symbol")
             if event["event"] == "symbol_acquired":
-                opened[event["symbol"]] = at
-            elif event["event"] == "symbol_released" and event["symbol"] in opened:
-                out.setdefault(event["symbol"], []).append(
-                    (opened.pop(event["symbol"]), at, str(p.data_dir.name))
-                )
+                assert symbol not in opened, f"{p.data_dir.name} acquired {symbol} twice"
+                opened[symbol] = at
+            elif event["event"] in ("symbol_released", "symbol_lost") and symbol in opened:
+                out.setdefault(symbol, []).append((opened.pop(symbol), at, p.data_dir.name))
             elif event["event"] == "service_stopped":
                 end = at
         for symbol, since in opened.items():
-            out.setdefault(symbol, []).append((since, end, str(p.data_dir.name)))
+            out.setdefault(symbol, []).append((since, end, p.data_dir.name))
     return out
 
 

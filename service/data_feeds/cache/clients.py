@@ -15,31 +15,62 @@ their work by slot (``keys.hash_slot``) or by keeping related keys in one slot w
 
 from __future__ import annotations
 
-import functools
 from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio as aredis
+import structlog
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
+from data_feeds.errors import REDIS_DOWN
+
+log = structlog.get_logger(__name__)
+
 CLUSTER_CLIENTS = (RedisCluster, AsyncRedisCluster)
 
 
-@functools.lru_cache(maxsize=64)
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an invalid URL)"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}" if user else f"***@{netloc}"))
+
+
+_KNOWN: dict[str, bool] = {}
+
+
 def is_cluster_url(url: str) -> bool:
-    """Whether the server at ``url`` is a node of a Redis Cluster (asked once per URL)."""
+    """Whether the server at ``url`` is a node of a Redis Cluster (asked once per URL and
+    process). A server that cannot be reached is taken for one Redis, and asked again next
+    time: the caller's first command reports it unreachable as before (and retries, in the
+    service); if it turns out to be a cluster node, its first reply is a MOVED error and the
+    process is restarted onto the cluster client."""
     if url.startswith("unix://"):
         return False
+    known = _KNOWN.get(url)
+    if known is not None:
+        return known
     client = redis.Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
     try:
         info = client.info("cluster")
+    except REDIS_DOWN:
+        log.warning("redis_unreachable_at_start", url=redacted(url))
+        return False
     finally:
         client.close()
-    return bool(info.get("cluster_enabled"))
+    _KNOWN[url] = answer = bool(info.get("cluster_enabled"))
+    return answer
 
 
 def is_cluster(client: object) -> bool:

@@ -50,6 +50,7 @@ BACKTEST: Final = "{backtest}"
 METRICS: Final = "{metrics}"
 CHECKPOINT: Final = "checkpoint"
 OWNER: Final = "owner"
+LEGACY: Final = "legacy"
 SIM: Final = "sim"
 
 TAGGED_NAMESPACES: Final = (MODELS, TRAINING, BACKTEST, METRICS)
@@ -67,6 +68,7 @@ OUTPUT_PREFIXES: Final = (
     METRICS,
     CHECKPOINT,
     OWNER,
+    LEGACY,
     SIM,
 )
 
@@ -208,6 +210,11 @@ def checkpoint_key(group: str, worker: str) -> str:
     """A worker's state (``runtime.checkpointer``); with leases, its part shared by all its
     symbols (the model, sentiment)."""
     return _join(CHECKPOINT, group, worker)
+
+
+def legacy_key(old: str) -> str:
+    """Where ``cache.migrate`` keeps a key of the old spelling whose new name was taken."""
+    return _join(LEGACY, old)
 
 
 def symbol_checkpoint_key(group: str, symbol: str) -> str:

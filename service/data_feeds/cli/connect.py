@@ -4,27 +4,13 @@ URL without its password."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import redis
 import redis.asyncio as aredis
 
+from data_feeds.cache.clients import redacted
 from data_feeds.cache.db_connector import AsyncDBConnector, DBConnector, resolve_redis_url
 from data_feeds.errors import RunError
 from data_feeds.settings import Settings
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(an invalid URL)"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}" if user else f"***@{netloc}"))
 
 
 class Target:

@@ -300,7 +300,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], share
     p = add_command(
         sub,
         "backfill",
-        "print stored records as JSON lines, in event-time order",
+        "print stored records as JSON lines, in the one processing order (stored history: "
+        "event time to the millisecond)",
         backfill,
         parents=[shared.redis, shared.events],
     )

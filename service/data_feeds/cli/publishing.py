@@ -10,9 +10,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from data_feeds.cache import keys
+from data_feeds.cache.clients import redacted
 from data_feeds.cli import types
 from data_feeds.cli.aio import run_async
-from data_feeds.cli.connect import Target, redacted
+from data_feeds.cli.connect import Target
 from data_feeds.cli.options import Shared, add_command
 from data_feeds.cli.output import ProgressLine, kinds_line, print_summary
 from data_feeds.errors import ReplayError, UsageError

@@ -18,10 +18,13 @@ from typing import Any, Final
 import orjson
 import redis
 
+from data_feeds.cache.clients import is_cluster
 from data_feeds.cache.codec import as_text
-from data_feeds.cache.keys import SIGNALS_STREAMS, is_signals_key, signals_key
+from data_feeds.cache.keys import SIGNALS_STREAMS, hash_slot, is_signals_key, signals_key
 
 BLOCK_MS: Final = 1000
+CLUSTER_POLL_S: Final = 0.1
+"""On a cluster (reads cannot block on several nodes): the pause after a round with nothing."""
 ROW: Final = "{:<20} {:<12} {:<4} {:>6} {:>14} {:<8} {}"
 
 
@@ -63,8 +66,7 @@ class SignalsView:
                 if not cursors:
                     time.sleep(BLOCK_MS / 1000)
                     continue
-                reply: Any = self.redis.xread(cursors, block=BLOCK_MS)  # type: ignore[arg-type]
-                for key, entries in reply or ():
+                for key, entries in self._read(cursors):
                     stream = as_text(key)
                     self._print((stream, _signal(f), i) for i, f in entries)
                     cursors[stream] = as_text(entries[-1][0])
@@ -72,6 +74,22 @@ class SignalsView:
             pass
         finally:
             signals_module.signal(signals_module.SIGTERM, previous)
+
+    def _read(self, cursors: dict[str, str]) -> Any:
+        """New entries after ``cursors``: one blocking XREAD on one Redis; on a cluster one
+        XREAD per hash slot in a cluster pipeline, and a pause when nothing came."""
+        if not is_cluster(self.redis):
+            return self.redis.xread(cursors, block=BLOCK_MS) or ()  # type: ignore[arg-type]
+        by_slot: dict[int, dict[str, str]] = {}
+        for stream, cursor in cursors.items():
+            by_slot.setdefault(hash_slot(stream), {})[stream] = cursor
+        with self.redis.pipeline(transaction=False) as pipe:
+            for group in by_slot.values():
+                pipe.xread(group)  # type: ignore[arg-type]
+            replies = [r for reply in pipe.execute() for r in reply or ()]
+        if not replies:
+            time.sleep(CLUSTER_POLL_S)
+        return replies
 
     def _on_term(self, *_: object) -> None:
         self._stop = True

@@ -19,7 +19,7 @@ With leases (``runtime.ownership``) the state is stored in parts: each symbol's 
 the newest entry applied per stream) under ``keys.symbol_checkpoint_key``, whoever serves it,
 and the rest (the model, sentiment, counters) under the worker's key. ``snapshot(symbols)``
 splits them in the forked child; ``save_symbol`` stores one symbol's part and drops it from
-the state (a handover), ``restore_symbol`` takes one in (the next owner). Format 4.
+the state (a handover), ``restore_symbol`` takes one in (the next owner).
 
 After ``restore``, ``replay`` re-applies the entries that were acknowledged after the
 checkpoint was taken, with outputs discarded, so the state is what it was when the worker
@@ -52,11 +52,10 @@ from data_feeds.validation.cleaner import DataCleaner
 
 log = structlog.get_logger(__name__)
 
-FORMAT: Final = 4
+FORMAT: Final = 3
 """3: the state follows trading calendars (a state of format 2 measured every feed in wall
-time; it is refused, and the history replayed with the configured calendars). 4: with leases,
-stored in parts (the layout of one part is unchanged; a format-3 state is refused, and the
-history replayed)."""
+time; it is refused, and the history replayed with the configured calendars). The parts of
+``leases`` are new kinds of blob under keys of their own, so they carry the same number."""
 Behind = Callable[[dict[str, str]], Awaitable[list[str]]]
 """Given entries applied per stream, the streams on which Redis has acknowledged less."""
 REPLAY_PAGE: Final = 1000
@@ -81,15 +80,22 @@ def _unpack(state: Any) -> tuple[SignalGenerator, DataCleaner, dict[str, str]]:
 
 def _symbol_part(
     symbol: str, generator: SignalGenerator, cleaner: DataCleaner, last_ids: dict[str, str],
-    streams: list[str],
+    streams: list[str], *, take: bool,
 ) -> dict[str, Any]:  # fmt: skip
-    """One symbol's state, taken out of ``generator``, ``cleaner`` and ``last_ids``."""
+    """One symbol's state; with ``take`` taken out of ``generator``, ``cleaner`` and
+    ``last_ids``, else only referenced."""
+    if take:
+        state, feeds = generator.take_symbol(symbol), cleaner.take_feeds(symbol)
+        applied = {s: last_ids.pop(s) for s in streams if s in last_ids}
+    else:
+        state, feeds = generator.symbol_state(symbol), cleaner.feeds_of(symbol)
+        applied = {s: last_ids[s] for s in streams if s in last_ids}
     return {
         "format": FORMAT,
         "symbol": symbol,
-        "state": generator.take_symbol(symbol),
-        "feeds": cleaner.take_feeds(symbol),
-        "last_ids": {s: last_ids.pop(s) for s in streams if s in last_ids},
+        "state": state,
+        "feeds": feeds,
+        "last_ids": applied,
         "written_at": time.time(),
     }
 
@@ -100,7 +106,7 @@ def seal_parts(state: dict[str, Any], hmac_key: bytes) -> bytes:
     generator, cleaner, last_ids = state["generator"], state["cleaner"], state["last_ids"]
     parts: dict[str, bytes] = {}
     for symbol, (key, streams) in state.pop("symbols").items():
-        part = _symbol_part(symbol, generator, cleaner, last_ids, streams)
+        part = _symbol_part(symbol, generator, cleaner, last_ids, streams, take=True)
         parts[key] = signed.dumps(part, hmac_key)
     parts[state.pop("key")] = signed.dumps(state, hmac_key)
     return pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
@@ -238,12 +244,14 @@ class Checkpointer:
     # -- one symbol's part (leases) ----------------------------------------------------------
 
     async def save_symbol(self, symbol: str, streams: list[str]) -> int:
-        """Store one symbol's part and take it out of the state (the symbol leaves this
-        worker); its size in bytes. The caller makes sure no batch is unwritten."""
+        """Store one symbol's part, then take it out of the state (the symbol leaves this
+        worker; if the store fails, the state stays whole); its size in bytes. The caller
+        makes sure no batch is unwritten."""
         p = self.pipeline
-        part = _symbol_part(symbol, p.generator, p.cleaner, self.last_ids, streams)
+        part = _symbol_part(symbol, p.generator, p.cleaner, self.last_ids, streams, take=False)
         blob = signed.dumps(part, self._hmac_key)
         await self.redis.set(keys.symbol_checkpoint_key(self.group, symbol), blob)
+        self.drop_symbol(symbol, streams)
         return len(blob)
 
     async def restore_symbol(self, symbol: str, behind: Behind | None = None) -> bool:

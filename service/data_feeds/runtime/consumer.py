@@ -143,6 +143,11 @@ class StreamConsumer:
             )
         self.symbol_streams: dict[str, set[str]] = {}
         """With leases: every input stream found, by symbol (sentiment aside), held or not."""
+        self._taking: set[str] = set()
+        """With leases: symbols leased whose take-over has not finished (retried each tick)."""
+        self._serving: set[str] = set()
+        """With leases: the symbols held before a restart of ``start`` (a rollback, a retry)."""
+        self._renewed_at = 0.0
         self.merge = ArrivalMerge(settings.batch_size)
         self.writer = BatchWriter(
             client,
@@ -232,21 +237,22 @@ class StreamConsumer:
             self._next_discover = min(self._next_discover, time.monotonic() + 0.05)
         if new:  # an exchange calendar loads pandas (a second or so): not on the loop
             await asyncio.to_thread(self._load_calendars, new)
-        await self._join(new)
+        await self._create_groups(new)
+        self.streams.update((stream, self._group_of(stream)) for stream in new)
         if new:
             log.info("streams_discovered", new=len(new), total=len(self.streams))
         return new
 
-    async def _join(self, streams: list[str]) -> None:
-        """Make sure our groups exist on ``streams`` and read them from now on."""
+    async def _create_groups(self, streams: list[str]) -> None:
+        """Make sure our groups exist on ``streams`` (BUSYGROUP: they do)."""
         for stream in streams:
-            group = self._group_of(stream)
             try:
-                await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+                await self.redis.xgroup_create(
+                    stream, self._group_of(stream), id="0", mkstream=True
+                )
             except redis.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
-            self.streams[stream] = group
 
     def _load_calendars(self, streams: list[str]) -> None:
         """Load the trading calendars of new streams' feeds before their first record."""
@@ -352,27 +358,39 @@ class StreamConsumer:
 
     async def rebalance(self) -> None:
         """Renew membership and leases; hand over the symbols that should now be another
-        worker's, take over those that should be ours (``runtime.ownership``)."""
+        worker's, take over those that should be ours (``runtime.ownership``), and finish
+        a take-over that an error cut short."""
         own = self.ownership
         if own is None:
             return
-        await own.heartbeat()
-        lost = await own.renew()
-        if lost:  # another worker serves them now: forget them, unsaved
-            await self._cancel_snapshot()  # it would store their state as it was
-            self.merge.clear()  # what it held comes back as own pending (``_redrain``)
-            self._redrain = True
-            for symbol in lost:
-                streams = sorted(self.symbol_streams.get(symbol, ()))
-                self.checkpointer.drop_symbol(symbol, streams)
-                self._leave_streams(streams)
+        await self._renew()
         desired = own.desired(self.symbol_streams)
         leaving = own.held - desired
         if leaving:
             await self._hand_over(sorted(leaving))
-        joining = desired - own.held
-        if joining:
-            await self._take_over(await own.acquire(joining))
+        unfinished = self._taking & own.held
+        got = await own.acquire(desired - own.held) if desired - own.held else []
+        if unfinished or got:
+            await self._take_over(sorted(unfinished | set(got)))
+
+    async def _renew(self) -> None:
+        """Renew membership and leases; forget at once, unsaved, the symbols whose lease was
+        lost (another worker serves them now, from their stored part)."""
+        assert self.ownership is not None
+        await self.ownership.heartbeat()
+        lost = await self.ownership.renew()
+        self._renewed_at = time.monotonic()
+        if not lost:
+            return
+        await self._cancel_snapshot()  # it would store their state as it was
+        self.merge.clear()  # what it held comes back as own pending (``_redrain``)
+        self._redrain = True
+        for symbol in lost:
+            streams = sorted(self.symbol_streams.get(symbol, ()))
+            self.checkpointer.drop_symbol(symbol, streams)
+            self._leave_streams(streams)
+            self._taking.discard(symbol)
+            log.warning("symbol_lost", symbol=symbol, worker=self.consumer)
 
     def _leave_streams(self, streams: list[str]) -> None:
         for stream in streams:
@@ -393,17 +411,28 @@ class StreamConsumer:
 
     async def _take_over(self, symbols: list[str]) -> None:
         """Serve newly leased symbols: their stored state, the entries acknowledged after it,
-        then every entry still pending on their streams (left by the last owner)."""
+        then every entry still pending on their streams (left by the last owner); only then
+        are their streams read. A take-over an error cuts short is done again from the start
+        at the next tick (``_taking``)."""
+        assert self.ownership is not None
+        self._taking.update(symbols)
         for symbol in symbols:
+            if time.monotonic() - self._renewed_at > self.ownership.tick_s:
+                await self._renew()  # a long take-over must not let the leases lapse
+            if symbol not in self.ownership.held:
+                continue
             streams = sorted(self.symbol_streams.get(symbol, ()))
-            await self._join(streams)
-            restored = await self.checkpointer.restore_symbol(symbol, self._behind)
-            subset = {st: self.streams[st] for st in streams}
+            self.checkpointer.drop_symbol(symbol, streams)  # a retry starts clean
+            subset = {st: self._group_of(st) for st in streams}
+            await self._create_groups(streams)
+            restored = await self.checkpointer.restore_symbol(symbol, self._behind_in(subset))
             replayed = await self.checkpointer.replay(subset)
             claimed = 0
             async for found in self.redelivery.claim(subset, {}, idle_ms=0):
                 await self._redelivered(found)
                 claimed += found.count
+            self.streams.update(subset)
+            self._taking.discard(symbol)
             log.info(
                 "symbol_acquired",
                 symbol=symbol,
@@ -412,6 +441,12 @@ class StreamConsumer:
                 replayed=replayed,
                 claimed=claimed,
             )
+
+    def _behind_in(self, groups: dict[str, str]) -> Any:
+        async def behind(applied: dict[str, str]) -> list[str]:
+            return await self.rollback.behind(applied, groups)
+
+        return behind
 
     # -- rollback ------------------------------------------------------------------------------
 
@@ -499,9 +534,11 @@ class StreamConsumer:
         # to be restored is dropped; its entries are still pending and come back below
         self.writer.drop_pending()
         self.merge.clear()
-        held: set[str] = set()
         if self.ownership is not None:  # rebuilt below, symbol by symbol, from their parts
-            held, self.ownership.held = set(self.ownership.held), set()
+            self._serving |= self.ownership.held | self._taking
+            self.ownership.held = set()
+            self._taking = set()
+            self.streams = {k: g for k, g in self.streams.items() if g == self.sentiment_group}
         await self.discover()
         self.rollback.run_id = await self.rollback.current_run_id()  # the server of this state
         self._verify_due = False
@@ -516,8 +553,11 @@ class StreamConsumer:
         await self.drain_own_pending()
         if self.ownership is not None:
             await self.ownership.heartbeat()
-            wanted = held | self.ownership.desired(self.symbol_streams)
-            await self._take_over(await self.ownership.acquire(wanted))
+            self._renewed_at = time.monotonic()
+            wanted = self._serving | self.ownership.desired(self.symbol_streams)
+            got = await self.ownership.acquire(wanted)
+            self._serving = set()
+            await self._take_over(got)
         now = time.monotonic()
         self._next_discover = now + self.settings.discover_interval_s
         self._next_claim = now
@@ -550,6 +590,7 @@ class StreamConsumer:
                     raise
                 self._set_redis(False)
                 self._verify_due = True  # it may come back with less than it had
+                self._next_rebalance = 0.0  # leases may have lapsed meanwhile: renew first
                 # a reply (READONLY during a failover, LOADING, BUSY) comes from a Redis that
                 # answers PING: only the consumer sees it, until a step succeeds again
                 self.redis_refusing = isinstance(exc, redis.exceptions.ResponseError)
@@ -578,6 +619,9 @@ class StreamConsumer:
             self._next_verify = now + VERIFY_INTERVAL_S
             if await self.verify():
                 return
+        if self.ownership is not None and now >= self._next_rebalance:
+            self._next_rebalance = now + self.ownership.tick_s
+            await self.rebalance()  # the leases renewed (or found lost) before anything is written
         await self.writer.flush()
         if now >= self._next_discover or not self.streams:  # nothing yet: look every read
             self._next_discover = now + self.settings.discover_interval_s
@@ -590,9 +634,6 @@ class StreamConsumer:
             self.merge.hold(found.keep)
             self._count_redelivered("pending_redelivered", found.count)
             self._redrain = False
-        if self.ownership is not None and now >= self._next_rebalance:
-            self._next_rebalance = now + self.ownership.tick_s
-            await self.rebalance()
         if now >= self._next_claim:
             self._next_claim = now + self.settings.claim_idle_ms / 2000.0
             await self.claim_abandoned()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 
-import redis
+from data_feeds.cache.clients import sync_client
 
 
 class RedisProbe:
@@ -23,7 +23,8 @@ class RedisProbe:
     def __init__(self, url: str, *, timeout_s: float = 0.25, max_age_s: float = 0.2) -> None:
         if not (timeout_s > 0.0 and max_age_s >= 0.0):
             raise ValueError("timeout_s must be > 0 and max_age_s >= 0")
-        self.client = redis.Redis.from_url(
+        # on a cluster, PING goes to a node the cluster client knows to be up
+        self.client = sync_client(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=None
         )
         self.max_age_s = max_age_s

@@ -175,6 +175,10 @@ class SignalGenerator:
         state = self._symbols.get(symbol)
         return len(state.outcomes) if state else 0
 
+    def symbol_state(self, symbol: str) -> _SymbolState | None:
+        """One symbol's state as ``take_symbol`` hands it over, left in place."""
+        return self._symbols.get(symbol)
+
     def take_symbol(self, symbol: str) -> _SymbolState | None:
         """Remove one symbol's state (indicators and the predictions waiting for their
         outcome) and hand it over (``runtime.ownership``: it moves to another worker)."""

@@ -406,13 +406,21 @@ class DataCleaner:
             )
         self._forget_last()
 
+    def feeds_of(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
+        """The state of ``symbol``'s feeds (any kind but sentiment), as ``take_feeds`` hands
+        it over, left in place."""
+        return [(k, f) for k, f in self._feeds.items()
+                if (k[1] if isinstance(k, tuple) else k) == symbol
+                and not (isinstance(k, tuple) and k[0] == SENTIMENT)]  # fmt: skip
+
     def take_feeds(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
-        """Remove the state of ``symbol``'s feeds (any kind but sentiment) and hand it over
-        (``runtime.ownership``: the symbol moves to another worker)."""
-        keys_ = [k for k in self._feeds if (k[1] if isinstance(k, tuple) else k) == symbol
-                 and not (isinstance(k, tuple) and k[0] == SENTIMENT)]  # fmt: skip
+        """Remove the state of ``symbol``'s feeds and hand it over (``runtime.ownership``:
+        the symbol moves to another worker)."""
+        feeds = self.feeds_of(symbol)
         self._forget_last()
-        return [(k, self._feeds.pop(k)) for k in keys_]
+        for key, _ in feeds:
+            del self._feeds[key]
+        return feeds
 
     def put_feeds(self, feeds: list[tuple[FeedKey, _FeedState]]) -> None:
         """Take over feeds from ``take_feeds`` (of this or another cleaner)."""
