@@ -6,124 +6,25 @@ learns from the same ticks."""
 from __future__ import annotations
 
 import itertools
-import math
-import random
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import orjson
-import redis
-from bench.faults.service import HMAC_KEY, ServiceProcess
-from bench.faults.verify import drained, verify
-
-from data_feeds.cache import keys, signed
-from data_feeds.records import PRICE
+from bench.faults.elastic import (
+    RATE,
+    SYMBOLS,
+    TICKS,
+    drain,
+    history,
+    learned,
+    publish,
+    served_intervals,
+    wait_for,
+    worker,
+)
+from bench.faults.verify import verify
 
 from .conftest import cluster_client
-
-SYMBOLS = 12
-TICKS = 1000  # per symbol, 0.05 s of event time apart: 50 s of history, 10 horizons
-RATE = 800.0  # published per second: the run takes about 15 s
-
-
-def history(seed: int = 3) -> list[tuple[str, bytes]]:
-    """Price ticks in event-time order, round-robin over the symbols (a random walk each)."""
-    rng = random.Random(seed)
-    prices = [100.0 + i for i in range(SYMBOLS)]
-    t0 = time.time() - TICKS * 0.05 - 60.0
-    out = []
-    for k in range(TICKS):
-        for i in range(SYMBOLS):
-            prices[i] *= math.exp(rng.gauss(0.0, 0.001))
-            tick = {"symbol": f"E{i:02d}USDT", "price": round(prices[i], 6), "volume": 1.0,
-                    "timestamp": t0 + 0.05 * k + 0.001 * i}  # fmt: skip
-            out.append((keys.stream_key("crypto", PRICE, f"E{i:02d}USDT"), orjson.dumps(tick)))
-    return out
-
-
-def publish(client: redis.Redis, ticks: list[tuple[str, bytes]], rate: float) -> None:
-    step = 100
-    t0 = time.monotonic()
-    for start in range(0, len(ticks), step):
-        with client.pipeline(transaction=False) as pipe:
-            for stream, data in ticks[start : start + step]:
-                pipe.xadd(stream, {"data": data})
-            pipe.execute()
-        if rate:
-            time.sleep(max(0.0, t0 + (start + step) / rate - time.monotonic()))
-
-
-def worker(url: str, tmp: Path, args: list[str], name: str) -> ServiceProcess:
-    return ServiceProcess(
-        url, tmp / name, horizon_s=5.0,
-        extra_args=[*args, "--log-level", "info", "--checkpoint-interval-s", "1"],
-    )  # fmt: skip
-
-
-def learned(client: redis.Redis, worker_names: list[str]) -> int:
-    """Outcomes learned by the workers' models, from their stored checkpoints."""
-    total = 0
-    for name in worker_names:
-        blob = client.get(keys.checkpoint_key("data-feeds", name))
-        assert blob is not None, name
-        state: Any = signed.loads(blob, HMAC_KEY.encode())
-        total += state["generator"].learned
-    return total
-
-
-def wait_for(proc: ServiceProcess, event: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while proc.log_count(f'"event": "{event}"') == 0:
-        assert proc.check(), proc.log_text()[-3000:]
-        assert time.monotonic() < deadline, f"no {event} in time"
-        time.sleep(0.05)
-
-
-def drain(client: redis.Redis, procs: list[ServiceProcess]) -> None:
-    deadline = time.monotonic() + 120
-    while not drained(client):
-        assert time.monotonic() < deadline, "not drained in time"
-        assert all(p.check() for p in procs if p.proc is not None)
-        time.sleep(0.2)
-    time.sleep(1.5)  # let the last outcomes' ticks ... all are in: nothing more to mature
-    for p in procs:
-        if p.alive():
-            exit_ = p.sigterm()
-            assert exit_ is not None and exit_.code == 0, p.log_text()[-3000:]
-
-
-def served_intervals(procs: list[ServiceProcess]) -> dict[str, list[tuple[float, float, str]]]:
-    """Per symbol, (from, to, worker) of each time a worker served it, from the workers' logs:
-    from ``symbol_acquired`` to ``symbol_released`` or ``symbol_lost`` (or the worker's end).
-    A worker acquiring a symbol it already serves is an error."""
-    out: dict[str, list[tuple[float, float, str]]] = {}
-    for p in procs:
-        opened: dict[str, float] = {}
-        end = time.time()
-        for line in p.log_text().splitlines():
-            if line.startswith("--- start"):  # a new process: the last one's spans end here
-                at = float(line.split()[-1])
-                for symbol, since in opened.items():
-                    out.setdefault(symbol, []).append((since, at, p.data_dir.name))
-                opened = {}
-            if not line.startswith("{"):
-                continue
-            event = orjson.loads(line)
-            at = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
-            symbol = event.get("symbol")
-            if event["event"] == "symbol_acquired":
-                assert symbol not in opened, f"{p.data_dir.name} acquired {symbol} twice"
-                opened[symbol] = at
-            elif event["event"] in ("symbol_released", "symbol_lost") and symbol in opened:
-                out.setdefault(symbol, []).append((opened.pop(symbol), at, p.data_dir.name))
-            elif event["event"] == "service_stopped":
-                end = at
-        for symbol, since in opened.items():
-            out.setdefault(symbol, []).append((since, end, p.data_dir.name))
-    return out
 
 
 def test_scale_2_3_2_hands_symbols_over(cluster_url: str, tmp_path: Path) -> None:
