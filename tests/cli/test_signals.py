@@ -49,29 +49,35 @@ def test_no_signals_says_so(redis_url: str, capsys: pytest.CaptureFixture[str]) 
     assert "no signals stored for NOPEUSDT" in capsys.readouterr().err
 
 
-def test_follow_prints_new_signals_and_stops_on_sigterm(
-    redis_url: str, redis_client: redis.Redis
-) -> None:
-    """Signals written after it started, also to a stream that did not exist yet."""
-    store(redis_client, "OLDUSDT", T0, HOLD)
-    env = {**os.environ, "DATA_FEEDS_REDIS_URL": redis_url}
+def follow(url: str, client: redis.Redis, writes: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Start ``signals --follow``, store ``writes`` (symbol, action) once it runs, and collect
+    what it prints of them; it must stop with 0 on SIGTERM."""
+    store(client, "OLDUSDT", T0, HOLD)
+    env = {**os.environ, "DATA_FEEDS_REDIS_URL": url}
     with subprocess.Popen(
         [sys.executable, "-m", "data_feeds", "signals", "--count", "0", "--follow", "--json"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as proc:  # fmt: skip
         try:
-            time.sleep(2.0)  # started and blocking
-            store(redis_client, "OLDUSDT", T0 + 1, BUY)
-            store(redis_client, "NEWUSDT", T0 + 2, SELL)
+            time.sleep(2.0)  # started and reading
+            for i, (symbol, action) in enumerate(writes):
+                store(client, symbol, T0 + 1 + i, action)
             deadline = time.monotonic() + 20
             seen: list[dict[str, object]] = []
             assert proc.stdout is not None
-            while len(seen) < 2 and time.monotonic() < deadline:
+            while len(seen) < len(writes) and time.monotonic() < deadline:
                 line = proc.stdout.readline()
                 if line:
                     seen.append(json.loads(line))
-            got = {(s["symbol"], s["action"]) for s in seen}
-            assert got == {("OLDUSDT", BUY), ("NEWUSDT", SELL)}
+            return {(str(s["symbol"]), str(s["action"])) for s in seen}
         finally:
             proc.terminate()
             assert proc.wait(timeout=10) == 0
+
+
+def test_follow_prints_new_signals_and_stops_on_sigterm(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Signals written after it started, also to a stream that did not exist yet."""
+    writes = [("OLDUSDT", BUY), ("NEWUSDT", SELL)]
+    assert follow(redis_url, redis_client, writes) == set(writes)
