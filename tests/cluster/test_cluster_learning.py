@@ -13,9 +13,10 @@ from pathlib import Path
 
 from data_feeds.cache import keys
 from data_feeds.cache.db_connector import DBConnector
-from data_feeds.learning_layer import ResearchEngine, TrainingModule
+from data_feeds.learning_layer import ResearchEngine, RetrainingLoop, TrainingModule
 from data_feeds.learning_layer.registry import ModelRegistry
 from data_feeds.settings import Settings
+from data_feeds.signals.generator import build_model
 
 from ..learning_layer.history import SYMBOL, planted_history
 from ..learning_layer.test_seed_script import SEED_SCRIPT
@@ -73,9 +74,9 @@ def test_registry_training_and_import_on_a_cluster(cluster_url: str, tmp_path: P
     (the second time adds nothing): each a transaction or script within one slot."""
     settings = Settings(redis_url=cluster_url, data_dir=tmp_path / "data")
     with DBConnector(settings=settings) as db:
-        registry = ModelRegistry(db, b"k" * 32)
-        v1 = registry.register(object(), model_name="m").version
-        v2 = registry.register(object(), model_name="m").version
+        registry = ModelRegistry(db)  # the key the training module signs with
+        v1 = registry.register(build_model(), model_name="m").version
+        v2 = registry.register(build_model(), model_name="m").version
         registry.promote(v1)
         registry.promote(v2)
         assert registry.champion_version() == v2
@@ -96,3 +97,25 @@ def test_registry_training_and_import_on_a_cluster(cluster_url: str, tmp_path: P
         assert len(dataset.y) > 100
         assert db.redis.zcard(keys.TRAINING_DATASETS) == 1
         assert db.redis.exists(keys.dataset_rows_key(dataset.fingerprint))
+        decision = RetrainingLoop(training, db).run_retraining()  # decides and records
+        assert db.redis.lrange(keys.TRAINING_DECISIONS, 0, -1)
+        assert decision.outcome
+
+
+def test_backtest_on_a_cluster(cluster_url: str, tmp_path: Path) -> None:
+    """A walk-forward backtest over history on every primary; its run stored and listed."""
+    settings = Settings(redis_url=cluster_url, data_dir=tmp_path / "data")
+    with DBConnector(settings=settings) as db:
+        db.store_many(planted_history([(3000, 1.0)], seed=1))
+    env = {**os.environ, "DATA_FEEDS_REDIS_URL": cluster_url, "DATA_FEEDS_DATA_DIR": str(tmp_path)}
+    run = subprocess.run(
+        [sys.executable, "-m", "data_feeds", "backtest", "--horizon-s", "1", "--json"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    listed = subprocess.run(
+        [sys.executable, "-m", "data_feeds", "backtest", "--list", "--json"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "bt-1" in listed.stdout
