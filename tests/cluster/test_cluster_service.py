@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from bench.faults.load import PacedLoad
 from bench.faults.service import ServiceProcess
@@ -23,13 +24,11 @@ from .conftest import cluster_client
 DRAIN_TIMEOUT_S = 120.0
 
 
-def workers(url: str, tmp: Path, count: int = 2) -> list[ServiceProcess]:
+def workers(url: str, tmp: Path, count: int = 2, ownership: str = "static") -> list[ServiceProcess]:
+    share = ["--worker-count", str(count)] if ownership == "static" else [
+        "--ownership", "leases", "--lease-s", "3"]  # fmt: skip
     return [
-        ServiceProcess(
-            url,
-            tmp / f"w{i}",
-            extra_args=["--worker-index", str(i), "--worker-count", str(count)],
-        )
+        ServiceProcess(url, tmp / f"w{i}", extra_args=["--worker-index", str(i), *share])
         for i in range(count)
     ]
 
@@ -86,15 +85,19 @@ def test_two_workers_signal_each_valid_tick_once(cluster_url: str, tmp_path: Pat
         assert scored.signals == report.valid and scored.resolved > report.valid * 0.9
 
 
-def test_kill9_and_a_failover_lose_nothing(own_cluster: LocalCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("ownership", ["static", "leases"])
+def test_kill9_and_a_failover_lose_nothing(
+    own_cluster: LocalCluster, tmp_path: Path, ownership: str
+) -> None:
     """A paced load on two workers; a worker killed with SIGKILL five times (restarted each
     time) and a primary killed (its replica takes over) mid-stream: every valid input that
     survived in the cluster has a signal, duplicates stay within one batch per failure and
-    each names its input."""
+    each names its input. With leases the symbols of the killed worker also move to the other
+    one and back each time."""
     url = own_cluster.url
     client = cluster_client(url)
     load = PacedLoad(url, n_symbols=20, rate=800.0, poison_fraction=0.01, seed=11)
-    procs = workers(url, tmp_path)
+    procs = workers(url, tmp_path, ownership=ownership)
     for p in procs:
         p.start()
     load.start()
