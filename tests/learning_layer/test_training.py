@@ -17,7 +17,7 @@ from data_feeds.cache.keys import (
     training_run_key,
 )
 from data_feeds.learning_layer import Dataset, TrainingModule
-from data_feeds.records import Sentiment, Tick
+from data_feeds.records import Sentiment, Tick, Trade
 from data_feeds.signals.features import FEATURE_NAMES, features
 from data_feeds.signals.generator import SignalGenerator
 from data_feeds.signals.labels import label_move
@@ -219,3 +219,17 @@ def test_each_stream_is_read_once_and_its_rejects_counted_once(db: DBConnector) 
     dataset = TrainingModule(db, horizon_s=1.0, min_rows=2).prepare_dataset(store=False)
     assert dataset.stats["rejected"] == {"malformed_json": 1}
     assert dataset.stats["streams"] == 2
+
+
+def test_history_without_price_ticks_says_why_it_has_no_rows(db: DBConnector) -> None:
+    """Trades only (a CSV of price and volume imports as trades): no row, and the message says
+    rows come from price ticks; a history with ticks does not say it."""
+    db.store_many([Trade(SYMBOL, 100.0 + i % 7, 1.0, "buy", T0 + i) for i in range(300)])
+    training = TrainingModule(db, horizon_s=1.0, min_rows=10)
+    dataset = training.prepare_dataset()
+    assert len(dataset) == 0 and dataset.stats["price_ticks"] == 0
+    assert "no price tick among the 300 records read" in dataset.message
+    assert "no price tick" in (training.too_little(dataset, 0.2) or "")
+    db.store_many(planted_history([(30, 1.0)], seed=5))
+    again = training.prepare_dataset()
+    assert again.stats["price_ticks"] == 30 and "no price tick" not in again.message

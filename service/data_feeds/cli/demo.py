@@ -5,7 +5,7 @@ store, never the user's data), a seeded simulated market with leading sentiment 
 faults published at ``rate`` messages/s, and one service worker with its /metrics endpoint.
 A console view refreshes every second (a line every 5 s when not on a terminal); at the end,
 after Ctrl-C or ``duration_s``, everything published is drained, a summary is printed and
-stored in Redis (``metrics:demo:latest`` and the list ``metrics:demo:runs``), and the Redis
+stored in Redis (``{metrics}:demo:latest`` and the list ``{metrics}:demo:runs``), and the Redis
 server and every task are stopped: no process is left behind.
 """
 

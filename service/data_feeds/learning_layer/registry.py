@@ -14,14 +14,14 @@ and both append to the history list, as does ``register``.
 
 Keys (``cache.keys.MODELS_*`` and ``model_meta_key`` / ``model_blob_key``)::
 
-    models:version_seq         INCR counter behind the version numbers
-    models:versions            ZSET version -> number
-    models:meta:{version}      JSON metadata
-    models:blob:{version}      signed model blob (pruned beyond ``keep_blobs`` versions, never
+    {models}:version_seq       INCR counter behind the version numbers
+    {models}:versions          ZSET version -> number
+    {models}:meta:<version>    JSON metadata
+    {models}:blob:<version>    signed model blob (pruned beyond ``keep_blobs`` versions, never
                                the champion's or a rollback target's)
-    models:champion            the champion's version
-    models:champion_stack      LIST of previous champions, newest last (rollback targets)
-    models:history             LIST of JSON events, newest first (registered/promoted/rolled_back)
+    {models}:champion          the champion's version
+    {models}:champion_stack    LIST of previous champions, newest last (rollback targets)
+    {models}:history           LIST of JSON events, newest first (registered/promoted/rolled_back)
 """
 
 from __future__ import annotations

@@ -26,13 +26,13 @@ Everything here is synchronous and CPU-bound: the service runs it in a separate 
 
 Keys (``cache.keys.TRAINING_*``, ``dataset_key``, ``dataset_rows_key``, ``training_run_key``)::
 
-    training:datasets                ZSET fingerprint -> creation time
-    training:dataset:{fp}            JSON metadata (rows, symbols, span, features, stats)
-    training:dataset:{fp}:rows       zlib-compressed JSON of the rows (newest ``keep_datasets``
+    {training}:datasets              ZSET fingerprint -> creation time
+    {training}:dataset:<fp>          JSON metadata (rows, symbols, span, features, stats)
+    {training}:dataset:<fp>:rows     zlib-compressed JSON of the rows (newest ``keep_datasets``
                                      datasets within ``dataset_budget_bytes``)
-    training:run_seq                 INCR counter behind run ids
-    training:runs                    LIST of run summaries (JSON), newest first
-    training:run:{id}                JSON of one run
+    {training}:run_seq               INCR counter behind run ids
+    {training}:runs                  LIST of run summaries (JSON), newest first
+    {training}:run:<id>              JSON of one run
 """
 
 from __future__ import annotations
@@ -221,9 +221,18 @@ class Dataset:
         return len(self) < self.min_rows
 
     @property
+    def short_of_rows(self) -> str:
+        """Why there are too few rows (``too_small``), for people."""
+        text = f"too little data: {len(self)} rows, need at least {self.min_rows}"
+        records, ticks = self.stats.get("records", 0), self.stats.get("price_ticks")
+        if records and ticks == 0:  # e.g. trades only: rows come from price ticks
+            text += f" (no price tick among the {records:,} records read: rows are price ticks)"
+        return text
+
+    @property
     def message(self) -> str:
         if self.too_small:
-            return f"too little data: {len(self)} rows, need at least {self.min_rows}"
+            return self.short_of_rows
         span = self.span
         assert span is not None
         return (
@@ -364,6 +373,8 @@ class FeatureReplay:
         self.signal_ids: list[str] = []
         self.prices: list[float] = []
         self.records = 0
+        self.ticks = 0
+        """Price ticks the cleaner accepted: the rows' candidates."""
         self.cleaned_out: dict[str, int] = {}
         self.unlabelled = 0
 
@@ -382,6 +393,7 @@ class FeatureReplay:
             prepared = observe(record)
             if prepared is None:
                 continue
+            self.ticks += 1
             tick, state, features_now = prepared
             buffer = state.outcomes
             price, ts = tick.price, tick.timestamp
@@ -406,6 +418,7 @@ class FeatureReplay:
         all_stats = {
             **stats,
             "records": self.records,
+            "price_ticks": self.ticks,
             "cleaned_out": dict(self.cleaned_out),
             "unlabelled": self.unlabelled,
             "unmatured": unmatured,
@@ -922,7 +935,7 @@ class TrainingModule:
     def too_little(dataset: Dataset, holdout_fraction: float) -> str | None:
         """Why ``dataset`` cannot train and validate a model with this holdout, else ``None``."""
         if dataset.too_small:
-            return f"too little data: {len(dataset)} rows, need at least {dataset.min_rows}"
+            return dataset.short_of_rows
         if len(dataset.split(holdout_fraction)[0]) < 2:
             return (
                 f"too little data: {len(dataset)} rows leave fewer than 2 training rows before "

@@ -2,10 +2,10 @@
 
 Keys (``cache.keys.BACKTEST_*``, ``backtest_run_key``)::
 
-    backtest:run_seq        INCR counter behind run ids (bt-1, bt-2, ...)
-    backtest:runs           LIST of run summaries (JSON: id, time, symbols, folds, parameters,
+    {backtest}:run_seq      INCR counter behind run ids (bt-1, bt-2, ...)
+    {backtest}:runs         LIST of run summaries (JSON: id, time, symbols, folds, parameters,
                             verdict, the model's figures), newest first, the newest ``keep``
-    backtest:run:{id}       JSON of the whole run (removed when it leaves the list)
+    {backtest}:run:<id>     JSON of the whole run (removed when it leaves the list)
 """
 
 from __future__ import annotations
