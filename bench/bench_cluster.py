@@ -29,8 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import redis
-from bench.faults.load import PacedLoad
+from bench.faults.load import PacedLoad, publish
 from bench.faults.redis_server import RedisServer
 from bench.faults.service import ServiceProcess
 from bench.faults.verify import drained, signals_total
@@ -39,15 +38,6 @@ from data_feeds.cache.clients import sync_client
 from data_feeds.cache.local_cluster import LocalCluster
 
 DRAIN_TIMEOUT_S = 300.0
-
-
-def fill(client: redis.Redis, url: str, backlog: int, symbols: int) -> None:
-    payloads = PacedLoad(url, n_symbols=symbols, seed=5).payloads(backlog)
-    for start in range(0, backlog, 5000):
-        with client.pipeline(transaction=False) as pipe:
-            for stream, data, _ in payloads[start : start + 5000]:
-                pipe.xadd(stream, {"data": data})
-            pipe.execute()
 
 
 def cpu_s(pids: list[int]) -> float:
@@ -70,7 +60,7 @@ def drain(
     client = sync_client(url)
     try:
         client.flushall()
-        fill(client, url, backlog, symbols)
+        publish(client, PacedLoad(url, n_symbols=symbols, seed=5).payloads(backlog))
         procs = [
             ServiceProcess(
                 url,

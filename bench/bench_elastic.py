@@ -23,17 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-from bench.faults.elastic import (
-    RATE,
-    drain,
-    gaps,
-    history,
-    learned,
-    publish,
-    served_intervals,
-    wait_for,
-    worker,
-)
+from bench.faults.elastic import RATE, gaps, history, learned, served_intervals, wait_for, worker
+from bench.faults.load import publish
+from bench.faults.service import stop_when_drained
 from bench.faults.verify import verify
 
 from data_feeds.cache.clients import sync_client
@@ -55,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         publish(client, ticks, 0)
         ref = worker(url, tmp, [], "ref")
         ref.start()
-        drain(client, [ref])
+        stop_when_drained(client, [ref])
         expected = learned(client, ["0of1"])
         client.flushall()
 
@@ -78,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         t_kill = time.time()
         procs[1].kill9()  # not restarted: worker-0 takes its symbols once their leases expire
         feeder.join()
-        drain(client, procs)
+        stop_when_drained(client, procs)
         report = verify(client)
         got = learned(client, ["worker-0", "worker-1", "worker-2"])
         intervals = served_intervals(procs)

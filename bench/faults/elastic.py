@@ -1,7 +1,7 @@
 """Elastic workers (``--ownership leases``) in their own processes: a deterministic history
-to publish, the workers' learned-outcome counts read from their checkpoints, and who served
-which symbol when, read from their logs. Used by ``tests/cluster/test_elastic.py`` and
-``bench/bench_elastic.py``."""
+to publish (``load.publish``), the workers' learned-outcome counts read from their checkpoints,
+and who served which symbol when, read from their logs. Used by
+``tests/cluster/test_elastic.py`` and ``bench/bench_elastic.py``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from data_feeds.cache import keys, signed
 from data_feeds.records import PRICE
 
 from .service import HMAC_KEY, ServiceProcess
-from .verify import drained
 
 SYMBOLS = 12
 TICKS = 1000  # per symbol, 0.05 s of event time apart: 50 s of history, 10 horizons
@@ -40,18 +39,6 @@ def history(seed: int = 3) -> list[tuple[str, bytes]]:
                     "timestamp": t0 + 0.05 * k + 0.001 * i}  # fmt: skip
             out.append((keys.stream_key("crypto", PRICE, f"E{i:02d}USDT"), orjson.dumps(tick)))
     return out
-
-
-def publish(client: redis.Redis, ticks: list[tuple[str, bytes]], rate: float) -> None:
-    step = 100
-    t0 = time.monotonic()
-    for start in range(0, len(ticks), step):
-        with client.pipeline(transaction=False) as pipe:
-            for stream, data in ticks[start : start + step]:
-                pipe.xadd(stream, {"data": data})
-            pipe.execute()
-        if rate:
-            time.sleep(max(0.0, t0 + (start + step) / rate - time.monotonic()))
 
 
 def worker(url: str, tmp: Path, args: list[str], name: str) -> ServiceProcess:
@@ -78,20 +65,6 @@ def wait_for(proc: ServiceProcess, event: str, timeout_s: float = 60.0) -> None:
         assert proc.check(), proc.log_text()[-3000:]
         assert time.monotonic() < deadline, f"no {event} in time"
         time.sleep(0.05)
-
-
-def drain(client: redis.Redis, procs: list[ServiceProcess]) -> None:
-    """Until every input is read and acknowledged; then SIGTERM every worker still running."""
-    deadline = time.monotonic() + 120
-    while not drained(client):
-        assert time.monotonic() < deadline, "not drained in time"
-        assert all(p.check() for p in procs if p.proc is not None)
-        time.sleep(0.2)
-    time.sleep(1.5)  # let the last outcomes' ticks ... all are in: nothing more to mature
-    for p in procs:
-        if p.alive():
-            exit_ = p.sigterm()
-            assert exit_ is not None and exit_.code == 0, p.log_text()[-3000:]
 
 
 def served_intervals(procs: list[ServiceProcess]) -> dict[str, list[tuple[float, float, str]]]:

@@ -18,7 +18,8 @@ import math
 import random
 import threading
 import time
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 import orjson
 import redis
@@ -50,6 +51,20 @@ POISON: Final = (
     ("string_price", b'{"symbol": "%s", "price": "cheap", "volume": 1.0, "timestamp": %f}'),
 )
 """Malformed payloads by kind (``%s`` the symbol, ``%f`` a timestamp where there is one)."""
+
+
+def publish(client: redis.Redis, payloads: Sequence[tuple[Any, ...]], rate: float = 0.0) -> None:
+    """XADD ``payloads`` ((stream, data, ...) each, as ``PacedLoad.payloads`` makes them) in
+    pipelines: as fast as possible, or ``rate`` a second."""
+    step = 100 if rate else 5000
+    t0 = time.monotonic()
+    for start in range(0, len(payloads), step):
+        with client.pipeline(transaction=False) as pipe:
+            for stream, data, *_ in payloads[start : start + step]:
+                pipe.xadd(stream, {"data": data})
+            pipe.execute()
+        if rate:
+            time.sleep(max(0.0, t0 + (start + step) / rate - time.monotonic()))
 
 
 def symbols(n: int) -> list[str]:

@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import redis
+
+from .verify import drained
+
 HMAC_KEY: Final = "fault-suite-hmac-key-0123456789abcdef"
 """The suite's HMAC key (``DATA_FEEDS_HMAC_KEY``): the suite signs its forged checkpoints
 with it."""
@@ -185,6 +189,23 @@ class ServiceProcess:
                 return str(resp.read().decode())
         except OSError:
             return None
+
+
+def stop_when_drained(
+    client: redis.Redis, procs: list[ServiceProcess], timeout_s: float = 120.0
+) -> None:
+    """Wait until every input is read and acknowledged (no worker exiting on its own
+    meanwhile), then SIGTERM each worker still running: each must exit 0."""
+    deadline = time.monotonic() + timeout_s
+    while not drained(client):
+        assert time.monotonic() < deadline, "not drained in time"
+        for p in procs:
+            assert not p.unexpected_exits(), f"a worker exited: {p.log_text()[-2000:]}"
+        time.sleep(0.2)
+    for p in procs:
+        if p.alive():
+            exit_ = p.sigterm()
+            assert exit_ is not None and exit_.code == 0, p.log_text()[-3000:]
 
 
 def series_count(exposition: str) -> int:

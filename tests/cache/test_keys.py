@@ -191,3 +191,11 @@ def test_a_hash_tagged_symbol_is_the_symbol() -> None:
     info = keys.parse_stream_key("crypto_price:{BTCUSDT}")
     assert info is not None and (info.kind, info.symbol) == (PRICE, "BTCUSDT")
     assert keys.parse_stream_key("crypto_price:{}") is not None  # not a tag: kept as written
+
+
+def test_by_slot_groups_keys_a_command_may_touch_together() -> None:
+    tagged = {"a{x}": 1, "b": 2, "c{x}": 3}
+    groups = keys.by_slot(tagged)
+    assert groups[0] == {"a{x}": 1, "c{x}": 3} and {"b": 2} in groups and len(groups) == 2
+    for group in groups:
+        assert len({keys.hash_slot(k) for k in group}) == 1

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from bench.faults.load import PacedLoad
-from bench.faults.service import ServiceProcess
-from bench.faults.verify import Report, drained, verify
+from bench.faults.load import PacedLoad, publish
+from bench.faults.service import ServiceProcess, stop_when_drained
+from bench.faults.verify import Report, verify
 
 from data_feeds.cache.db_connector import DBConnector
 from data_feeds.cache.local_cluster import LocalCluster
@@ -34,15 +34,7 @@ def workers(url: str, tmp: Path, count: int = 2, ownership: str = "static") -> l
 
 
 def drain_and_verify(client: redis.Redis, procs: list[ServiceProcess]) -> Report:
-    deadline = time.monotonic() + DRAIN_TIMEOUT_S
-    while not drained(client):
-        assert time.monotonic() < deadline, "not drained in time"
-        for p in procs:
-            assert p.check(), f"a worker exited: {p.log_text()[-2000:]}"
-        time.sleep(0.2)
-    for p in procs:
-        exit_ = p.sigterm()
-        assert exit_ is not None and exit_.code == 0, p.log_text()[-2000:]
+    stop_when_drained(client, procs, DRAIN_TIMEOUT_S)
     return verify(client)
 
 
@@ -52,11 +44,7 @@ def test_two_workers_signal_each_valid_tick_once(cluster_url: str, tmp_path: Pat
     client = cluster_client(cluster_url)
     load = PacedLoad(cluster_url, n_symbols=20, poison_fraction=0.01, seed=7)
     payloads = load.payloads(50_500)
-    for start in range(0, len(payloads), 5000):
-        with client.pipeline(transaction=False) as pipe:
-            for stream, data, _ in payloads[start : start + 5000]:
-                pipe.xadd(stream, {"data": data})
-            pipe.execute()
+    publish(client, payloads)
     procs = workers(cluster_url, tmp_path)
     for p in procs:
         p.start()

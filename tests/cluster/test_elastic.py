@@ -14,14 +14,14 @@ from bench.faults.elastic import (
     RATE,
     SYMBOLS,
     TICKS,
-    drain,
     history,
     learned,
-    publish,
     served_intervals,
     wait_for,
     worker,
 )
+from bench.faults.load import publish
+from bench.faults.service import stop_when_drained
 from bench.faults.verify import verify
 
 from .conftest import cluster_client
@@ -34,7 +34,7 @@ def test_scale_2_3_2_hands_symbols_over(cluster_url: str, tmp_path: Path) -> Non
     publish(client, ticks, 0)
     ref = worker(cluster_url, tmp_path, [], "ref")
     ref.start()
-    drain(client, [ref])
+    stop_when_drained(client, [ref])
     expected = learned(client, ["0of1"])
     assert expected > SYMBOLS * TICKS * 0.8
     client.flushall()
@@ -58,7 +58,7 @@ def test_scale_2_3_2_hands_symbols_over(cluster_url: str, tmp_path: Path) -> Non
         assert feeder.is_alive(), "the scaling happened while ticks were being published"
     finally:
         feeder.join()
-    drain(client, procs)
+    stop_when_drained(client, procs)
 
     report = verify(client)
     assert report.valid == len(ticks) and report.lost == 0, report.problems(dup_bound=0)

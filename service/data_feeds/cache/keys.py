@@ -30,12 +30,15 @@ Each prefix is a constant and each key a constant or a small builder here (as ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from redis.crc import key_slot as _key_slot
 
 from data_feeds.records import BOOK, PRICE, SENTIMENT, TRADE, Record, Sentiment
+
+V = TypeVar("V")
 
 SEP: Final = ":"
 
@@ -281,6 +284,15 @@ def hash_tag(key: str) -> str:
 def colocated(key: str) -> str:
     """A hash tag that puts a key in ``key``'s slot: ``{crypto_price:BTCUSDT}``."""
     return "{" + hash_tag(key) + "}"
+
+
+def by_slot(mapping: Mapping[str, V]) -> list[dict[str, V]]:
+    """``mapping`` split into one dict per hash slot of its keys (what one command or script
+    may touch on a Redis Cluster), in the order the slots first appear."""
+    groups: dict[int, dict[str, V]] = {}
+    for key, value in mapping.items():
+        groups.setdefault(hash_slot(key), {})[key] = value
+    return list(groups.values())
 
 
 def hash_slot(key: str | bytes) -> int:

@@ -6,8 +6,7 @@ cluster bus on port + 10000), its files under ``directory``; the slots are assig
 ``redis-cli --cluster create``. Nodes are stopped by pid (``stop``), never by a pattern.
 
 ``kill_master(i)`` SIGKILLs a primary's process and waits until one of its replicas has taken
-over (an unplanned failover, as a crashed host gives); ``restart(port)`` brings a killed node
-back (it rejoins as a replica of whoever took its slots).
+over (an unplanned failover, as a crashed host gives).
 
     $ python -m data_feeds.cache.local_cluster start /tmp/df-cluster 7000
     redis://127.0.0.1:7000/0
@@ -28,7 +27,7 @@ from typing import Final
 
 import redis
 
-from data_feeds.cache.embedded import redis_server_binary
+from data_feeds.cache.embedded import live_redis_pid, redis_server_binary
 from data_feeds.errors import ConfigError
 
 NODE_TIMEOUT_MS: Final = 1000
@@ -93,12 +92,7 @@ class LocalCluster:
 
     def pid(self, port: int) -> int | None:
         """A node's pid while its process is alive."""
-        try:
-            pid = int((self._node_dir(port) / "redis.pid").read_text().strip())
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except (OSError, ValueError):
-            return None
-        return pid if stat.rpartition(")")[2].split()[0] not in ("Z", "X") else None
+        return live_redis_pid(self._node_dir(port) / "redis.pid")
 
     def client(self, port: int) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5.0)
@@ -210,12 +204,6 @@ class LocalCluster:
         self._wait(lambda: len(self.primaries()) == self.masters, f"a replica to replace {port}")
         self.wait_healthy()
         return port
-
-    def restart(self, port: int) -> None:
-        """Start a stopped node again from its files (it rejoins the cluster)."""
-        self._start_node(port)
-        self._wait(lambda: self._answers(port), f"node {port} to answer")
-        self.wait_healthy()
 
     def stop(self) -> None:
         """Stop every node (SIGKILL by pid: a test cluster's data is not kept)."""

@@ -20,7 +20,7 @@ import redis
 
 from data_feeds.cache.clients import is_cluster
 from data_feeds.cache.codec import as_text
-from data_feeds.cache.keys import SIGNALS_STREAMS, hash_slot, is_signals_key, signals_key
+from data_feeds.cache.keys import SIGNALS_STREAMS, by_slot, is_signals_key, signals_key
 
 BLOCK_MS: Final = 1000
 CLUSTER_POLL_S: Final = 0.1
@@ -80,11 +80,8 @@ class SignalsView:
         XREAD per hash slot in a cluster pipeline, and a pause when nothing came."""
         if not is_cluster(self.redis):
             return self.redis.xread(cursors, block=BLOCK_MS) or ()  # type: ignore[arg-type]
-        by_slot: dict[int, dict[str, str]] = {}
-        for stream, cursor in cursors.items():
-            by_slot.setdefault(hash_slot(stream), {})[stream] = cursor
         with self.redis.pipeline(transaction=False) as pipe:
-            for group in by_slot.values():
+            for group in by_slot(cursors):
                 pipe.xread(group)  # type: ignore[arg-type]
             replies = [r for reply in pipe.execute() for r in reply or ()]
         if not replies:

@@ -26,7 +26,7 @@ Their SHA1s are loaded once and forgotten after an outage (a restarted Redis has
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import redis.asyncio as aredis
@@ -124,10 +124,8 @@ class BatchWriter:
                 keys_, args = zip(*result.signals, strict=True)
                 pipe.evalsha(self._shas["xadd"], len(keys_), *keys_, self.signals_maxlen, *args)
             self._queue_side_outputs(pipe, result)
-            ack_args: list[str | bytes | int] = []
-            for stream, ids in result.acks.items():
-                ack_args += (self.group_for(stream), len(ids), *ids)
             if result.acks:
+                ack_args = self._ack_args(result.acks)
                 pipe.evalsha(self._shas["xack"], len(result.acks), *result.acks, *ack_args)
             await pipe.execute()
 
@@ -146,16 +144,18 @@ class BatchWriter:
                 await pipe.execute()
             self._outputs_written = True
         if result.acks:
-            acks: dict[int, tuple[list[str], list[str | bytes | int]]] = {}
-            for stream, ids in result.acks.items():
-                slot_keys, args = acks.setdefault(keys.hash_slot(stream), ([], []))
-                slot_keys.append(stream)
-                args += (self.group_for(stream), len(ids), *ids)
             async with self.redis.pipeline(transaction=False) as pipe:
-                for slot_keys, args in acks.values():
-                    pipe.eval(XACK_MANY, len(slot_keys), *slot_keys, *args)
+                for acks in keys.by_slot(result.acks):
+                    pipe.eval(XACK_MANY, len(acks), *acks, *self._ack_args(acks))
                 await pipe.execute()
         self._outputs_written = False
+
+    def _ack_args(self, acks: Mapping[str, list[bytes]]) -> list[str | bytes | int]:
+        """XACK_MANY's ARGV for ``acks`` (stream -> ids): per stream its group, count, ids."""
+        args: list[str | bytes | int] = []
+        for stream, ids in acks.items():
+            args += (self.group_for(stream), len(ids), *ids)
+        return args
 
     @staticmethod
     def _queue_side_outputs(pipe: Any, result: BatchResult) -> None:

@@ -443,6 +443,8 @@ class StreamConsumer:
             )
 
     def _behind_in(self, groups: dict[str, str]) -> Any:
+        """``RollbackWatch.behind`` over ``groups`` (stream -> group), as a checkpoint's check."""
+
         async def behind(applied: dict[str, str]) -> list[str]:
             return await self.rollback.behind(applied, groups)
 
@@ -470,9 +472,6 @@ class StreamConsumer:
             return True
         log.info("redis_server_changed", run_id=run_id, lost="nothing")
         return False
-
-    async def _behind(self, applied: dict[str, str]) -> list[str]:
-        return await self.rollback.behind(applied, self.streams)
 
     async def recover(self, behind: list[str]) -> None:
         """Redis lost writes the state had seen: rebuild the state as at a start (the
@@ -542,7 +541,7 @@ class StreamConsumer:
         await self.discover()
         self.rollback.run_id = await self.rollback.current_run_id()  # the server of this state
         self._verify_due = False
-        if await self.checkpointer.restore(self._behind):
+        if await self.checkpointer.restore(self._behind_in(self.streams)):
             # the mode is the setting's, whatever the checkpointed generator was serving in
             self.pipeline.generator.serving = self.settings.serving
         if self.ownership is not None:  # symbols come from their own parts, as leased
@@ -699,11 +698,8 @@ class StreamConsumer:
 
     async def _read_by_slot(self, group: str, wanted: dict[str, str]) -> dict[str, Any]:
         """A cluster: one non-blocking XREADGROUP per hash slot, in one cluster pipeline."""
-        by_slot: dict[int, dict[str, str]] = {}
-        for stream, cursor in wanted.items():
-            by_slot.setdefault(keys.hash_slot(stream), {})[stream] = cursor
         async with self.redis.pipeline(transaction=False) as pipe:
-            for streams in by_slot.values():
+            for streams in keys.by_slot(wanted):
                 pipe.xreadgroup(group, self.consumer, streams, count=self.settings.batch_size)
             replies = await pipe.execute()
         return {as_text(k): entries for reply in replies for k, entries in reply or ()}

@@ -109,6 +109,9 @@ class Ownership:
         """Symbols whose lease this worker holds."""
         self.members: list[str] = []
         """The live members at the last heartbeat."""
+        self._owners: dict[str, str] = {}
+        """Symbol -> the member that should serve it, for ``_owners_for``."""
+        self._owners_for: list[str] = []
 
     def _lease(self, symbol: str) -> str:
         return keys.lease_key(self.group, symbol)
@@ -126,9 +129,20 @@ class Ownership:
         return self.members
 
     def desired(self, symbols: Iterable[str]) -> set[str]:
-        """Of ``symbols``, those this worker should serve given the last heartbeat's members."""
+        """Of ``symbols``, those this worker should serve given the last heartbeat's members
+        (each symbol's owner is hashed once per membership, not at every tick)."""
         members = self.members or [self.name]
-        return {s for s in symbols if rendezvous_owner(s, members) == self.name}
+        if members != self._owners_for:
+            self._owners, self._owners_for = {}, list(members)
+        owners = self._owners
+        mine = set()
+        for s in symbols:
+            owner = owners.get(s)
+            if owner is None:
+                owner = owners[s] = rendezvous_owner(s, members) or self.name
+            if owner == self.name:
+                mine.add(s)
+        return mine
 
     async def _each(self, script: str, symbols: list[str]) -> list[bool]:
         if not symbols:
