@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.faults.elastic import RATE, gaps, history, learned, served_intervals, wait_for, worker
+from bench.faults.elastic import RATE, gaps, history, learned, served_intervals, worker
 from bench.faults.load import publish
 from bench.faults.service import stop_when_drained
 from bench.faults.verify import verify
@@ -55,14 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         procs = [worker(url, tmp, [*leases, "--worker-index", str(i)], f"w{i}") for i in range(3)]
         procs[0].start()
         procs[1].start()
-        wait_for(procs[0], "service_started")
-        wait_for(procs[1], "service_started")
+        procs[0].wait_logged("service_started")
+        procs[1].wait_logged("service_started")
         feeder = threading.Thread(target=publish, args=(sync_client(url), ticks, RATE / 2))
         feeder.start()
-        wait_for(procs[0], "symbol_acquired")
+        procs[0].wait_logged("symbol_acquired")
         t_join = time.time()
         procs[2].start()
-        wait_for(procs[2], "symbol_acquired")
+        procs[2].wait_logged("symbol_acquired")
         time.sleep(2.0)
         t_leave = time.time()
         procs[2].sigterm()

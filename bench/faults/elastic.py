@@ -44,7 +44,8 @@ def history(seed: int = 3) -> list[tuple[str, bytes]]:
 def worker(url: str, tmp: Path, args: list[str], name: str) -> ServiceProcess:
     return ServiceProcess(
         url, tmp / name, horizon_s=5.0,
-        extra_args=[*args, "--log-level", "info", "--checkpoint-interval-s", "1"],
+        log_level="info",
+        extra_args=[*args, "--checkpoint-interval-s", "1"],
     )  # fmt: skip
 
 
@@ -57,14 +58,6 @@ def learned(client: redis.Redis, worker_names: list[str]) -> int:
         state: Any = signed.loads(blob, HMAC_KEY.encode())
         total += state["generator"].learned
     return total
-
-
-def wait_for(proc: ServiceProcess, event: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while proc.log_count(f'"event": "{event}"') == 0:
-        assert proc.check(), proc.log_text()[-3000:]
-        assert time.monotonic() < deadline, f"no {event} in time"
-        time.sleep(0.05)
 
 
 def served_intervals(procs: list[ServiceProcess]) -> dict[str, list[tuple[float, float, str]]]:

@@ -48,6 +48,8 @@ class ServiceProcess:
     horizon_s: float = 5.0
     batch_size: int = BATCH_SIZE
     metrics_port: int = -1
+    log_level: str = "warning"
+    """``info`` logs ``service_started`` (``wait_logged``), and symbol handovers."""
     env: dict[str, str] = field(default_factory=dict)
     """More ``DATA_FEEDS_*`` settings (retention, ...)."""
     extra_args: list[str] = field(default_factory=list)
@@ -96,7 +98,7 @@ class ServiceProcess:
             "--horizon-s",
             str(self.horizon_s),
             "--log-level",
-            "warning",
+            self.log_level,
             "--log-format",
             "json",
             *self.extra_args,
@@ -168,6 +170,15 @@ class ServiceProcess:
     def log_count(self, needle: str) -> int:
         return self.log_text().count(needle)
 
+    def wait_logged(self, event: str, timeout_s: float = 60.0) -> None:
+        """Until the process started last has logged ``event`` (it must not exit meanwhile)."""
+        deadline = time.monotonic() + timeout_s
+        needle = f'"event": "{event}"'
+        while needle not in self.log_text().rpartition("--- start")[2]:
+            assert self.check(), self.log_text()[-3000:]
+            assert time.monotonic() < deadline, f"no {event} in time"
+            time.sleep(0.05)
+
     def rss_bytes(self) -> int | None:
         """VmRSS of the process (``/proc/PID/status``)."""
         if not self.alive() or self.proc is None:
@@ -195,15 +206,19 @@ def stop_when_drained(
     client: redis.Redis, procs: list[ServiceProcess], timeout_s: float = 120.0
 ) -> None:
     """Wait until every input is read and acknowledged (no worker exiting on its own
-    meanwhile), then SIGTERM each worker still running: each must exit 0."""
+    meanwhile), then SIGTERM each worker still running, once it has started (with leases the
+    others may drain everything while one restarted is still importing; a SIGTERM then would
+    find no handler): each must exit 0. The workers log at ``info``."""
     deadline = time.monotonic() + timeout_s
     while not drained(client):
         assert time.monotonic() < deadline, "not drained in time"
         for p in procs:
             assert not p.unexpected_exits(), f"a worker exited: {p.log_text()[-2000:]}"
         time.sleep(0.2)
+    assert all(p.log_level == "info" for p in procs), "stop_when_drained needs info logs"
     for p in procs:
         if p.alive():
+            p.wait_logged("service_started")
             exit_ = p.sigterm()
             assert exit_ is not None and exit_.code == 0, p.log_text()[-3000:]
 

@@ -28,7 +28,9 @@ def workers(url: str, tmp: Path, count: int = 2, ownership: str = "static") -> l
     share = ["--worker-count", str(count)] if ownership == "static" else [
         "--ownership", "leases", "--lease-s", "3"]  # fmt: skip
     return [
-        ServiceProcess(url, tmp / f"w{i}", extra_args=["--worker-index", str(i), *share])
+        ServiceProcess(
+            url, tmp / f"w{i}", log_level="info", extra_args=["--worker-index", str(i), *share]
+        )
         for i in range(count)
     ]
 

@@ -17,7 +17,6 @@ from bench.faults.elastic import (
     history,
     learned,
     served_intervals,
-    wait_for,
     worker,
 )
 from bench.faults.load import publish
@@ -45,13 +44,13 @@ def test_scale_2_3_2_hands_symbols_over(cluster_url: str, tmp_path: Path) -> Non
     procs[0].start()
     procs[1].start()
     feeder = threading.Thread(target=publish, args=(cluster_client(cluster_url), ticks, RATE))
-    wait_for(procs[0], "service_started")
-    wait_for(procs[1], "service_started")
+    procs[0].wait_logged("service_started")
+    procs[1].wait_logged("service_started")
     feeder.start()
     try:
-        wait_for(procs[0], "symbol_acquired")
+        procs[0].wait_logged("symbol_acquired")
         procs[2].start()  # 2 -> 3
-        wait_for(procs[2], "symbol_acquired")
+        procs[2].wait_logged("symbol_acquired")
         time.sleep(1.0)
         exit_ = procs[2].sigterm()  # 3 -> 2
         assert exit_ is not None and exit_.code == 0, procs[2].log_text()[-3000:]
