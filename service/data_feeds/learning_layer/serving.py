@@ -14,6 +14,8 @@ generator would have given it serving ``model`` from the first row on:
       M_j  = M_0 after learn_one(x_i, y_i) for every i with m(i) <= j, in order of (m(i), i)
       p_j  = M_j.predict_proba_one(x_j)[True]
 
+  (stepped as the generator steps it: ``signals.model_step``, river's own results to the bit)
+
   The model is deep-copied first: the model given (a registry version, a trained challenger)
   is never changed.
 
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from data_feeds.records import HOLD
 from data_feeds.signals.labels import OutcomeBuffer, Pending
+from data_feeds.signals.model_step import stepper
 from data_feeds.signals.serving import FROZEN, check_serving
 
 if TYPE_CHECKING:
@@ -54,15 +57,15 @@ def serve_holdout(
     check_serving(mode)
     names = holdout.feature_names
     if mode == FROZEN:
-        predict = model.predict_proba_one
-        return [predict(dict(zip(names, x, strict=True))).get(True, 0.5) for x in holdout.x_rows]
+        predict = stepper(model, names).predict
+        return [predict(x) for x in holdout.x_rows]
     horizon = holdout.horizon_s if horizon_s is None else float(horizon_s)
-    served = copy.deepcopy(model)
-    predict, learn = served.predict_proba_one, served.learn_one
+    served = stepper(copy.deepcopy(model), names)
+    predict, learn = served.predict, served.learn
     capacity = max(1, len(holdout))  # never full: no row is dropped unlearned
     buffers: dict[str, tuple[OutcomeBuffer, deque[int]]] = {}
     out: list[float] = []
-    for x_row, ts, symbol, y in zip(
+    for x, ts, symbol, y in zip(
         holdout.x_rows, holdout.timestamps, holdout.symbols, holdout.y, strict=True
     ):
         waiting = buffers.get(symbol)
@@ -71,8 +74,7 @@ def serve_holdout(
         buffer, labels = waiting
         for pending in buffer.mature(ts):
             learn(pending.x, labels.popleft() == 1)
-        x = dict(zip(names, x_row, strict=True))
-        p = predict(x).get(True, 0.5)
+        p = predict(x)
         out.append(p)
         buffer.push(Pending(ts, 0.0, x, p, HOLD, ""))
         labels.append(y)

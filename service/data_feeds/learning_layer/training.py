@@ -70,6 +70,7 @@ from data_feeds.settings import Settings
 from data_feeds.signals.features import FEATURE_NAMES
 from data_feeds.signals.generator import SignalGenerator, build_model
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
+from data_feeds.signals.model_step import stepper
 from data_feeds.signals.positions import book_cost_bps
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.signals.serving import FROZEN, ONLINE, check_serving
@@ -381,7 +382,6 @@ class FeatureReplay:
     def feed(self, entries: Iterable[Entry]) -> None:
         clean = self.cleaner.clean
         observe = self.generator.observe
-        names = self.names
         dead_band = self.dead_band_bps
         for entry in entries:
             record = entry.record
@@ -402,15 +402,16 @@ class FeatureReplay:
                 if label is None:
                     self.unlabelled += 1
                     continue
-                x = pending.x
-                self.x_rows.append([x[name] for name in names])
+                self.x_rows.append(list(pending.x))
                 self.y.append(label)
                 self.timestamps.append(pending.timestamp)
                 self.label_timestamps.append(ts)
                 self.symbols.append(tick.symbol)
                 self.signal_ids.append(pending.signal_id if isinstance(pending, _Row) else "")
                 self.prices.append(pending.price)
-            buffer.push(_Row(ts, price, features_now, 0.5, HOLD, "", entry.signal_id))
+            buffer.push(
+                _Row(ts, price, list(features_now.values()), 0.5, HOLD, "", entry.signal_id)
+            )
 
     def dataset(self, *, min_rows: int, stats: Mapping[str, Any]) -> Dataset:
         order = sorted(range(len(self.y)), key=lambda i: (self.timestamps[i], self.symbols[i]))
@@ -495,7 +496,8 @@ def fit_model(
     row is learned only once its label would have been known, i.e. when a later row's time
     reaches the row's ``label_timestamp``. Learning a row before predicting the next ones
     would score the model on outcomes it had already seen whenever labels overlap (a horizon
-    longer than the spacing of rows). Feature dicts are built ``batch_size`` rows at a time.
+    longer than the spacing of rows). The model is stepped on the rows as they are
+    (``signals.model_step``, as live); ``batch_size`` is checked and otherwise unused since.
     The holdout is scored at the end in the ``serving`` mode the model is trained for
     (``serve_holdout``: ``online`` learns each holdout row once it has matured, as live, on a
     copy; ``frozen`` only predicts); the model returned is the one trained, before the holdout.
@@ -507,25 +509,22 @@ def fit_model(
     model = build_model(model_name, model_params)
     names = dataset.feature_names
     progressive = Scorecard()
-    predict, learn = model.predict_proba_one, model.learn_one
+    step = stepper(model, names)
+    predict, learn = step.predict, step.learn
     x_rows, y = train.x_rows, train.y
     times, label_times = train.timestamps, train.label_timestamps
     waiting: list[tuple[float, int]] = []  # (label time, row) heap: symbols interleave
-    rows: dict[int, dict[str, float]] = {}
-    for start in range(0, len(y), batch_size):
-        xs = [dict(zip(names, v, strict=True)) for v in x_rows[start : start + batch_size]]
-        for offset, x in enumerate(xs):
-            i = start + offset
-            now = times[i]
-            while waiting and waiting[0][0] <= now:
-                j = heapq.heappop(waiting)[1]
-                learn(rows.pop(j), y[j] == 1)
-            progressive.update(predict(x).get(True, 0.5), y[i], HOLD)
-            heapq.heappush(waiting, (label_times[i], i))
-            rows[i] = x
+    for i, x in enumerate(x_rows):
+        now = times[i]
+        while waiting and waiting[0][0] <= now:
+            j = heapq.heappop(waiting)[1]
+            learn(x_rows[j], y[j] == 1)
+        progressive.update(predict(x), y[i], HOLD)
+        heapq.heappush(waiting, (label_times[i], i))
     while waiting:  # the train part's labels all precede the holdout
         j = heapq.heappop(waiting)[1]
-        learn(rows.pop(j), y[j] == 1)
+        learn(x_rows[j], y[j] == 1)
+    step.flush()
     probabilities = serve_holdout(model, holdout, serving)
     held = score(probabilities, holdout.y)
     train_rate = sum(train.y) / len(train) if len(train) else 0.5

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any, Final
@@ -25,8 +26,9 @@ from data_feeds.calendars import CalendarMap
 from data_feeds.errors import InvalidMessage
 from data_feeds.indicators import IndicatorConfig, Indicators
 from data_feeds.records import BUY, HOLD, SELL, Record, Sentiment, Signal, Tick
-from data_feeds.signals.features import features
+from data_feeds.signals.features import FEATURE_NAMES, features
 from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
+from data_feeds.signals.model_step import Stepper, stepper
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.signals.serving import ONLINE, check_serving
 
@@ -142,6 +144,32 @@ class SignalGenerator:
         (P(up) >= 0.5) was wrong. The service's drift detector consumes it."""
         self.nonfinite_features = 0
         """Ticks whose feature dict had a NaN or infinite value (replaced by 0 before the model)."""
+
+    # -- the model ---------------------------------------------------------------------------
+
+    @property
+    def model(self) -> Any:
+        """The river model served, up to date with everything learned (``signals.model_step``
+        steps it on flat rows and writes its state back here)."""
+        self._step.flush()
+        return self._model
+
+    @model.setter
+    def model(self, model: Any) -> None:
+        self._model = model
+        self._step: Stepper = stepper(model, FEATURE_NAMES)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_step"]
+        state["model"] = self.model  # flushed; the key generators pickled before the stepper use
+        del state["_model"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        model = state.pop("model")
+        self.__dict__.update(state)
+        self.model = model
 
     # -- state -------------------------------------------------------------------------------
 
@@ -264,7 +292,7 @@ class SignalGenerator:
             limit = ts - self.horizon_s
             while queue and queue[0].timestamp <= limit:  # OutcomeBuffer.mature, inlined
                 self._learn(queue.popleft(), price)
-        proba = self.model.predict_proba_one(x).get(True, 0.5)
+        proba = self._step.predict(x.values())
         if proba > self._buy_above:
             action = BUY
         elif proba < self._sell_below:
@@ -275,7 +303,7 @@ class SignalGenerator:
         if len(queue) >= outcomes.max_pending:  # OutcomeBuffer.push, inlined
             queue.popleft()
             outcomes.dropped += 1
-        queue.append(Pending(ts, price, x, proba, action, version))
+        queue.append(Pending(ts, price, array("d", x.values()), proba, action, version))
         return Signal(tick.symbol, action, proba, version, entry_id, stream, ts, price)
 
     def _sanitize(self, x: dict[str, float]) -> dict[str, float]:
@@ -294,7 +322,7 @@ class SignalGenerator:
             self.unlabelled += 1
             return
         if self.serving == ONLINE:
-            self.model.learn_one(pending.x, y == 1)
+            self._step.learn(pending.x, y == 1)
         self.learned += 1
         card = self.scorecards.get(pending.model_version)
         if card is None:
