@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import pickle
 import random
-from collections import Counter
+import subprocess
+import sys
+from collections import Counter, deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -853,3 +856,52 @@ def test_real_trades_survive_a_pickle_round_trip_mid_series() -> None:
     restored = pickle.loads(pickle.dumps(original))
     assert run(restored, records[half:]) == run(original, records[half:])
     assert restored.counts == original.counts
+
+
+RESTORE_AND_REPEAT = """
+import pickle, sys
+from data_feeds.validation.cleaner import DROP_DUPLICATE
+cleaner, repeats = pickle.loads(sys.stdin.buffer.read())
+print(",".join(cleaner.clean(r).action for r in repeats))
+"""
+
+
+@pytest.mark.parametrize("seed", ["1", "2"])
+def test_a_cleaner_restored_in_another_process_still_knows_its_duplicates(seed: str) -> None:
+    """A tick's fingerprint must not depend on the process (``hash`` of a str or of None
+    does): redeliveries after a restart are the duplicates the ring is for."""
+    cleaner = DataCleaner()
+    history = [
+        Tick("BTCUSDT", 100.0 + i, 1.0, T0 + i, bid=None if i % 2 else 99.0 + i,
+             ask=None if i % 3 else 101.0 + i, exchange="binance" if i % 2 else None)
+        for i in range(40)
+    ]  # fmt: skip
+    assert [decision(r) for r in run(cleaner, history)] == [QUIET] * 40
+    repeats = [*history[30:], Tick("BTCUSDT", 140.5, 1.0, T0 + 39.5)]
+    out = subprocess.run(
+        [sys.executable, "-c", RESTORE_AND_REPEAT],
+        input=pickle.dumps((cleaner, repeats)),
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": seed},
+    )
+    actions = out.stdout.decode().strip().split(",")
+    assert actions == [DROP_DUPLICATE] * 10 + [ACCEPT]
+
+
+def test_a_ring_pickled_with_tick_tuples_still_knows_its_duplicates() -> None:
+    """Rings pickled before the fingerprint was a hash held each tick's content as a tuple."""
+    cleaner = DataCleaner()
+    history = [Tick("ETHUSDT", 10.0 + i, 1.0, T0 + i, exchange="kraken") for i in range(30)]
+    run(cleaner, history)
+    (feed,) = [f for _, f in cleaner.feeds_of("ETHUSDT")]
+    feed.fingerprint_ring = deque(
+        ((t.timestamp, t.price, t.volume, t.bid, t.ask, t.exchange) for t in history),
+        maxlen=feed.fingerprint_ring.maxlen,
+    )  # as the previous version pickled it
+    restored = pickle.loads(pickle.dumps(cleaner))
+    assert decision(restored.clean(history[12])) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(restored.clean(replace(history[12], volume=2.0))) != (
+        DROP_DUPLICATE,
+        (DUPLICATE,),
+    )

@@ -91,6 +91,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import zlib
 from bisect import bisect_left as _bisect_left
 from bisect import bisect_right as _bisect_right
 from collections import OrderedDict, deque
@@ -131,6 +132,8 @@ MAD_TO_SIGMA: Final = 1.4826
 
 _NO_EVENTS: Final[tuple[FeedEvent, ...]] = ()
 _NEVER: Final = -math.inf  # the newest timestamp of a feed that has seen no record yet
+_NO_QUOTE: Final = -1.0  # a tick's missing bid or ask in its fingerprint (quotes are > 0)
+_EXCHANGE_CODES: dict[str, int] = {}
 _log: Final = math.log
 _new: Final = object.__new__
 _isfinite: Final = math.isfinite
@@ -264,6 +267,11 @@ class _FeedState:
         self.return_high = math.inf
         for name, value in state[1].items():
             setattr(self, name, value)
+        ring = self.fingerprint_ring
+        if any(type(f) is tuple and len(f) == 6 for f in ring):  # a tick's, pickled as a tuple
+            self.fingerprint_ring = deque(map(_unpickled_fingerprint, ring), maxlen=ring.maxlen)
+            if self.fingerprints is not None:
+                self.fingerprints = _fingerprint_set(self.fingerprint_ring)
 
 
 FeedKey = str | tuple[str, str]
@@ -296,10 +304,47 @@ def _median(sorted_values: list[float]) -> float:
     return 0.5 * (sorted_values[(n - 1) // 2] + sorted_values[n // 2])
 
 
+def _exchange_code(exchange: str) -> int:
+    """A number for an exchange name that is the same in every process (``hash`` of a str is
+    not: it is salted per process), remembered for the first 1,000 names."""
+    code = zlib.crc32(str(exchange).encode())
+    if len(_EXCHANGE_CODES) < 1_000:
+        _EXCHANGE_CODES[exchange] = code
+    return code
+
+
+def _tick_fingerprint(
+    content: tuple[float, float, float, float | None, float | None, str | None],
+) -> int:
+    """A tick's fingerprint: the 64-bit hash of ``(timestamp, price, volume, bid, ask,
+    exchange)``, the same in every process, so a restored ring still knows what it saw.
+
+    An int (32 bytes, where the tuple and its floats took about 160), for the ring holds
+    ``dedupe_window`` of them per feed. Floats and ints hash by value; a missing quote or
+    exchange enters as a number, not as ``None``, whose hash is its address in Python 3.11.
+    Two different ticks of one feed share a fingerprint with odds of about 2**-64 per pair
+    within a window (the later one would be dropped as a duplicate). ``clean`` builds it
+    inline; this is the reference (and converts rings pickled with the tuples)."""
+    ts, price, volume, bid, ask, exchange = content
+    return hash((
+        ts, price, volume, _NO_QUOTE if bid is None else bid, _NO_QUOTE if ask is None else ask,
+        0 if exchange is None else _EXCHANGE_CODES.get(exchange) or _exchange_code(exchange),
+    ))  # fmt: skip
+
+
+def _unpickled_fingerprint(fingerprint: Hashable) -> Hashable:
+    """A fingerprint from a pickled ring: a tick's tuple (rings pickled before the hash) as
+    ``_tick_fingerprint``, anything else as it is."""
+    if type(fingerprint) is tuple and len(fingerprint) == 6:
+        with contextlib.suppress(TypeError):  # unhashable: equal to nothing, as it was
+            return _tick_fingerprint(fingerprint)
+    return fingerprint
+
+
 def _fingerprint(record: Record) -> Hashable:
     """What makes two records the same record, for those clean does not fingerprint itself:
-    ticks are known by ``(timestamp, price, volume, bid, ask, exchange)`` and trades with a
-    ``trade_id`` by it (with their exchange, if any), both built inline there."""
+    ticks are known by ``_tick_fingerprint`` and trades with a ``trade_id`` by it (with their
+    exchange, if any), both built inline there."""
     if type(record) is Trade:
         return (record.timestamp, record.price, record.volume, record.side, record.exchange)
     if type(record) is Sentiment:
@@ -462,7 +507,18 @@ class DataCleaner:
             name = record.symbol
             price = record.price
             ts = record.timestamp
-            fingerprint = (ts, price, record.volume, record.bid, record.ask, record.exchange)
+            bid = record.bid  # _tick_fingerprint, inlined
+            ask = record.ask
+            exchange = record.exchange
+            try:
+                fingerprint = hash((
+                    ts, price, record.volume, _NO_QUOTE if bid is None else bid,
+                    _NO_QUOTE if ask is None else ask,
+                    0 if exchange is None
+                    else _EXCHANGE_CODES.get(exchange) or _exchange_code(exchange),
+                ))  # fmt: skip
+            except TypeError:  # a hand-made tick with a list for a field: equal to nothing
+                fingerprint = object()
         elif type(record) is Trade:
             kind = TRADE
             name = record.symbol

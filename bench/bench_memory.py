@@ -1,0 +1,164 @@
+"""Memory of the service's state, and the size of its checkpoint.
+
+    .venv/bin/python bench/bench_memory.py [--symbols 50] [--rate 2000] [--horizon-s 60]
+                                           [--many 10000] [--many-ticks 70]
+
+Each figure comes from a fresh process (RSS from ``/proc/self/statm`` after a full garbage
+collection), so one scenario's memory never counts in another's:
+
+1. **imports** (the bare figure): a process that has imported everything the service imports
+   (river, and through it pandas, scipy and scikit-learn) and built an empty pipeline.
+2. **state**: the pipeline of ``bench_checkpoint`` after one and a half horizons of
+   ``--rate`` ticks/s over ``--symbols`` symbols (a horizon's worth of pending predictions
+   per symbol: 120k with the defaults). RSS, the state's share above the imports, and the
+   checkpoint as the checkpointer writes it: pickled, then compressed and signed.
+3. **many symbols**: ``--many`` symbols at a low rate each (0.2 ticks/s, 2,000/s over all),
+   each fed ``--many-ticks`` ticks so its indicator windows are full, with its pending
+   predictions of a ``--horizon-s`` horizon (12 each): RSS, and bytes per symbol above the
+   imports.
+4. **steady**: the same for ``--steady`` symbols fed 1,100 ticks each, so that every window
+   is full, the cleaner's 1,024 duplicate fingerprints per feed included (after 70 ticks it
+   holds 70); the bytes per symbol then give what ``--many`` symbols take once they have run
+   that long (an hour and a half at 0.2 ticks/s).
+
+Targets (issue 15): the state's process at most 150 MB with a checkpoint of at most 5 MB; the
+many-symbols process at most 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench_checkpoint import Market, build_state, entries
+from data_feeds.cache import signed
+from data_feeds.runtime.app import build_pipeline
+from data_feeds.runtime.checkpointer import FORMAT
+from data_feeds.settings import Settings
+from data_feeds.validation.schema_validator import SchemaValidator
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MB = 1_000_000
+HMAC_KEY = b"bench-memory-key-0123456789abcdef"
+
+
+def rss_bytes() -> int:
+    gc.collect()
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+def checkpoint_sizes(pipeline: Any) -> tuple[int, int]:
+    """The checkpoint of ``pipeline`` as ``Checkpointer.snapshot`` builds it: pickled, sealed."""
+    state = {
+        "format": FORMAT,
+        "generator": pipeline.generator,
+        "cleaner": pipeline.cleaner,
+        "last_ids": {},
+        "written_at": 0.0,
+    }
+    pickled = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    return len(pickled), len(signed.seal(pickled, HMAC_KEY))
+
+
+def scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    if name == "imports":
+        pipeline = build_pipeline(Settings(horizon_s=args.horizon_s), SchemaValidator())
+        return {"rss": rss_bytes(), "symbols": len(pipeline.generator.symbols)}
+    if name == "state":
+        pipeline = build_state(args)[0]  # not the upcoming ticks it also returns
+        generator = pipeline.generator
+        pending = sum(generator.pending(s) for s in generator.symbols)
+        rss = rss_bytes()
+        pickled, sealed = checkpoint_sizes(pipeline)
+        return {"rss": rss, "pending": pending, "pickled": pickled, "sealed": sealed}
+    n_symbols, ticks = (args.many, args.many_ticks) if name == "many" else (args.steady, 1_100)
+    pipeline = build_pipeline(Settings(horizon_s=args.horizon_s), SchemaValidator())
+    market = Market(n_symbols, rate=round(n_symbols * 0.2), seed=11)
+    seconds_per_round = n_symbols / market.rate  # one tick per symbol
+    first = 1
+    for _ in range(ticks):
+        batch = market.next(seconds_per_round)
+        for i in range(0, len(batch), 1_000):
+            pipeline.process(entries(batch[i : i + 1_000], first + i), emit=False)
+        first += len(batch)
+    generator = pipeline.generator
+    pending = sum(generator.pending(s) for s in generator.symbols)
+    return {"rss": rss_bytes(), "symbols": len(generator.symbols), "pending": pending,
+            "ticks": ticks}  # fmt: skip
+
+
+def run_scenario(name: str, argv: Sequence[str]) -> dict[str, Any]:
+    """``scenario(name)`` in a fresh interpreter; its result."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--scenario", name, *argv],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--symbols", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--horizon-s", type=float, default=60.0)
+    parser.add_argument("--many", type=int, default=10_000)
+    parser.add_argument("--many-ticks", type=int, default=70)
+    parser.add_argument("--steady", type=int, default=500)
+    parser.add_argument(
+        "--scenario", choices=("imports", "state", "many", "steady"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.scenario:
+        print(json.dumps(scenario(args.scenario, args)))
+        return 0
+    passed = [
+        f"--symbols={args.symbols}",
+        f"--rate={args.rate}",
+        f"--horizon-s={args.horizon_s}",
+        f"--many={args.many}",
+        f"--many-ticks={args.many_ticks}",
+        f"--steady={args.steady}",
+    ]
+    bare = run_scenario("imports", passed)["rss"]
+    state = run_scenario("state", passed)
+    many = run_scenario("many", passed)
+    steady = run_scenario("steady", passed)
+    print(f"imports and an empty pipeline (bare): RSS {bare / MB:.1f} MB")
+    print(
+        f"{args.symbols} symbols, {args.rate:,} ticks/s, {args.horizon_s:g} s horizon, "
+        f"{state['pending']:,} pending predictions: RSS {state['rss'] / MB:.1f} MB "
+        f"(state {(state['rss'] - bare) / MB:.1f} MB above the imports; target RSS <= 150 MB)"
+    )
+    print(
+        f"  checkpoint: pickled {state['pickled'] / MB:.1f} MB, compressed and signed "
+        f"{state['sealed'] / MB:.1f} MB (target <= 5 MB)"
+    )
+    for row in (many, steady):
+        per_symbol = (row["rss"] - bare) / row["symbols"]
+        print(
+            f"{row['symbols']:,} symbols x {row['ticks']:,} ticks, {row['pending']:,} pending: "
+            f"RSS {row['rss'] / MB:.1f} MB, {per_symbol:,.0f} bytes per symbol above the imports"
+        )
+    per_symbol = (steady["rss"] - bare) / steady["symbols"]
+    print(
+        f"  every window full (1,100 ticks a symbol): {args.many:,} symbols would take "
+        f"{(bare + args.many * per_symbol) / MB:.0f} MB (target RSS <= 300 MB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
