@@ -15,7 +15,6 @@ from river import linear_model, optim, preprocessing, tree
 from data_feeds.indicators import Indicators
 from data_feeds.signals.features import FEATURE_NAMES, features
 from data_feeds.signals.generator import SignalGenerator, build_model
-from data_feeds.signals.labels import Pending
 from data_feeds.signals.model_step import ExactLogistic, RiverStep, stepper
 from tests.signals.test_generator import random_walk, run
 
@@ -137,13 +136,3 @@ def test_the_generators_model_shows_what_was_learned() -> None:
     assert state(restored.model) == state(reference)
     more = random_walk(1_600, seed=7)[800:]
     assert [s.probability for s in run(restored, more)] == [s.probability for s in run(gen, more)]
-
-
-def test_a_prediction_pickled_with_a_feature_dict_restores_as_an_array() -> None:
-    """Checkpoints written before the array kept each prediction's features in a dict."""
-    x = feature_rows(80, seed=8)[-1]
-    old = Pending(1.0, 100.0, {}, 0.5, "HOLD", "v0")
-    old.x = x  # as an older version pickled it
-    restored = pickle.loads(pickle.dumps(old))
-    assert isinstance(restored.x, array)
-    assert list(restored.x) == list(x.values())

@@ -41,7 +41,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from data_feeds.records import HOLD
-from data_feeds.signals.labels import OutcomeBuffer, Pending
+from data_feeds.signals.labels import OutcomeBuffer
 from data_feeds.signals.model_step import stepper
 from data_feeds.signals.serving import FROZEN, check_serving
 
@@ -76,6 +76,6 @@ def serve_holdout(
             learn(pending.x, labels.popleft() == 1)
         p = predict(x)
         out.append(p)
-        buffer.push(Pending(ts, 0.0, x, p, HOLD, ""))
+        buffer.push(ts, 0.0, x, p, action=HOLD, model_version="")
         labels.append(y)
     return out

@@ -42,6 +42,7 @@ import heapq
 import math
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple, cast
@@ -69,7 +70,7 @@ from data_feeds.records import HOLD
 from data_feeds.settings import Settings
 from data_feeds.signals.features import FEATURE_NAMES
 from data_feeds.signals.generator import SignalGenerator, build_model
-from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
+from data_feeds.signals.labels import OutcomeBuffer, label_move
 from data_feeds.signals.model_step import stepper
 from data_feeds.signals.positions import book_cost_bps
 from data_feeds.signals.scoring import Scorecard
@@ -333,13 +334,6 @@ class Dataset:
         )
 
 
-@dataclass(slots=True)
-class _Row(Pending):
-    """A row waiting for its label, with the signal id of its tick."""
-
-    signal_id: str = ""
-
-
 class FeatureReplay:
     """Stored records in, labelled feature rows out: the live cleaner, indicators, features and
     labelling rule, without a model."""
@@ -378,6 +372,8 @@ class FeatureReplay:
         """Price ticks the cleaner accepted: the rows' candidates."""
         self.cleaned_out: dict[str, int] = {}
         self.unlabelled = 0
+        self._waiting_ids: dict[str, deque[str]] = {}
+        """Per symbol, the signal ids of the rows waiting in its outcome buffer, in order."""
 
     def feed(self, entries: Iterable[Entry]) -> None:
         clean = self.cleaner.clean
@@ -397,7 +393,11 @@ class FeatureReplay:
             tick, state, features_now = prepared
             buffer = state.outcomes
             price, ts = tick.price, tick.timestamp
+            ids = self._waiting_ids.get(tick.symbol)
+            if ids is None:
+                ids = self._waiting_ids[tick.symbol] = deque()
             for pending in buffer.mature(ts):
+                signal_id = ids.popleft()
                 label = label_move(pending.price, price, dead_band)
                 if label is None:
                     self.unlabelled += 1
@@ -407,11 +407,13 @@ class FeatureReplay:
                 self.timestamps.append(pending.timestamp)
                 self.label_timestamps.append(ts)
                 self.symbols.append(tick.symbol)
-                self.signal_ids.append(pending.signal_id if isinstance(pending, _Row) else "")
+                self.signal_ids.append(signal_id)
                 self.prices.append(pending.price)
-            buffer.push(
-                _Row(ts, price, list(features_now.values()), 0.5, HOLD, "", entry.signal_id)
-            )
+            dropped = buffer.dropped
+            buffer.push(ts, price, features_now.values(), 0.5, action=HOLD, model_version="")
+            ids.append(entry.signal_id)
+            if buffer.dropped > dropped:  # the oldest row went unlabelled (not with 10M)
+                ids.popleft()
 
     def dataset(self, *, min_rows: int, stats: Mapping[str, Any]) -> Dataset:
         order = sorted(range(len(self.y)), key=lambda i: (self.timestamps[i], self.symbols[i]))

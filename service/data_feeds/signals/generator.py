@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from array import array
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from typing import Any, Final
@@ -287,11 +286,9 @@ class SignalGenerator:
         ts = tick.timestamp
         price = tick.price
         outcomes = state.outcomes
-        queue = outcomes.queue
-        if queue:
-            limit = ts - self.horizon_s
-            while queue and queue[0].timestamp <= limit:  # OutcomeBuffer.mature, inlined
-                self._learn(queue.popleft(), price)
+        limit = ts - self.horizon_s
+        while outcomes.oldest() <= limit:  # OutcomeBuffer.mature, without a generator
+            self._learn(outcomes.pop(), price)
         proba = self._step.predict(x.values())
         if proba > self._buy_above:
             action = BUY
@@ -300,10 +297,7 @@ class SignalGenerator:
         else:
             action = HOLD
         version = self.model_version
-        if len(queue) >= outcomes.max_pending:  # OutcomeBuffer.push, inlined
-            queue.popleft()
-            outcomes.dropped += 1
-        queue.append(Pending(ts, price, array("d", x.values()), proba, action, version))
+        outcomes.push(ts, price, x.values(), proba, action=action, model_version=version)
         return Signal(tick.symbol, action, proba, version, entry_id, stream, ts, price)
 
     def _sanitize(self, x: dict[str, float]) -> dict[str, float]:
