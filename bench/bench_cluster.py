@@ -33,23 +33,12 @@ from bench.faults.load import PacedLoad, publish
 from bench.faults.redis_server import RedisServer
 from bench.faults.service import ServiceProcess
 from bench.faults.verify import drained, signals_total
+from bench.timing import cpu_s
 
 from data_feeds.cache.clients import sync_client
 from data_feeds.cache.local_cluster import LocalCluster
 
 DRAIN_TIMEOUT_S = 300.0
-
-
-def cpu_s(pids: list[int]) -> float:
-    """CPU seconds (user + system) the processes used so far."""
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def drain(

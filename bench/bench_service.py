@@ -1,19 +1,20 @@
 """The whole service, measured as a user runs it: ``data-feeds run`` in its own process.
 
     .venv/bin/python bench/bench_service.py [--backlog 200000] [--symbols 50] [--paced-s 20]
-                                            [--redis-url URL]
+                                            [--rate 10000 2000] [--redis-url URL]
 
 1. Drain: a backlog of ``--backlog`` price ticks over ``--symbols`` symbols is pre-filled;
    one worker (default model) drains it; ticks/s from its first signal to its last. Printed
    beside a bare XREADGROUP (COUNT 500) + XACK drain of the same backlog in another group, in
-   the same run, as the ratio baseline.
-2. Paced: ticks published at ``--rate`` per second (10,000 by default) across the symbols for
-   ``--paced-s`` seconds, each carrying its publish time as event time, the ticks due in each
+   the same run, as the ratio baseline, with the cores the worker and the redis-server used
+   (what the signal writes cost Redis, which shares the machine).
+2. Paced: ticks published at each ``--rate`` per second (10,000, then 2,000) over the symbols
+   for ``--paced-s`` seconds, each carrying its publish time as event time, the ticks due in each
    millisecond in one pipeline; a reader blocks on the signal streams and records
    publish -> signal-visible latency; p50/p99/max and the rate achieved printed.
 
 Targets (issue 15, this 2-core machine): drain >= 0.25x the bare drain; p99 <= 5 ms at 10,000
-ticks/s (issue 4's were 20,000 ticks/s and p99 <= 10 ms at 2,000 ticks/s).
+ticks/s (issue 4's were 20,000 ticks/s and p99 <= 10 ms at 2,000 ticks/s, still printed).
 Without --redis-url the bundled redis-server is started in a temporary directory.
 """
 
@@ -40,6 +41,7 @@ from data_feeds.cache.keys import record_stream, signals_key, stream_key
 from data_feeds.records import PRICE
 from server import bench_redis
 from streams import random_walk
+from timing import cpu_s
 
 T0 = 1_700_000_000.0
 
@@ -55,6 +57,12 @@ def prefill(client: redis.Redis, n: int, syms: list[str]) -> None:
         if len(pipe) >= 2000:
             pipe.execute()
     pipe.execute()
+
+
+def redis_pids(client: redis.Redis) -> list[int]:
+    """The redis-server's pid, when it runs on this machine (its CPU is counted)."""
+    pid = int(client.info("server")["process_id"])
+    return [pid] if Path(f"/proc/{pid}").exists() else []
 
 
 def bare_drain(client: redis.Redis, syms: list[str], total: int) -> float:
@@ -89,16 +97,27 @@ def start_service(url: str, data_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
-def drain(url: str, client: redis.Redis, syms: list[str], total: int, tmp: Path) -> float:
+def drain(
+    url: str, client: redis.Redis, syms: list[str], total: int, tmp: Path
+) -> tuple[float, float, float]:
+    """ticks/s of one worker over the backlog, and the cores it and the redis-server used
+    meanwhile."""
     proc = start_service(url, tmp)
+    server = redis_pids(client)
     try:
         while signals_count(client, syms) == 0:
             time.sleep(0.005)
         t0 = time.perf_counter()
+        cpu_worker, cpu_redis = cpu_s([proc.pid]), cpu_s(server)
         first = signals_count(client, syms)
         while (n := signals_count(client, syms)) < total:
             time.sleep(0.02)
-        return (n - first) / (time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        return (
+            (n - first) / elapsed,
+            (cpu_s([proc.pid]) - cpu_worker) / elapsed,
+            (cpu_s(server) - cpu_redis) / elapsed,
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -170,7 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--backlog", type=int, default=200_000)
     parser.add_argument("--symbols", type=int, default=50)
-    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--rate", type=int, nargs="+", default=[10_000, 2_000],
+                        help="paced rates, each run in turn (default: 10000 2000)")  # fmt: skip
     parser.add_argument("--paced-s", type=float, default=20.0)
     parser.add_argument("--redis-url")
     args = parser.parse_args(argv)
@@ -188,24 +208,32 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
     try:
         client.flushdb()
         prefill(client, args.backlog, syms)
+        server = redis_pids(client)
+        t0, cpu0 = time.perf_counter(), cpu_s(server)
         bare = bare_drain(client, syms, args.backlog)
-        full = drain(url, client, syms, args.backlog, tmp)
+        bare_redis = (cpu_s(server) - cpu0) / (time.perf_counter() - t0)
+        full, worker_cores, redis_cores = drain(url, client, syms, args.backlog, tmp)
         print(f"drain of {args.backlog:,} ticks over {args.symbols} symbols (one worker)")
-        print(f"  bare XREADGROUP+XACK     {bare:>10,.0f} ticks/s")
-        print(f"  full pipeline + model    {full:>10,.0f} ticks/s   ({full / bare:.2f}x bare)")
+        print(f"  bare XREADGROUP+XACK     {bare:>10,.0f} ticks/s   redis-server "
+              f"{bare_redis:.2f} cores")  # fmt: skip
+        print(f"  full pipeline + model    {full:>10,.0f} ticks/s   ({full / bare:.2f}x bare)   "
+              f"worker {worker_cores:.2f} cores, redis-server {redis_cores:.2f} cores "
+              f"({redis_cores / full * 1e6:.1f} us of Redis a tick)")  # fmt: skip
         verdict = "meets" if full >= 0.25 * bare else "MISSES"
         print(f"  {verdict} the target of >= 0.25x bare")
-        client.flushdb()
-        lat, achieved = paced(url, client, syms, args.rate, seconds=args.paced_s, tmp=tmp)
-        lat.sort()
-        p50 = statistics.median(lat) * 1e3
-        p99 = lat[int(0.99 * (len(lat) - 1))] * 1e3
-        print(f"paced {args.rate:,} ticks/s ({achieved:,.0f} achieved) for {args.paced_s:g} s: "
-              f"{len(lat):,} signals")  # fmt: skip
-        worst = lat[-1] * 1e3
-        print(f"  publish -> signal  p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.1f} ms")
-        verdict = "meets" if p99 <= 5.0 else "MISSES"
-        print(f"  {verdict} the target of p99 <= 5 ms")
+        for rate in args.rate:
+            client.flushdb()
+            lat, achieved = paced(url, client, syms, rate, seconds=args.paced_s, tmp=tmp)
+            lat.sort()
+            p50 = statistics.median(lat) * 1e3
+            p99 = lat[int(0.99 * (len(lat) - 1))] * 1e3
+            print(f"paced {rate:,} ticks/s ({achieved:,.0f} achieved) for {args.paced_s:g} s: "
+                  f"{len(lat):,} signals")  # fmt: skip
+            worst = lat[-1] * 1e3
+            print(f"  publish -> signal  p50 {p50:.2f} ms  p99 {p99:.2f} ms  max {worst:.1f} ms")
+            limit = 5.0 if rate >= 10_000 else 10.0
+            verdict = "meets" if p99 <= limit else "MISSES"
+            print(f"  {verdict} the target of p99 <= {limit:g} ms at {rate:,} ticks/s")
     finally:
         client.close()
 

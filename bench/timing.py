@@ -7,13 +7,27 @@ one process and reports the ratio of their medians.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
 CHUNK = 100
+
+
+def cpu_s(pids: Sequence[int]) -> float:
+    """CPU seconds (user + system) the processes used so far (those still alive)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def per_item_us(items: Sequence[T], step: Callable[[T], object], chunk: int = CHUNK) -> list[float]:

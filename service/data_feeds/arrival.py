@@ -57,6 +57,10 @@ def _key(item: RawEntry) -> Key:
     return arrival_key(item[0], item[1])
 
 
+def _first(pair: tuple[Key, RawEntry]) -> Key:
+    return pair[0]
+
+
 def by_arrival(entries: Iterable[RawEntry]) -> list[RawEntry]:
     """Entries gathered stream by stream, in arrival order."""
     return sorted(entries, key=_key)
@@ -72,11 +76,12 @@ class ArrivalMerge:
     ``add_read`` (live) or ``add_range`` (stored ranges) per read, then ``release``.
 
     ``page``: the most entries one read returns per stream (a full page may mean more).
+    Each held entry keeps its key, parsed once when it is held.
     """
 
     def __init__(self, page: int) -> None:
         self.page = check_int("page", page)
-        self._held: list[RawEntry] = []
+        self._held: list[tuple[Key, RawEntry]] = []
         self._bounds: list[Key] = []
         """This round's exclusive bounds: nothing below the smallest can still come."""
         self._released: Key | None = None
@@ -87,12 +92,13 @@ class ArrivalMerge:
         """Start a round: the streams to read (those with fewer than ``page`` entries held).
 
         A stream left out bounds the round by its newest held entry."""
-        waiting = Counter(e[0] for e in self._held)
+        waiting: Counter[str] = Counter()
         newest: dict[str, Key] = {}
-        for entry in self._held:
-            key = _key(entry)
-            if entry[0] not in newest or key > newest[entry[0]]:
-                newest[entry[0]] = key
+        for key, _ in self._held:
+            stream = key[1]
+            waiting[stream] += 1
+            if stream not in newest or key > newest[stream]:
+                newest[stream] = key
         self._bounds = [_after(k) for s, k in newest.items() if waiting[s] >= self.page]
         return [s for s in streams if waiting[s] < self.page]
 
@@ -109,29 +115,30 @@ class ArrivalMerge:
         complete_below: Key = (server_ms, "", -1)  # every key with ms >= server_ms is above it
         for stream in streams:
             entries = reply.get(stream, ())
-            self._hold(stream, entries)
-            if len(entries) >= self.page:  # more may follow its last entry
-                self._bounds.append(_after(arrival_key(stream, entries[-1][0])))
+            last = self._hold(stream, entries)
+            if len(entries) >= self.page and last is not None:  # more may follow its last
+                self._bounds.append(_after(last))
             else:
                 self._bounds.append(complete_below)
 
     def add_range(self, stream: str, entries: Fetched, *, exhausted: bool) -> None:
         """One page of a stored range; ``exhausted``: the range has nothing after it."""
-        self._hold(stream, entries)
-        if not exhausted and entries:
-            self._bounds.append(_after(arrival_key(stream, entries[-1][0])))
+        last = self._hold(stream, entries)
+        if not exhausted and last is not None:
+            self._bounds.append(_after(last))
 
     def release(self) -> list[RawEntry]:
         """End the round: the entries no earlier entry can still precede, in arrival order."""
         held = self._held
-        held.sort(key=_key)
+        held.sort(key=_first)
         n = len(held)
         if self._bounds:
             bound = min(self._bounds)
-            n = next((i for i, e in enumerate(held) if _key(e) >= bound), n)
-        out, self._held = held[:n], held[n:]
-        if out:
-            self._released = _key(out[-1])
+            n = next((i for i, (key, _) in enumerate(held) if key >= bound), n)
+        if n:
+            self._released = held[n - 1][0]
+        out = [entry for _, entry in held[:n]]
+        self._held = held[n:]
         return out
 
     def hold(self, entries: Iterable[RawEntry]) -> None:
@@ -142,12 +149,12 @@ class ArrivalMerge:
 
     def first_held_ms(self) -> int | None:
         """The millisecond of the earliest entry held (``None`` when nothing is)."""
-        return min((_key(e)[0] for e in self._held), default=None)
+        return min((key[0] for key, _ in self._held), default=None)
 
     def take_all(self) -> list[RawEntry]:
         """Everything held, in arrival order (at shutdown); the merge is left empty."""
-        held, self._held = by_arrival(self._held), []
-        return held
+        held, self._held = sorted(self._held, key=_first), []
+        return [entry for _, entry in held]
 
     def clear(self) -> None:
         """Forget what is held (it is still pending in Redis and comes back on a redrain)."""
@@ -155,15 +162,18 @@ class ArrivalMerge:
 
     def held_ids(self, stream: str) -> set[bytes]:
         """The ids held for one stream (read by this consumer, only waiting their turn)."""
-        return {e[1] for e in self._held if e[0] == stream}
+        return {e[1] for _, e in self._held if e[0] == stream}
 
-    def _hold(self, stream: str, entries: Fetched) -> None:
+    def _hold(self, stream: str, entries: Fetched) -> Key | None:
+        """Hold one stream's entries (in id order); the key of the last, if any."""
         if not entries:
-            return
+            return None
+        keyed = [(arrival_key(stream, i), (stream, i, f)) for i, f in entries]
         released = self._released
-        if released is not None and arrival_key(stream, entries[0][0]) < released:
-            self.late += sum(1 for i, _ in entries if arrival_key(stream, i) < released)
-        self._held.extend((stream, i, f) for i, f in entries)
+        if released is not None and keyed[0][0] < released:
+            self.late += sum(1 for key, _ in keyed if key < released)
+        self._held.extend(keyed)
+        return keyed[-1][0]
 
     def __len__(self) -> int:
         return len(self._held)
