@@ -7,7 +7,9 @@ Each figure comes from a fresh process (RSS from ``/proc/self/statm`` after a fu
 collection), so one scenario's memory never counts in another's:
 
 1. **imports** (the bare figure): a process that has imported everything the service imports
-   (river, and through it pandas, scipy and scikit-learn) and built an empty pipeline.
+   (river, and through it pandas and scipy) and built an empty pipeline. River and pandas also
+   import scikit-learn and pyarrow when they are installed, as the test extras do (about 70 MB
+   more): the line says which were; a production install (``pip install .``) has neither.
 2. **state**: the pipeline of ``bench_checkpoint`` after one and a half horizons of
    ``--rate`` ticks/s over ``--symbols`` symbols (a horizon's worth of pending predictions
    per symbol: 120k with the defaults). RSS, the state's share above the imports, and the
@@ -48,6 +50,8 @@ from data_feeds.validation.schema_validator import SchemaValidator
 PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1_000_000
 HMAC_KEY = b"bench-memory-key-0123456789abcdef"
+TEST_EXTRAS = ("sklearn", "pyarrow", "matplotlib")
+"""Packages river or pandas import when they are installed (the test extras install them)."""
 
 
 def rss_bytes() -> int:
@@ -72,7 +76,8 @@ def checkpoint_sizes(pipeline: Any) -> tuple[int, int]:
 def scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
     if name == "imports":
         pipeline = build_pipeline(Settings(horizon_s=args.horizon_s), SchemaValidator())
-        return {"rss": rss_bytes(), "symbols": len(pipeline.generator.symbols)}
+        extras = sorted(name for name in TEST_EXTRAS if name in sys.modules)
+        return {"rss": rss_bytes(), "symbols": len(pipeline.generator.symbols), "extras": extras}
     if name == "state":
         pipeline = build_state(args)[0]  # not the upcoming ticks it also returns
         generator = pipeline.generator
@@ -132,11 +137,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"--many-ticks={args.many_ticks}",
         f"--steady={args.steady}",
     ]
-    bare = run_scenario("imports", passed)["rss"]
+    imports = run_scenario("imports", passed)
+    bare = imports["rss"]
     state = run_scenario("state", passed)
     many = run_scenario("many", passed)
     steady = run_scenario("steady", passed)
-    print(f"imports and an empty pipeline (bare): RSS {bare / MB:.1f} MB")
+    extras = ", ".join(imports["extras"]) or "none"
+    print(
+        f"imports and an empty pipeline (bare): RSS {bare / MB:.1f} MB "
+        f"(test extras imported along: {extras})"
+    )
     print(
         f"{args.symbols} symbols, {args.rate:,} ticks/s, {args.horizon_s:g} s horizon, "
         f"{state['pending']:,} pending predictions: RSS {state['rss'] / MB:.1f} MB "
