@@ -9,6 +9,7 @@ import pickle
 import random
 import subprocess
 import sys
+from array import array
 from collections import Counter, deque
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -46,6 +47,11 @@ QUIET: Decision = (ACCEPT, ())
 
 def decision(result: CleanResult) -> Decision:
     return result.action, tuple(event.type for event in result.events)
+
+
+def remembered(cleaner: DataCleaner, state: Any) -> list[Any]:
+    """The fingerprints a feed remembers: the last ``dedupe_window`` of its ring."""
+    return list(state.fingerprint_ring)[-cleaner.dedupe_window :]
 
 
 def walk(n: int, *, seed: int = 7, sigma: float = 1e-3, start: float = 100.0) -> list[float]:
@@ -177,7 +183,7 @@ def test_fingerprints_are_remembered_for_a_bounded_window_only() -> None:
     assert decision(cleaner.clean(replace(history[12]))) == (DROP_DUPLICATE, (DUPLICATE,))
     assert decision(cleaner.clean(replace(history[11]))) == (ACCEPT, (OUT_OF_ORDER,))
     state = cleaner._feeds[_feed_key("price", "BTCUSDT")]
-    assert len(state.fingerprints) == len(state.fingerprint_ring) == 8
+    assert len(state.fingerprints) == len(remembered(cleaner, state)) == 8
 
 
 def test_a_redelivered_quarantined_record_is_dropped_not_quarantined_twice() -> None:
@@ -522,8 +528,9 @@ def test_per_feed_windows_are_bounded() -> None:
     run(cleaner, records)
     state = cleaner._feeds[_feed_key("price", "BTCUSDT")]
     assert state.fingerprints is not None
-    assert len(state.fingerprint_ring) == len(state.fingerprints) == 50
-    assert set(state.fingerprint_ring) == state.fingerprints
+    assert len(remembered(cleaner, state)) == len(state.fingerprints) == 50
+    assert set(remembered(cleaner, state)) == state.fingerprints
+    assert len(state.fingerprint_ring) < 63  # cut back to 50 when it holds a quarter more
     assert len(state.intervals) == 16
     assert len(state.returns) == 24
 
@@ -536,13 +543,13 @@ def test_the_duplicate_set_exists_only_while_records_need_it() -> None:
     history = ticks(walk(100))
     assert [decision(r) for r in run(cleaner, history)] == [QUIET] * 100
     state = cleaner._feeds[_feed_key("price", "BTCUSDT")]
-    assert state.fingerprints is None and len(state.fingerprint_ring) == 40
+    assert state.fingerprints is None and len(remembered(cleaner, state)) == 40
     assert decision(cleaner.clean(replace(history[70]))) == (DROP_DUPLICATE, (DUPLICATE,))
     assert decision(cleaner.clean(replace(history[59]))) == (REJECT_LATE, (LATE,))  # forgotten
-    assert state.fingerprints == set(state.fingerprint_ring)
+    assert state.fingerprints == set(remembered(cleaner, state))
     more = ticks(walk(80, seed=8, start=history[-1].price), t0=history[-1].timestamp + 1.0)
     assert [decision(r) for r in run(cleaner, more[:39])] == [QUIET] * 39
-    assert state.fingerprints == set(state.fingerprint_ring)  # kept up while it exists
+    assert state.fingerprints == set(remembered(cleaner, state))  # kept up while it exists
     assert decision(cleaner.clean(replace(more[10]))) == (DROP_DUPLICATE, (DUPLICATE,))
     assert [decision(r) for r in run(cleaner, more[39:])] == [QUIET] * 41
     assert state.fingerprints is None
@@ -897,7 +904,7 @@ def test_a_ring_pickled_with_tick_tuples_still_knows_its_duplicates() -> None:
     (feed,) = [f for _, f in cleaner.feeds_of("ETHUSDT")]
     feed.fingerprint_ring = deque(
         ((t.timestamp, t.price, t.volume, t.bid, t.ask, t.exchange) for t in history),
-        maxlen=feed.fingerprint_ring.maxlen,
+        maxlen=cleaner.dedupe_window,
     )  # as the previous version pickled it
     restored = pickle.loads(pickle.dumps(cleaner))
     assert decision(restored.clean(history[12])) == (DROP_DUPLICATE, (DUPLICATE,))
@@ -905,3 +912,39 @@ def test_a_ring_pickled_with_tick_tuples_still_knows_its_duplicates() -> None:
         DROP_DUPLICATE,
         (DUPLICATE,),
     )
+
+
+def test_a_ring_pickled_as_a_deque_of_hashes_restores_as_an_array_and_decides_the_same() -> None:
+    """Rings pickled before a price feed's was an array were deques of the same hashes."""
+    records = ticks(walk(400, seed=3))
+    for i in range(5, 400, 9):  # repeats and stragglers keep the duplicate set in use
+        records[i] = records[i - 3]
+    cleaner = DataCleaner(CleanerConfig(dedupe_window=32, reorder_tolerance_s=10.0))
+    run(cleaner, records[:200])
+    (feed,) = [f for _, f in cleaner.feeds_of("BTCUSDT")]
+    assert type(feed.fingerprint_ring) is array and feed.fingerprint_ring.typecode == "q"
+    older = pickle.loads(pickle.dumps(cleaner))
+    (old_feed,) = [f for _, f in older.feeds_of("BTCUSDT")]
+    old_feed.fingerprint_ring = deque(remembered(older, old_feed), maxlen=32)  # as it was
+    restored = pickle.loads(pickle.dumps(older))
+    (new_feed,) = [f for _, f in restored.feeds_of("BTCUSDT")]
+    assert type(new_feed.fingerprint_ring) is array
+    assert remembered(restored, new_feed) == remembered(cleaner, feed)
+    tail = [decision(r) for r in run(cleaner, records[200:])]
+    assert [decision(r) for r in run(restored, records[200:])] == tail
+    assert (DROP_DUPLICATE, (DUPLICATE,)) in tail
+
+
+def test_feeds_handed_to_a_cleaner_with_a_shorter_window_remember_its_window() -> None:
+    """``put_feeds`` cuts a ring (and its duplicate set) to the taking cleaner's window."""
+    history = ticks(walk(100))
+    giver = DataCleaner(CleanerConfig(dedupe_window=64, reorder_tolerance_s=1000.0))
+    run(giver, history)
+    giver.clean(replace(history[50]))  # a duplicate: the set is built
+    taker = DataCleaner(CleanerConfig(dedupe_window=16, reorder_tolerance_s=1000.0))
+    taker.put_feeds(giver.take_feeds("BTCUSDT"))
+    (feed,) = [f for _, f in taker.feeds_of("BTCUSDT")]
+    assert len(feed.fingerprint_ring) == 16
+    assert feed.fingerprints == set(feed.fingerprint_ring)
+    assert decision(taker.clean(replace(history[90]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(taker.clean(replace(history[80]))) == (ACCEPT, (OUT_OF_ORDER,))  # forgotten

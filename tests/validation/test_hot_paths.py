@@ -273,7 +273,9 @@ def test_pickles_of_the_previous_layout_load_and_continue() -> None:
     for key, feed in state["_feeds"].items():
         names = [name for name in type(feed).__slots__ if name not in new_slots]
         slots = {name: getattr(feed, name) for name in names}
-        slots["fingerprints"] = set(feed.fingerprint_ring)
+        window = original.dedupe_window  # the ring was a deque of ints before it was an array
+        slots["fingerprint_ring"] = deque(feed.fingerprint_ring[-window:], maxlen=window)
+        slots["fingerprints"] = set(slots["fingerprint_ring"])
         legacy = type(feed).__new__(type(feed))
         legacy.__setstate__((None, slots))
         legacy_feeds[("price", key) if isinstance(key, str) else key] = legacy  # old keys

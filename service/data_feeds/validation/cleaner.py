@@ -30,7 +30,10 @@ Checks, in order:
    whose fingerprint holds its timestamp (all but a trade with an id) cannot be a duplicate and
    is only appended to the ring. The first record that could be one (an equal or older or NaN
    timestamp, a trade id) builds the set, and it is kept up until a whole ring of strictly
-   newer records has gone by.
+   newer records has gone by. A price feed's ring is an ``array('q')`` of 64-bit hashes (8
+   bytes a fingerprint, where a deque of ints takes 40) that is appended to and cut back to the
+   last ``dedupe_window`` once it holds a quarter more (so its buffer is never reallocated
+   smaller and grown again); the last ``dedupe_window`` are the ring.
 2. Ordering: a record older than the feed's newest timestamp but by at most
    ``reorder_tolerance_s`` is accepted with an ``out_of_order`` event; it is still checked for a
    spike against the reference price, but it updates neither the timing nor the price state
@@ -91,13 +94,15 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import zlib
+from array import array
 from bisect import bisect_left as _bisect_left
 from bisect import bisect_right as _bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass, fields
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from data_feeds.calendars import CalendarMap, TradingCalendar
 from data_feeds.records import (
@@ -133,6 +138,7 @@ MAD_TO_SIGMA: Final = 1.4826
 _NO_EVENTS: Final[tuple[FeedEvent, ...]] = ()
 _NEVER: Final = -math.inf  # the newest timestamp of a feed that has seen no record yet
 _NO_QUOTE: Final = -1.0  # a tick's missing bid or ask in its fingerprint (quotes are > 0)
+_HALF_RANGE: Final = 2**63  # a random fingerprint in [-2**63, 2**63): an array('q') holds it
 _EXCHANGE_CODES: dict[str, int] = {}
 _log: Final = math.log
 _new: Final = object.__new__
@@ -225,14 +231,17 @@ class _FeedState:
         "returns_countdown",
     )
 
-    def __init__(self, cleaner: DataCleaner, calendar: TradingCalendar | None = None) -> None:
+    def __init__(
+        self, cleaner: DataCleaner, calendar: TradingCalendar | None = None, *, hashed: bool = False
+    ) -> None:
         self.newest_ts = _NEVER
         # The trading calendar intervals are measured in (open seconds); None: always open.
         self.calendar = calendar
         # Duplicates: the fingerprints of the last dedupe_window remembered records, and the
         # same as a set while it is needed (None: not built, see clean). newer_run counts the
-        # records since the last one that needed it.
-        self.fingerprint_ring: deque[Hashable] = deque(maxlen=cleaner.dedupe_window)
+        # records since the last one that needed it. Price ticks' fingerprints are 64-bit ints
+        # (hashed): their ring is an array, remembered as its last dedupe_window (see clean).
+        self.fingerprint_ring: Ring = array("q") if hashed else deque(maxlen=cleaner.dedupe_window)
         self.fingerprints: set[Hashable] | None = None
         self.newer_run = 0
         # Timing: inter-arrival times of in-order records. A countdown to the next
@@ -268,13 +277,17 @@ class _FeedState:
         for name, value in state[1].items():
             setattr(self, name, value)
         ring = self.fingerprint_ring
-        if any(type(f) is tuple and len(f) == 6 for f in ring):  # a tick's, pickled as a tuple
+        if type(ring) is deque and any(type(f) is tuple and len(f) == 6 for f in ring):
+            # a tick's, pickled as a tuple
             self.fingerprint_ring = deque(map(_unpickled_fingerprint, ring), maxlen=ring.maxlen)
             if self.fingerprints is not None:
-                self.fingerprints = _fingerprint_set(self.fingerprint_ring)
+                self.fingerprints = _fingerprint_set(self.fingerprint_ring, len(ring))
 
 
 FeedKey = str | tuple[str, str]
+Ring: TypeAlias = "deque[Hashable] | array[int]"
+"""A feed's fingerprints: a deque of ``dedupe_window`` at most, or a price feed's array of
+hashes whose last ``dedupe_window`` are remembered (see ``DataCleaner.clean``)."""
 
 
 def _feed_key(kind: str, name: str) -> FeedKey:
@@ -286,9 +299,12 @@ def _feed_key(kind: str, name: str) -> FeedKey:
 _NO_FEED: Final = _FeedState.__new__(_FeedState)  # DataCleaner._last_state before any feed
 
 
-def _fingerprint_set(ring: deque[Hashable]) -> set[Hashable]:
-    """The set of the ring's fingerprints. An unhashable one (only from a hand-made record with
-    a list for a field) can equal no other fingerprint and is left out."""
+def _fingerprint_set(ring: Ring, window: int) -> set[Hashable]:
+    """The set of the ring's (last ``window``) fingerprints. An unhashable one (only from a
+    hand-made record with a list for a field) can equal no other fingerprint and is left
+    out."""
+    if type(ring) is array:
+        return set(ring[-window:])
     try:
         return set(ring)
     except TypeError:
@@ -332,6 +348,20 @@ def _tick_fingerprint(
     ))  # fmt: skip
 
 
+def _ring_cut(window: int) -> int:
+    """The length at which a price feed's ring is cut back to its last ``window``."""
+    return window + max(1, window // 4)
+
+
+def _hashed_ring(ring: deque[Hashable]) -> Ring:
+    """A price feed's ring pickled as a deque (before it was an array) as an array of its
+    hashes; left as it is if it holds anything else (a tuple that could not be hashed)."""
+    try:
+        return array("q", ring)  # type: ignore[arg-type]  # a TypeError when it is not ints
+    except (TypeError, OverflowError):
+        return ring
+
+
 def _unpickled_fingerprint(fingerprint: Hashable) -> Hashable:
     """A fingerprint from a pickled ring: a tick's tuple (rings pickled before the hash) as
     ``_tick_fingerprint``, anything else as it is."""
@@ -367,6 +397,7 @@ class DataCleaner:
         "_last_kind",
         "_last_name",
         "_last_state",
+        "_ring_cut",
         "cadence_min_count",
         "cadence_quantile",
         "cadence_window",
@@ -390,6 +421,7 @@ class DataCleaner:
         cfg = CleanerConfig() if config is None else config
         self.max_keys = cfg.max_keys
         self.dedupe_window = cfg.dedupe_window
+        self._ring_cut = _ring_cut(cfg.dedupe_window)
         self.reorder_tolerance_s = cfg.reorder_tolerance_s
         self.gap_factor = cfg.gap_factor
         self.min_gap_s = cfg.min_gap_s
@@ -440,15 +472,14 @@ class DataCleaner:
             if name in _PICKLED_SLOTS:
                 setattr(self, name, value)
         self._calendar_map = CalendarMap(self.calendars)
+        self._ring_cut = _ring_cut(self.dedupe_window)
         # Keys of older pickles were (kind, name) for every kind.
         self._feeds = OrderedDict(
             (_feed_key(*key) if isinstance(key, tuple) else key, feed)
             for key, feed in self._feeds.items()
         )
-        for feed in self._feeds.values():
-            feed.return_low, feed.return_high = _bounds(
-                feed.return_median, feed.return_scale, self.spike_z
-            )
+        for key, feed in self._feeds.items():
+            self._adopt(key, feed)
         self._forget_last()
 
     def feeds_of(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
@@ -474,10 +505,28 @@ class DataCleaner:
             if key not in self._feeds and len(self._feeds) >= self.max_keys:
                 self._feeds.popitem(last=False)
                 self.evicted_feeds += 1
-            feed.return_low, feed.return_high = _bounds(
-                feed.return_median, feed.return_scale, self.spike_z
-            )
+            self._adopt(key, feed)
             self._feeds[key] = feed
+
+    def _adopt(self, key: FeedKey, feed: _FeedState) -> None:
+        """Fit a feed's state restored from a pickle or handed over by another cleaner to this
+        one: its return bounds, and its ring as ``clean`` keeps it (a price feed's as an array
+        of hashes, also when pickled as a deque before it was one; any ring cut to this
+        cleaner's ``dedupe_window``, and the set rebuilt from it)."""
+        feed.return_low, feed.return_high = _bounds(
+            feed.return_median, feed.return_scale, self.spike_z
+        )
+        window = self.dedupe_window
+        ring = feed.fingerprint_ring
+        if type(key) is str and type(ring) is deque:
+            ring = _hashed_ring(ring)
+        if isinstance(ring, array):
+            ring = ring[-window:]
+        elif ring.maxlen != window:
+            ring = deque(ring, maxlen=window)
+        feed.fingerprint_ring = ring
+        if feed.fingerprints is not None:
+            feed.fingerprints = _fingerprint_set(ring, window)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -518,7 +567,7 @@ class DataCleaner:
                     else _EXCHANGE_CODES.get(exchange) or _exchange_code(exchange),
                 ))  # fmt: skip
             except TypeError:  # a hand-made tick with a list for a field: equal to nothing
-                fingerprint = object()
+                fingerprint = random.getrandbits(64) - _HALF_RANGE
         elif type(record) is Trade:
             kind = TRADE
             name = record.symbol
@@ -578,10 +627,12 @@ class DataCleaner:
         ring = state.fingerprint_ring
         seen = state.fingerprints
         if seen is None and timed and ts > newest:
-            ring.append(fingerprint)
+            ring.append(fingerprint)  # type: ignore[arg-type]  # a price feed's is an int
+            if len(ring) >= self._ring_cut:  # an array (a deque holds dedupe_window at most)
+                del ring[: -self.dedupe_window]  # type: ignore[arg-type]
         else:
             if seen is None:
-                seen = state.fingerprints = _fingerprint_set(ring)
+                seen = state.fingerprints = _fingerprint_set(ring, self.dedupe_window)
             size = len(seen)
             seen.add(fingerprint)
             if len(seen) == size:
@@ -592,9 +643,7 @@ class DataCleaner:
                 return self._behind(
                     state, seen, record, fingerprint, name=name, kind=kind, price=price
                 )
-            if size == self.dedupe_window:  # the ring is full (it holds what the set held)
-                seen.discard(ring[0])
-            ring.append(fingerprint)
+            self._remember(ring, seen, fingerprint)
             if timed and ts > newest:
                 state.newer_run += 1
                 if state.newer_run >= self.dedupe_window:
@@ -661,8 +710,20 @@ class DataCleaner:
             feeds.popitem(last=False)
             self.evicted_feeds += 1
         calendar = self._calendar_map.for_record(record)
-        state = feeds[key] = _FeedState(self, None if calendar.always_open else calendar)
+        state = feeds[key] = _FeedState(
+            self, None if calendar.always_open else calendar, hashed=type(record) is Tick
+        )
         return state
+
+    def _remember(self, ring: Ring, seen: set[Hashable], fingerprint: Hashable) -> None:
+        """Append ``fingerprint`` (already in ``seen``) to a feed's ring, forgetting the oldest
+        remembered one (in the ring and the set) once ``dedupe_window`` are remembered."""
+        window = self.dedupe_window
+        if len(ring) >= window:
+            seen.discard(ring[-window])
+        ring.append(fingerprint)  # type: ignore[arg-type]  # a price feed's is an int
+        if len(ring) >= self._ring_cut:
+            del ring[:-window]  # type: ignore[arg-type]  # only an array grows that long
 
     def _duplicate(self, record: Record, *, name: str, kind: str, price: float) -> CleanResult:
         counts = self._counts
@@ -694,10 +755,7 @@ class DataCleaner:
             counts[LATE] += 1
             event = FeedEvent(LATE, name, kind, ts, previous_timestamp=newest, lag_s=lag_s)
             return CleanResult(REJECT_LATE, record, (event,))
-        ring = state.fingerprint_ring
-        if len(ring) == ring.maxlen:
-            seen.discard(ring[0])
-        ring.append(fingerprint)
+        self._remember(state.fingerprint_ring, seen, fingerprint)
         return self._out_of_order(
             state, record, name=name, kind=kind, price=price, newest=newest, lag_s=lag_s
         )
@@ -928,6 +986,6 @@ def _mad(values: list[float], median: float) -> float:
 _PICKLED_SLOTS: Final = tuple(
     name
     for name in DataCleaner.__slots__
-    if name not in ("_calendar_map", "_last_kind", "_last_name", "_last_state")
+    if name not in ("_calendar_map", "_last_kind", "_last_name", "_last_state", "_ring_cut")
 )
 _CONFIG_FIELDS: Final = tuple(f.name for f in fields(CleanerConfig))
