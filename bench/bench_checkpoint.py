@@ -99,14 +99,24 @@ def entries(batch: Sequence[Tick], first_ms: int) -> list[tuple[str, bytes, dict
     ]  # fmt: skip
 
 
-def build_state(args: argparse.Namespace) -> tuple[TickPipeline, list[Tick]]:
-    """A pipeline that has seen one and a half horizons; the ticks that would come next."""
+def warm_state(args: argparse.Namespace) -> tuple[TickPipeline, Market]:
+    """A pipeline that has seen one and a half horizons, fed a second of ticks at a time (as a
+    consumer would, so no more ticks than that are held at once); its market."""
     settings = Settings(horizon_s=args.horizon_s)
     pipeline = build_pipeline(settings, SchemaValidator())
     market = Market(args.symbols, args.rate)
-    warm = market.next(1.5 * args.horizon_s)
-    for i in range(0, len(warm), 500):
-        pipeline.process(entries(warm[i : i + 500], 1 + i), emit=False)
+    first = 1
+    for _ in range(round(1.5 * args.horizon_s)):
+        second = market.next(1.0)
+        for i in range(0, len(second), 500):
+            pipeline.process(entries(second[i : i + 500], first + i), emit=False)
+        first += len(second)
+    return pipeline, market
+
+
+def build_state(args: argparse.Namespace) -> tuple[TickPipeline, list[Tick]]:
+    """The pipeline of ``warm_state``; the ticks that would come next."""
+    pipeline, market = warm_state(args)
     return pipeline, market.next(60.0)
 
 

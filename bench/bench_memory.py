@@ -11,9 +11,10 @@ collection), so one scenario's memory never counts in another's:
    import scikit-learn and pyarrow when they are installed, as the test extras do (about 70 MB
    more): the line says which were; a production install (``pip install .``) has neither.
 2. **state**: the pipeline of ``bench_checkpoint`` after one and a half horizons of
-   ``--rate`` ticks/s over ``--symbols`` symbols (a horizon's worth of pending predictions
-   per symbol: 120k with the defaults). RSS, the state's share above the imports, and the
-   checkpoint as the checkpointer writes it: pickled, then compressed and signed.
+   ``--rate`` ticks/s over ``--symbols`` symbols, fed a second at a time (a horizon's worth of
+   pending predictions per symbol: 120k with the defaults). RSS, the state's share above the
+   imports, and the checkpoint as the checkpointer writes it: pickled, then compressed and
+   signed.
 3. **many symbols**: ``--many`` symbols at a low rate each (0.2 ticks/s, 2,000/s over all),
    each fed ``--many-ticks`` ticks so its indicator windows are full, with its pending
    predictions of a ``--horizon-s`` horizon (12 each): RSS, and bytes per symbol above the
@@ -40,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench_checkpoint import Market, build_state, entries
+from bench_checkpoint import Market, entries, warm_state
 from data_feeds.cache import signed
 from data_feeds.runtime.app import build_pipeline
 from data_feeds.runtime.checkpointer import FORMAT
@@ -79,7 +80,7 @@ def scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
         extras = sorted(name for name in TEST_EXTRAS if name in sys.modules)
         return {"rss": rss_bytes(), "symbols": len(pipeline.generator.symbols), "extras": extras}
     if name == "state":
-        pipeline = build_state(args)[0]  # not the upcoming ticks it also returns
+        pipeline = warm_state(args)[0]
         generator = pipeline.generator
         pending = sum(generator.pending(s) for s in generator.symbols)
         rss = rss_bytes()
