@@ -948,3 +948,19 @@ def test_feeds_handed_to_a_cleaner_with_a_shorter_window_remember_its_window() -
     assert feed.fingerprints == set(feed.fingerprint_ring)
     assert decision(taker.clean(replace(history[90]))) == (DROP_DUPLICATE, (DUPLICATE,))
     assert decision(taker.clean(replace(history[80]))) == (ACCEPT, (OUT_OF_ORDER,))  # forgotten
+
+
+def test_feeds_handed_to_a_cleaner_with_a_longer_window_bring_only_what_was_remembered() -> None:
+    """A price feed's array holds some fingerprints past its window until it is cut back; a
+    cleaner with a longer window must not take those for remembered ones (found in review: a
+    redelivery of a record remembered twice was let through)."""
+    giver = DataCleaner(CleanerConfig(dedupe_window=12, reorder_tolerance_s=100.0))
+    taker = DataCleaner(CleanerConfig(dedupe_window=16, reorder_tolerance_s=100.0))
+    history = [Tick("BTCUSDT", 100.0, 1.0, T0 + i) for i in range(1, 14)]
+    run(giver, history)  # the first tick is forgotten: 12 remembered, 13 in the array
+    assert decision(giver.clean(history[0])) == (ACCEPT, (OUT_OF_ORDER,))  # remembered again
+    taker.put_feeds(giver.take_feeds("BTCUSDT"))
+    (feed,) = [f for _, f in taker.feeds_of("BTCUSDT")]
+    assert len(feed.fingerprint_ring) == 12
+    run(taker, [Tick("BTCUSDT", 100.0, 1.0, T0 + i) for i in range(14, 17)])
+    assert decision(taker.clean(history[0])) == (DROP_DUPLICATE, (DUPLICATE,))

@@ -484,10 +484,17 @@ class DataCleaner:
 
     def feeds_of(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
         """The state of ``symbol``'s feeds (any kind but sentiment), as ``take_feeds`` hands
-        it over, left in place."""
-        return [(k, f) for k, f in self._feeds.items()
-                if (k[1] if isinstance(k, tuple) else k) == symbol
-                and not (isinstance(k, tuple) and k[0] == SENTIMENT)]  # fmt: skip
+        it over, left in place. A price feed's ring is cut to what it remembers (its last
+        ``dedupe_window``) first: a cleaner with a longer window must not take the older
+        fingerprints the array still holds for remembered ones."""
+        feeds = [(k, f) for k, f in self._feeds.items()
+                 if (k[1] if isinstance(k, tuple) else k) == symbol
+                 and not (isinstance(k, tuple) and k[0] == SENTIMENT)]  # fmt: skip
+        for _, feed in feeds:
+            ring = feed.fingerprint_ring
+            if isinstance(ring, array) and len(ring) > self.dedupe_window:
+                del ring[: -self.dedupe_window]
+        return feeds
 
     def take_feeds(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
         """Remove the state of ``symbol``'s feeds and hand it over (``runtime.ownership``:
