@@ -48,7 +48,7 @@ from data_feeds.settings import Settings
 from data_feeds.validation.schema_validator import SchemaValidator
 from server import bench_redis
 from streams import random_walk
-from timing import cpu_s
+from timing import cpu_s, redis_pids
 
 T0 = 1_700_000_000.0
 
@@ -64,12 +64,6 @@ def prefill(client: redis.Redis, n: int, syms: list[str]) -> None:
         if len(pipe) >= 2000:
             pipe.execute()
     pipe.execute()
-
-
-def redis_pids(client: redis.Redis) -> list[int]:
-    """The redis-server's pid, when it runs on this machine (its CPU is counted)."""
-    pid = int(client.info("server")["process_id"])
-    return [pid] if Path(f"/proc/{pid}").exists() else []
 
 
 def bare_drain(client: redis.Redis, syms: list[str], total: int) -> float:
@@ -262,6 +256,10 @@ def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
             client.flushdb()
             lat, achieved = paced(url, client, syms, rate, seconds=args.paced_s, tmp=tmp)
             lat.sort()
+            if not lat:
+                print(f"paced {rate:,} ticks/s ({achieved:,.0f} achieved) for {args.paced_s:g} s: "
+                      f"no signal after the first second's (run longer: --paced-s)")  # fmt: skip
+                continue
             p50 = statistics.median(lat) * 1e3
             p99 = lat[int(0.99 * (len(lat) - 1))] * 1e3
             print(f"paced {rate:,} ticks/s ({achieved:,.0f} achieved) for {args.paced_s:g} s: "

@@ -12,7 +12,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 CHUNK = 100
@@ -28,6 +28,13 @@ def cpu_s(pids: Sequence[int]) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def redis_pids(client: Any) -> list[int]:
+    """The pid of the redis-server behind ``client`` when it runs on this machine (so that its
+    CPU can be counted), else none."""
+    pid = int(client.info("server")["process_id"])
+    return [pid] if Path(f"/proc/{pid}").exists() else []
 
 
 def per_item_us(items: Sequence[T], step: Callable[[T], object], chunk: int = CHUNK) -> list[float]:
