@@ -105,13 +105,21 @@ def warm_state(args: argparse.Namespace) -> tuple[TickPipeline, Market]:
     settings = Settings(horizon_s=args.horizon_s)
     pipeline = build_pipeline(settings, SchemaValidator())
     market = Market(args.symbols, args.rate)
-    first = 1
-    for _ in range(round(1.5 * args.horizon_s)):
-        second = market.next(1.0)
-        for i in range(0, len(second), 500):
-            pipeline.process(entries(second[i : i + 500], first + i), emit=False)
-        first += len(second)
+    feed(pipeline, market, rounds=round(1.5 * args.horizon_s), seconds=1.0, chunk=500)
     return pipeline, market
+
+
+def feed(
+    pipeline: TickPipeline, market: Market, *, rounds: int, seconds: float, chunk: int
+) -> None:
+    """Feed ``pipeline`` ``rounds`` x ``seconds`` of ``market``'s ticks, in batches of
+    ``chunk`` entries (ids from 1 on), without writing their outputs anywhere."""
+    first = 1
+    for _ in range(rounds):
+        ticks = market.next(seconds)
+        for i in range(0, len(ticks), chunk):
+            pipeline.process(entries(ticks[i : i + chunk], first + i), emit=False)
+        first += len(ticks)
 
 
 def build_state(args: argparse.Namespace) -> tuple[TickPipeline, list[Tick]]:

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench_checkpoint import Market, entries, warm_state
+from bench_checkpoint import Market, feed, warm_state
 from data_feeds.cache import signed
 from data_feeds.runtime.app import build_pipeline
 from data_feeds.runtime.checkpointer import FORMAT
@@ -89,13 +89,8 @@ def scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
     n_symbols, ticks = (args.many, args.many_ticks) if name == "many" else (args.steady, 1_100)
     pipeline = build_pipeline(Settings(horizon_s=args.horizon_s), SchemaValidator())
     market = Market(n_symbols, rate=round(n_symbols * 0.2), seed=11)
-    seconds_per_round = n_symbols / market.rate  # one tick per symbol
-    first = 1
-    for _ in range(ticks):
-        batch = market.next(seconds_per_round)
-        for i in range(0, len(batch), 1_000):
-            pipeline.process(entries(batch[i : i + 1_000], first + i), emit=False)
-        first += len(batch)
+    # a round: one tick per symbol
+    feed(pipeline, market, rounds=ticks, seconds=n_symbols / market.rate, chunk=1_000)
     generator = pipeline.generator
     pending = sum(generator.pending(s) for s in generator.symbols)
     return {"rss": rss_bytes(), "symbols": len(generator.symbols), "pending": pending,

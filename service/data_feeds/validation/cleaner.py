@@ -276,12 +276,7 @@ class _FeedState:
         self.return_high = math.inf
         for name, value in state[1].items():
             setattr(self, name, value)
-        ring = self.fingerprint_ring
-        if type(ring) is deque and any(type(f) is tuple and len(f) == 6 for f in ring):
-            # a tick's, pickled as a tuple
-            self.fingerprint_ring = deque(map(_unpickled_fingerprint, ring), maxlen=ring.maxlen)
-            if self.fingerprints is not None:
-                self.fingerprints = _fingerprint_set(self.fingerprint_ring, len(ring))
+        # Its ring and set are fitted by the cleaner that takes it (DataCleaner._adopt).
 
 
 FeedKey = str | tuple[str, str]
@@ -355,11 +350,13 @@ def _ring_cut(window: int) -> int:
 
 def _hashed_ring(ring: deque[Hashable]) -> Ring:
     """A price feed's ring pickled as a deque (before it was an array) as an array of its
-    hashes; left as it is if it holds anything else (a tuple that could not be hashed)."""
+    hashes, ticks pickled as tuples (before the hash) hashed as ``_tick_fingerprint`` does; a
+    deque still if a tuple could not be hashed (it equals nothing)."""
+    fingerprints = deque(map(_unpickled_fingerprint, ring), maxlen=ring.maxlen)
     try:
-        return array("q", ring)  # type: ignore[arg-type]  # a TypeError when it is not ints
+        return array("q", fingerprints)  # type: ignore[arg-type]  # a TypeError if not ints
     except (TypeError, OverflowError):
-        return ring
+        return fingerprints
 
 
 def _unpickled_fingerprint(fingerprint: Hashable) -> Hashable:
@@ -518,8 +515,8 @@ class DataCleaner:
     def _adopt(self, key: FeedKey, feed: _FeedState) -> None:
         """Fit a feed's state restored from a pickle or handed over by another cleaner to this
         one: its return bounds, and its ring as ``clean`` keeps it (a price feed's as an array
-        of hashes, also when pickled as a deque before it was one; any ring cut to this
-        cleaner's ``dedupe_window``, and the set rebuilt from it)."""
+        of hashes, also when pickled as a deque of hashes or of tick tuples before; any ring
+        cut to this cleaner's ``dedupe_window``, and the set rebuilt from it)."""
         feed.return_low, feed.return_high = _bounds(
             feed.return_median, feed.return_scale, self.spike_z
         )
