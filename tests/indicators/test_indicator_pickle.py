@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+from array import array
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -173,3 +175,31 @@ def test_a_bundle_pickled_before_the_derived_fields_existed_restores_them() -> N
         original.update(record)
         copy.update(record)
         assert snapshot(copy) == snapshot(original)
+
+
+def test_a_bundle_pickled_with_windows_of_float_objects_restores_them_as_arrays() -> None:
+    """Before issue 15 the price and clock histories were deques of floats and the rolling
+    windows lists of floats; such a checkpoint loads with arrays of doubles and continues
+    exactly like the bundle it was taken from."""
+    original = Indicators("BTCUSDT", IndicatorConfig(bar_s=120.0, trade_flow_window_s=300.0))
+    for record in records(0, N // 2):
+        original.update(record)
+    history = original.config.price_history
+    old_state = state_without(original, "_history")
+    old_state["prices"] = deque(original.prices, maxlen=history)
+    old_state["clocks"] = deque(original.clocks, maxlen=history)
+    old = Indicators.__new__(Indicators)
+    old.__setstate__((None, old_state))
+    moments = [old.bbands._moments, old.volatility._moments, old.volume_zscore._moments]
+    for window in moments:
+        window._buf = list(window._buf)  # type: ignore[assignment]
+    copy = pickle.loads(pickle.dumps(old))
+    windows = [copy.bbands._moments, copy.volatility._moments, copy.volume_zscore._moments]
+    assert all(type(w._buf) is array for w in windows)
+    assert type(copy.prices) is array and type(copy.clocks) is array
+    assert snapshot(copy) == snapshot(original)
+    for record in records(N // 2, N):
+        original.update(record)
+        copy.update(record)
+        assert snapshot(copy) == snapshot(original)
+    assert len(copy.prices) == len(copy.clocks) == history

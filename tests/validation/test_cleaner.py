@@ -520,7 +520,8 @@ def test_least_recently_seen_feed_is_forgotten_beyond_max_keys() -> None:
 
 
 def test_per_feed_windows_are_bounded() -> None:
-    """However long a feed runs, its windows hold at most their configured sizes."""
+    """However long a feed runs, its windows hold at most their configured sizes (the spike
+    and cadence windows at most ``refresh_every`` more: they are cut back when refreshed)."""
     cleaner = DataCleaner(CleanerConfig(dedupe_window=50, cadence_window=16, spike_window=24))
     records = ticks(walk(500))
     for i in range(7, 500, 7):  # records sharing a timestamp need the set, which is kept up
@@ -531,8 +532,8 @@ def test_per_feed_windows_are_bounded() -> None:
     assert len(remembered(cleaner, state)) == len(state.fingerprints) == 50
     assert set(remembered(cleaner, state)) == state.fingerprints
     assert len(state.fingerprint_ring) < 63  # cut back to 50 when it holds a quarter more
-    assert len(state.intervals) == 16
-    assert len(state.returns) == 24
+    assert 16 <= len(state.intervals) <= 16 + cleaner.refresh_every
+    assert 24 <= len(state.returns) <= 24 + cleaner.refresh_every
 
 
 def test_the_duplicate_set_exists_only_while_records_need_it() -> None:
@@ -964,3 +965,45 @@ def test_feeds_handed_to_a_cleaner_with_a_longer_window_bring_only_what_was_reme
     assert len(feed.fingerprint_ring) == 12
     run(taker, [Tick("BTCUSDT", 100.0, 1.0, T0 + i) for i in range(14, 17)])
     assert decision(taker.clean(history[0])) == (DROP_DUPLICATE, (DUPLICATE,))
+
+
+def test_windows_pickled_as_deques_of_floats_restore_as_arrays_and_decide_the_same() -> None:
+    """A feed's inter-arrival times and returns were deques of floats before they were arrays
+    of doubles (issue 15: 8 bytes a value instead of 32)."""
+    records = mixed_series()
+    cleaner = DataCleaner(CleanerConfig(cadence_window=32, spike_window=48))
+    run(cleaner, records[:400])
+    older = pickle.loads(pickle.dumps(cleaner))
+    feeds = list(older._feeds.values())
+    assert any(len(f.intervals) >= 32 for f in feeds) and any(len(f.returns) >= 48 for f in feeds)
+    for feed in feeds:  # as the previous version pickled them
+        feed.intervals = deque(feed.intervals[-32:], maxlen=32)  # type: ignore[assignment]
+        feed.returns = deque(feed.returns[-48:], maxlen=48)  # type: ignore[assignment]
+    restored = pickle.loads(pickle.dumps(older))
+    for feed in restored._feeds.values():
+        assert type(feed.intervals) is array and type(feed.returns) is array
+    assert run(restored, records[400:]) == run(cleaner, records[400:])
+    for feed in restored._feeds.values():
+        assert len(feed.intervals) <= 32 + 32 and len(feed.returns) <= 48 + 32
+
+
+def test_windows_are_cut_to_the_running_cleaners_lengths_when_refreshed() -> None:
+    """A feed's windows are appended to per record and cut back to the last
+    ``cadence_window`` / ``spike_window`` values of the cleaner that runs it when its
+    statistics are refreshed (the only time they are read), whichever cleaner filled them."""
+    history = ticks(walk(300))
+    giver = DataCleaner(CleanerConfig(cadence_window=64, spike_window=64, refresh_every=8))
+    run(giver, history[:200])
+    (feed,) = [f for _, f in giver.feeds_of("BTCUSDT")]
+    assert 64 <= len(feed.intervals) <= 64 + 8 and 64 <= len(feed.returns) <= 64 + 8
+    taker = DataCleaner(CleanerConfig(cadence_window=16, spike_window=24, refresh_every=8))
+    taker.put_feeds(giver.take_feeds("BTCUSDT"))
+    returns = list(feed.returns)
+    for tick in history[200:]:
+        before = feed.returns_countdown
+        run(taker, [tick])
+        returns.append(math.log(tick.price) - math.log(history[history.index(tick) - 1].price))
+        if before == 1:  # this record refreshed the spike statistics
+            assert list(feed.returns) == returns[-24:]
+        assert len(feed.returns) <= 24 + 8 or before > 1
+    assert len(feed.intervals) <= 16 + 8 and len(feed.returns) <= 24 + 8

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NoReturn
 
@@ -121,6 +121,7 @@ class Indicators:
         "_bar_low",
         "_bar_s",
         "_clock_ts",
+        "_history",
         "atr",
         "bbands",
         "book",
@@ -160,13 +161,14 @@ class Indicators:
     ticks_to_warm: int
     """Ticks after which the EMAs, RSI, MACD, Bollinger Bands, realized volatility and volume
     z-score all have a value (for good: none of them goes back to ``None``)."""
-    prices: deque[float]
-    """The latest ``price_history`` tick prices, oldest first."""
+    prices: array[float]
+    """The latest ``price_history`` tick prices, oldest first (an ``array('d')``: 8 bytes a
+    price, where a deque of floats holds 32)."""
     calendar: TradingCalendar | None
     """The symbol's trading calendar; ``None``: always open."""
     open_clock: float
     """Open-market seconds since the symbol's first tick."""
-    clocks: deque[float]
+    clocks: array[float]
     """``open_clock`` at each of the latest ``price_history`` ticks, beside ``prices``."""
 
     def __init__(
@@ -192,8 +194,9 @@ class Indicators:
         self.book = OrderBook(cfg.book_imbalance_levels, cfg.slippage_notional, cfg.book_max_levels)
         self.trade_flow = TradeFlowImbalance(cfg.trade_flow_window_s, cfg.trade_flow_max_trades)
         self.sentiment = SentimentAsOf(cfg.sentiment_half_life_s, cfg.sentiment_stale_after_s)
-        self.prices = deque(maxlen=cfg.price_history)
-        self.clocks = deque(maxlen=cfg.price_history)
+        self._history = cfg.price_history
+        self.prices = array("d")
+        self.clocks = array("d")
         self.open_clock = 0.0
         self._clock_ts: float | None = None
         self.price = None
@@ -224,6 +227,12 @@ class Indicators:
             setattr(self, name, value)
         # Derived, so a bundle pickled before it was kept (an older checkpoint) gets it too.
         self.ticks_to_warm = self._ticks_to_warm()
+        self._history = self.config.price_history
+        if type(self.prices) is not array:  # pickled when they were deques of floats
+            self.prices = array("d", self.prices)
+            self.clocks = array("d", self.clocks)
+        del self.prices[: -self._history]  # update drops one a tick: start at most full
+        del self.clocks[: -self._history]
 
     def update(self, record: Record) -> None:
         """Fold one record into the indicators it concerns."""
@@ -255,7 +264,11 @@ class Indicators:
         self.vwap.update(price, volume, timestamp)
         self.volatility.update(price)
         self.volume_zscore.update(volume)
-        self.prices.append(price)
+        prices = self.prices
+        prices.append(price)
+        history = self._history
+        if len(prices) > history:
+            del prices[0]
         clock_ts = self._clock_ts
         if clock_ts is None or timestamp > clock_ts:
             if clock_ts is not None:
@@ -267,7 +280,10 @@ class Indicators:
                     elapsed = calendar.open_seconds(clock_ts, timestamp) or elapsed
                 self.open_clock += elapsed
             self._clock_ts = timestamp
-        self.clocks.append(self.open_clock)
+        clocks = self.clocks
+        clocks.append(self.open_clock)
+        if len(clocks) > history:
+            del clocks[0]
         self.price = price
         self.ticks += 1
         latest = self.timestamp

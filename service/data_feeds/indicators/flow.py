@@ -44,8 +44,9 @@ class TradeFlowImbalance:
         self.window_s = float(window_s)
         self.max_trades = max_trades
         self.value = None
-        # (timestamp, buy volume, sell volume), oldest first.
-        self._trades: deque[tuple[float, float, float]] = deque()
+        # (timestamp, buy volume, sell volume), oldest first; None until the first trade (a
+        # deque takes 0.6 kB even empty, and most symbols of a quote feed never see a trade).
+        self._trades: deque[tuple[float, float, float]] | None = None
         self._buy = 0.0
         self._sell = 0.0
         self._now_s = float("-inf")
@@ -67,6 +68,8 @@ class TradeFlowImbalance:
         elif timestamp <= self._now_s - self.window_s:
             return
         trades = self._trades
+        if trades is None:
+            trades = self._trades = deque()
         trades.append(entry)
         self._buy += entry[1]
         self._sell += entry[2]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -46,21 +45,38 @@ _NO_BLOCK: Final = array("d")
 _BLANK_BLOCKS: dict[int, array[float]] = {}
 """A zeroed block per row width, shared by every buffer: a new block is a copy of it."""
 
+_LABELS: list[tuple[str, str]] = []
+_LABEL_CODES: dict[tuple[str, str], float] = {}
+"""Every ``(action, model_version)`` this process has parked, and its number: a row holds the
+number. One entry per model version a process ever serves (a few a day) times three actions."""
+
+
+def _label_code(action: str, model_version: str) -> float:
+    label = (action, model_version)
+    code = _LABEL_CODES.get(label)
+    if code is None:
+        code = _LABEL_CODES[label] = float(len(_LABELS))
+        _LABELS.append(label)
+    return code
+
 
 class OutcomeBuffer:
     """Per-symbol FIFO of pending predictions, bounded: the oldest is dropped when full.
 
-    A row per prediction: ``[time, price, probability, *features]`` as doubles, in blocks of
-    ``CHUNK_ROWS`` rows, each one ``array('d')`` allocated once at its full size; the action
-    and the model version as references to shared strings. About 220 bytes a row with 22
-    features, where a ``Pending`` with its own feature array took about 400 (and with a
-    feature dict 1.7 kB): 50 symbols with a 60 s horizon at 2,000 ticks/s hold 120,000 of
-    them. Blocks of one size come and go as rows do, so the allocator reuses them; one array
-    per column grown and cut in place left glibc's heap holding twice what the rows need.
+    A row per prediction: ``[time, price, probability, label, *features]`` as doubles, in
+    blocks of ``CHUNK_ROWS`` rows, each one ``array('d')`` allocated once at its full size;
+    ``label`` numbers the prediction's action and model version (``_label_code``, shared by
+    every buffer of the process). About 210 bytes a row with 22 features, where a ``Pending``
+    with its own feature array took about 400 (and with a feature dict 1.7 kB): 50 symbols with
+    a 60 s horizon at 2,000 ticks/s hold 120,000 of them. Blocks of one size come and go as
+    rows do, so the allocator reuses them; one array per column grown and cut in place left
+    glibc's heap holding twice what the rows need. The blocks are in a list, not a deque (a
+    deque takes 0.6 kB even empty; 10,000 symbols each have a buffer): dropping the first of
+    a few hundred blocks every 8 rows moves a few kB.
     """
 
-    __slots__ = ("_blank", "_chunks", "_head", "_len", "_stride", "_tail", "actions",
-                 "dropped", "horizon_s", "max_pending", "versions", "width")  # fmt: skip
+    __slots__ = ("_blank", "_chunks", "_head", "_len", "_stride", "_tail", "dropped",
+                 "horizon_s", "max_pending", "width")  # fmt: skip
 
     def __init__(self, horizon_s: float, max_pending: int) -> None:
         if not (horizon_s > 0 and math.isfinite(horizon_s)):
@@ -75,12 +91,10 @@ class OutcomeBuffer:
         """Features a row (set by the first push)."""
         self._stride = 0
         self._blank = _NO_BLOCK
-        self._chunks: deque[array[float]] = deque()
+        self._chunks: list[array[float]] = []
         self._head = 0  # the oldest row's index in the first block
         self._tail = CHUNK_ROWS  # rows used in the last block (full: a push opens one)
         self._len = 0
-        self.actions: deque[str] = deque()
-        self.versions: deque[str] = deque()
 
     def __len__(self) -> int:
         return self._len
@@ -96,13 +110,16 @@ class OutcomeBuffer:
         model_version: str,
     ) -> None:
         """Park a prediction (``x``: its features, the same number every time)."""
-        row = array("d", (timestamp, price, probability))
+        label = _LABEL_CODES.get((action, model_version))
+        if label is None:
+            label = _label_code(action, model_version)
+        row = array("d", (timestamp, price, probability, label))
         row.extend(x)
         stride = len(row)
         if stride != self._stride:
             if self.width >= 0:
-                raise ValueError(f"a row of {stride - 3} features in a buffer of {self.width}")
-            self._set_width(stride - 3)
+                raise ValueError(f"a row of {stride - 4} features in a buffer of {self.width}")
+            self._set_width(stride - 4)
         if self._tail == CHUNK_ROWS:
             self._chunks.append(self._blank[:])
             self._tail = 0
@@ -110,17 +127,13 @@ class OutcomeBuffer:
         self._chunks[-1][start : start + stride] = row
         self._tail += 1
         self._len += 1
-        self.actions.append(action)
-        self.versions.append(model_version)
         if self._len > self.max_pending:
             self._advance()
-            self.actions.popleft()
-            self.versions.popleft()
             self.dropped += 1
 
     def _set_width(self, width: int) -> None:
         self.width = width
-        self._stride = width + 3
+        self._stride = width + 4
         blank = _BLANK_BLOCKS.get(self._stride)
         if blank is None:
             blank = _BLANK_BLOCKS[self._stride] = array("d", bytes(8 * self._stride * CHUNK_ROWS))
@@ -136,13 +149,13 @@ class OutcomeBuffer:
             raise IndexError("pop from an empty OutcomeBuffer")
         chunk = self._chunks[0]
         start = self._head * self._stride
-        end = start + self._stride
-        row = Pending(chunk[start], chunk[start + 1], chunk[start + 3 : end], chunk[start + 2],
-                      self.actions.popleft(), self.versions.popleft())  # fmt: skip
+        action, version = _LABELS[int(chunk[start + 3])]
+        row = Pending(chunk[start], chunk[start + 1], chunk[start + 4 : start + self._stride],
+                      chunk[start + 2], action, version)  # fmt: skip
         self._len -= 1  # _advance, inlined
         head = self._head + 1
         if head == CHUNK_ROWS:
-            self._chunks.popleft()
+            del self._chunks[0]
             head = 0
         elif not self._len:
             head = self._tail = 0
@@ -157,35 +170,45 @@ class OutcomeBuffer:
             yield self.pop()
 
     def _advance(self) -> None:
-        """Forget the oldest row's numbers (its strings are the caller's)."""
+        """Forget the oldest row."""
         self._head += 1
         self._len -= 1
         if self._head == CHUNK_ROWS:
-            self._chunks.popleft()
+            del self._chunks[0]
             self._head = 0
         elif not self._len:  # the one block left is empty: start it over
             self._head = self._tail = 0
+
+    def _rows(self) -> Iterator[tuple[array[float], int]]:
+        """Each waiting row as (its block, its first index), oldest first."""
+        stride = self._stride
+        last = len(self._chunks) - 1
+        for i, chunk in enumerate(self._chunks):
+            first = self._head if i == 0 else 0
+            end = self._tail if i == last else CHUNK_ROWS
+            for r in range(first, end):
+                yield chunk, r * stride
 
     def rows(self) -> array[float]:
         """The waiting rows, oldest first, ``[time, price, probability, *features]`` each."""
         out = array("d")
         stride = self._stride
-        for i, chunk in enumerate(self._chunks):
-            first = self._head if i == 0 else 0
-            last = self._tail if i == len(self._chunks) - 1 else CHUNK_ROWS
-            out.extend(chunk[first * stride : last * stride])
+        for chunk, start in self._rows():
+            out.extend(chunk[start : start + 3])
+            out.extend(chunk[start + 4 : start + stride])
         return out
 
     def __getstate__(self) -> dict[str, object]:
-        """The waiting rows in one array (not the blocks)."""
+        """The waiting rows in one array (not the blocks), their actions and versions."""
+        labels = [_LABELS[int(chunk[start + 3])] for chunk, start in self._rows()]
         return {
             "horizon_s": self.horizon_s,
             "max_pending": self.max_pending,
             "dropped": self.dropped,
             "width": self.width,
             "rows": self.rows(),
-            "actions": list(self.actions),
-            "versions": list(self.versions),
+            "actions": [action for action, _ in labels],
+            "versions": [version for _, version in labels],
         }
 
     def __setstate__(self, state: object) -> None:
@@ -204,7 +227,7 @@ class OutcomeBuffer:
         rows: array[float] = state["rows"]
         if state["width"] >= 0:
             self._set_width(state["width"])
-        stride = self._stride
+        stride = self.width + 3
         for i, (action, version) in enumerate(
             zip(state["actions"], state["versions"], strict=True)
         ):

@@ -247,13 +247,17 @@ class _FeedState:
         # Timing: inter-arrival times of in-order records. A countdown to the next
         # recomputation of the threshold: first after cadence_min_count intervals, then
         # every refresh_every.
-        self.intervals: deque[float] = deque(maxlen=cleaner.cadence_window)
+        # The windows are arrays of doubles (8 bytes a value, where a deque of floats holds
+        # 32), appended to per record and cut back to their last cadence_window (spike_window)
+        # when the statistics are refreshed, which is the only time they are read: they hold
+        # at most refresh_every values more (and an appended value costs no more than before).
+        self.intervals = array("d")
         self.intervals_countdown = cleaner.cadence_min_count
         self.cadence_threshold_s = math.inf  # no gap is reported until the cadence is known
         # Price: log returns of in-order records against the reference, likewise.
         self.ref_price = 0.0  # 0.0: no reference yet
         self.ref_log = 0.0
-        self.returns: deque[float] = deque(maxlen=cleaner.spike_window)
+        self.returns = array("d")
         self.returns_countdown = cleaner.spike_min_count
         self.return_median = 0.0
         self.return_scale = 0.0  # 0.0: too few returns to judge spikes yet
@@ -276,6 +280,9 @@ class _FeedState:
         self.return_high = math.inf
         for name, value in state[1].items():
             setattr(self, name, value)
+        if type(self.intervals) is not array:  # pickled when they were deques of floats
+            self.intervals = array("d", self.intervals)
+            self.returns = array("d", self.returns)
         # Its ring and set are fitted by the cleaner that takes it (DataCleaner._adopt).
 
 
@@ -666,7 +673,7 @@ class DataCleaner:
                     FeedEvent(GAP, name, kind, ts, previous_timestamp=newest, gap_s=interval),
                 )
             if interval > 0.0:  # records sharing a timestamp are one arrival
-                state.intervals.append(interval)
+                state.intervals.append(interval)  # cut back to the window on refresh
                 state.intervals_countdown -= 1
                 if not state.intervals_countdown:
                     self._refresh_cadence(state)
@@ -689,7 +696,7 @@ class DataCleaner:
                         ret=ret,
                         events=events,
                     )
-                state.returns.append(ret)
+                state.returns.append(ret)  # cut back to the window on refresh
                 state.returns_countdown -= 1
                 if not state.returns_countdown:
                     self._refresh_returns(state)
@@ -902,13 +909,17 @@ class DataCleaner:
 
     def _refresh_cadence(self, state: _FeedState) -> None:
         state.intervals_countdown = self.refresh_every
-        values = sorted(state.intervals)
+        intervals = state.intervals
+        del intervals[: -self.cadence_window]
+        values = sorted(intervals)
         cadence = values[round(self.cadence_quantile * (len(values) - 1))]
         state.cadence_threshold_s = max(self.min_gap_s, self.gap_factor * cadence)
 
     def _refresh_returns(self, state: _FeedState) -> None:
         state.returns_countdown = self.refresh_every
-        values = sorted(state.returns)
+        returns = state.returns
+        del returns[: -self.spike_window]
+        values = sorted(returns)
         median = _median(values)
         scale = MAD_TO_SIGMA * max(_mad(values, median), self.min_mad)
         state.return_median = median
