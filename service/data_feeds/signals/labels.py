@@ -36,10 +36,11 @@ class Pending:
     model_version: str
 
 
-CHUNK_ROWS: Final = 8
-"""Rows per block of an ``OutcomeBuffer``: small enough that a symbol with a dozen predictions
-waiting holds two or three blocks (1.6 kB each with 22 features), large enough that a block is
-allocated once per 8 predictions (as fast as 16 in ``bench_generator``)."""
+CHUNK_ROWS: Final = 4
+"""Rows per block of an ``OutcomeBuffer``. A symbol at a low rate has a dozen predictions
+waiting: with 4 rows a block (0.8 kB with 22 features) it holds 3-4 blocks, 1-2 rows' worth
+unused on average, where blocks of 8 left 4 unused (``bench_memory``: 10,000 symbols 329 ->
+315 MB; the 50-symbol state the same within 1 MB; ``bench_generator`` as fast as 8)."""
 
 _NO_BLOCK: Final = array("d")
 _BLANK_BLOCKS: dict[int, array[float]] = {}
@@ -72,7 +73,7 @@ class OutcomeBuffer:
     rows do, so the allocator reuses them; one array per column grown and cut in place left
     glibc's heap holding twice what the rows need. The blocks are in a list, not a deque (a
     deque takes 0.6 kB even empty; 10,000 symbols each have a buffer): dropping the first of
-    a few hundred blocks every 8 rows moves a few kB.
+    hundreds of blocks every few rows moves a few kB.
     """
 
     __slots__ = ("_blank", "_chunks", "_head", "_len", "_stride", "_tail", "dropped",
