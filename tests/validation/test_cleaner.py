@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import pickle
@@ -1007,3 +1008,21 @@ def test_windows_are_cut_to_the_running_cleaners_lengths_when_refreshed() -> Non
             assert list(feed.returns) == returns[-24:]
         assert len(feed.returns) <= 24 + 8 or before > 1
     assert len(feed.intervals) <= 16 + 8 and len(feed.returns) <= 24 + 8
+
+
+def test_a_feed_handed_over_brings_only_the_windows_its_cleaner_remembered() -> None:
+    """The cadence and return windows hold up to ``refresh_every`` values past their window
+    between refreshes; a taker with longer windows must get the giver's last window only
+    (found in review: otherwise what it took depended on the giver's refresh phase)."""
+    history = ticks(walk(100))
+    giver = DataCleaner(CleanerConfig(cadence_window=16, spike_window=16, refresh_every=8))
+    run(giver, history[:-3])
+    (feed,) = [f for _, f in giver.feeds_of("BTCUSDT")]
+    expected = [math.log(b.price / a.price) for a, b in itertools.pairwise(history[:-3])]
+    assert list(feed.intervals) == [1.0] * 16
+    assert list(feed.returns) == pytest.approx(expected[-16:], rel=1e-12)
+    taker = DataCleaner(CleanerConfig(cadence_window=64, spike_window=64, refresh_every=8))
+    taker.put_feeds(giver.take_feeds("BTCUSDT"))
+    run(taker, history[-3:])
+    (taken,) = [f for _, f in taker.feeds_of("BTCUSDT")]
+    assert len(taken.intervals) == len(taken.returns) == 16 + 3

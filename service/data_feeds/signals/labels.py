@@ -6,6 +6,7 @@ validation, live).
 from __future__ import annotations
 
 import math
+import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,12 +53,19 @@ _LABEL_CODES: dict[tuple[str, str], float] = {}
 number. One entry per model version a process ever serves (a few a day) times three actions."""
 
 
+_LABELS_LOCK: Final = threading.Lock()
+
+
 def _label_code(action: str, model_version: str) -> float:
+    """The number of ``(action, model_version)``, given it the first time it is seen (under a
+    lock: a checkpoint is restored in a thread, and two threads must not give two labels one
+    number)."""
     label = (action, model_version)
-    code = _LABEL_CODES.get(label)
-    if code is None:
-        code = _LABEL_CODES[label] = float(len(_LABELS))
-        _LABELS.append(label)
+    with _LABELS_LOCK:
+        code = _LABEL_CODES.get(label)
+        if code is None:
+            _LABELS.append(label)
+            code = _LABEL_CODES[label] = float(len(_LABELS) - 1)
     return code
 
 

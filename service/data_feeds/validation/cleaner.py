@@ -488,9 +488,11 @@ class DataCleaner:
 
     def feeds_of(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
         """The state of ``symbol``'s feeds (any kind but sentiment), as ``take_feeds`` hands
-        it over, left in place. A price feed's ring is cut to what it remembers (its last
-        ``dedupe_window``) first: a cleaner with a longer window must not take the older
-        fingerprints the array still holds for remembered ones."""
+        it over, left in place. Its arrays are cut to what this cleaner remembers first (a
+        price feed's ring to its last ``dedupe_window``, the cadence and return windows to
+        their last ``cadence_window`` and ``spike_window``): a cleaner with longer windows must
+        not take the older values an array still holds for remembered ones. The taker then
+        runs the feed with its own windows."""
         feeds = [(k, f) for k, f in self._feeds.items()
                  if (k[1] if isinstance(k, tuple) else k) == symbol
                  and not (isinstance(k, tuple) and k[0] == SENTIMENT)]  # fmt: skip
@@ -498,6 +500,8 @@ class DataCleaner:
             ring = feed.fingerprint_ring
             if isinstance(ring, array) and len(ring) > self.dedupe_window:
                 del ring[: -self.dedupe_window]
+            del feed.intervals[: -self.cadence_window]
+            del feed.returns[: -self.spike_window]
         return feeds
 
     def take_feeds(self, symbol: str) -> list[tuple[FeedKey, _FeedState]]:
