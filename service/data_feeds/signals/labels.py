@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numpy as np
+
 
 def label_move(price_then: float, price_now: float, dead_band_bps: float) -> int | None:
     """1 for an up-move, 0 for a down-move, ``None`` inside the dead band (not learned)."""
@@ -188,36 +190,40 @@ class OutcomeBuffer:
         elif not self._len:  # the one block left is empty: start it over
             self._head = self._tail = 0
 
-    def _rows(self) -> Iterator[tuple[array[float], int]]:
-        """Each waiting row as (its block, its first index), oldest first."""
-        stride = self._stride
-        last = len(self._chunks) - 1
-        for i, chunk in enumerate(self._chunks):
-            first = self._head if i == 0 else 0
-            end = self._tail if i == last else CHUNK_ROWS
-            for r in range(first, end):
-                yield chunk, r * stride
+    def _table(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The waiting rows, oldest first, one a line, with their label column (a copy)."""
+        blocks = np.frombuffer(b"".join(self._chunks), dtype=np.float64)
+        return blocks.reshape(-1, self._stride)[self._head : self._head + self._len]
+
+    @staticmethod
+    def _without_labels(table: np.ndarray[Any, np.dtype[np.float64]]) -> array[float]:
+        out = array("d")
+        out.frombytes(np.delete(table, 3, axis=1).tobytes())
+        return out
 
     def rows(self) -> array[float]:
         """The waiting rows, oldest first, ``[time, price, probability, *features]`` each."""
-        out = array("d")
-        stride = self._stride
-        for chunk, start in self._rows():
-            out.extend(chunk[start : start + 3])
-            out.extend(chunk[start + 4 : start + stride])
-        return out
+        return self._without_labels(self._table()) if self._len else array("d")
 
     def __getstate__(self) -> dict[str, object]:
         """The waiting rows in one array (not the blocks), their actions and versions."""
-        labels = [_LABELS[int(chunk[start + 3])] for chunk, start in self._rows()]
+        rows: array[float] = array("d")
+        actions: list[str] = []
+        versions: list[str] = []
+        if self._len:
+            table = self._table()
+            rows = self._without_labels(table)
+            codes = table[:, 3].astype(np.intp)
+            actions = np.array([a for a, _ in _LABELS], dtype=object)[codes].tolist()
+            versions = np.array([v for _, v in _LABELS], dtype=object)[codes].tolist()
         return {
             "horizon_s": self.horizon_s,
             "max_pending": self.max_pending,
             "dropped": self.dropped,
             "width": self.width,
-            "rows": self.rows(),
-            "actions": [action for action, _ in labels],
-            "versions": [version for _, version in labels],
+            "rows": rows,
+            "actions": actions,
+            "versions": versions,
         }
 
     def __setstate__(self, state: object) -> None:
