@@ -162,3 +162,29 @@ async def test_the_first_checkpoint_is_written_right_after_start(
     await consumer.step(asyncio.Event())
     await consumer.background_checkpoint()
     assert redis_client.get(consumer.checkpointer.key) is not None
+
+
+@pytest.mark.parametrize("version", [2, 3, 4])
+async def test_checkpoints_of_the_formats_this_version_reads_restore(
+    redis_client: redis.Redis, aclient: aredis.Redis, settings: Settings, version: int
+) -> None:
+    """Format 3 (before the arrays of doubles; its deques convert on unpickling) restores like
+    the current one; format 2 (wall-time feeds) is refused. A version before format 4 refuses
+    format 4 the same way, so a rollback starts fresh instead of misreading the state."""
+    ids = add_ticks(redis_client, 50)
+    pipeline = fresh(settings)
+    pipeline.process([(STREAM, i, f) for i, f in redis_client.xrange(STREAM)])
+    state = {"format": version, "generator": pipeline.generator, "cleaner": pipeline.cleaner,
+             "last_ids": {STREAM: ids[-1].decode()}, "written_at": 0.0}  # fmt: skip
+    redis_client.set(KEY, signed.dumps(state, HMAC_KEY))
+    other = fresh(settings)
+    reasons: list[str] = []
+    loader = Checkpointer(aclient, KEY, hmac_key=HMAC_KEY, pipeline=other,
+                          on_refused=reasons.append)  # fmt: skip
+    restored = await loader.restore()
+    assert restored == (version in checkpointer.READABLE) == (version >= 3)
+    assert checkpointer.FORMAT == 4 and 3 in checkpointer.READABLE
+    if restored:
+        assert other.generator.pending("AAAUSDT") == pipeline.generator.pending("AAAUSDT") > 0
+    else:
+        assert reasons == ["checkpoint refused: unknown layout"]

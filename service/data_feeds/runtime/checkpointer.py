@@ -52,10 +52,17 @@ from data_feeds.validation.cleaner import DataCleaner
 
 log = structlog.get_logger(__name__)
 
-FORMAT: Final = 3
-"""3: the state follows trading calendars (a state of format 2 measured every feed in wall
-time; it is refused, and the history replayed with the configured calendars). The parts of
-``leases`` are new kinds of blob under keys of their own, so they carry the same number."""
+FORMAT: Final = 4
+"""4: a symbol's windows are arrays of doubles and its trade flow has no deque before its
+first trade (issue 15). A version before this one would misread such a state (it fails on the
+first trade) and refuses format 4 as unknown, so a rollback starts fresh and replays instead;
+this version reads format 3 as well (``READABLE``). 3: the state follows trading calendars (a
+state of format 2 measured every feed in wall time; it is refused, and the history replayed
+with the configured calendars). The parts of ``leases`` are new kinds of blob under keys of
+their own, so they carry the same number."""
+READABLE: Final = frozenset({3, FORMAT})
+"""The formats a checkpoint is restored from: 3 restores as it was written (its deques and
+lists of floats become arrays of doubles on unpickling)."""
 Behind = Callable[[dict[str, str]], Awaitable[list[str]]]
 """Given entries applied per stream, the streams on which Redis has acknowledged less."""
 REPLAY_PAGE: Final = 1000
@@ -64,7 +71,7 @@ REPLAY_PAGE: Final = 1000
 def _unpack(state: Any) -> tuple[SignalGenerator, DataCleaner, dict[str, str]]:
     """The parts of a verified checkpoint, each checked; ``CheckpointRejected`` if one is not
     what this version stores."""
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    if not isinstance(state, dict) or state.get("format") not in READABLE:
         raise CheckpointRejected("checkpoint refused: unknown layout")
     generator, cleaner, last_ids = (state.get(k) for k in ("generator", "cleaner", "last_ids"))
     if not isinstance(generator, SignalGenerator):
@@ -263,7 +270,7 @@ class Checkpointer:
             return False
         try:
             part = signed.loads(blob, self._hmac_key, what=f"checkpoint {key}")
-            if not isinstance(part, dict) or part.get("format") != FORMAT:
+            if not isinstance(part, dict) or part.get("format") not in READABLE:
                 raise CheckpointRejected("checkpoint refused: unknown layout")
             if part.get("symbol") != symbol:
                 raise CheckpointRejected(f"checkpoint refused: holds {part.get('symbol')!r}")
