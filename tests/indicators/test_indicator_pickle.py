@@ -177,28 +177,65 @@ def test_a_bundle_pickled_before_the_derived_fields_existed_restores_them() -> N
         assert snapshot(copy) == snapshot(original)
 
 
-def test_a_bundle_pickled_with_windows_of_float_objects_restores_them_as_arrays() -> None:
+def copy_array(values: array[float]) -> array[float]:
+    return array("d", values)
+
+
+def old_moments(moments: RollingMoments, window_type: Callable[[Any], Any]) -> RollingMoments:
+    """``moments`` as checkpoint formats 3 and 4 pickled it: the window grown value by value
+    (``window_type``: a list of floats before issue 15, then an array), no count."""
+    state = state_without(moments, "_n")
+    held = moments._buf if moments.full else moments._buf[: moments.count]
+    state["_buf"] = window_type(held)
+    if not moments.full:
+        state["_pos"] = 0
+    old = RollingMoments.__new__(RollingMoments)  # "_n" left unset: it pickles without it
+    for name, value in state.items():
+        object.__setattr__(old, name, value)
+    return old
+
+
+def old_bundle(ind: Indicators, *, before_arrays: bool) -> dict[str, Any]:
+    """The pickled slots of ``ind`` as checkpoint formats 3 and 4 wrote them: the held prices
+    and clocks (deques of floats before issue 15, then arrays grown value by value), windows
+    without counts (lists of floats before issue 15)."""
+    state = state_without(ind, "_history", "price_window", "clock_window", "held")
+    history = ind.config.price_history
+    held: Callable[[Any], Any] = (
+        (lambda v: deque(v, maxlen=history)) if before_arrays else (lambda v: array("d", v))
+    )
+    state["prices"] = held(ind.prices)
+    state["clocks"] = held(ind.clocks)
+    for name in ("bbands", "volatility", "volume_zscore"):
+        holder = pickle.loads(pickle.dumps(state[name]))
+        holder._moments = old_moments(holder._moments, list if before_arrays else copy_array)
+        state[name] = holder
+    return state
+
+
+@pytest.mark.parametrize("fed", [40, N // 2], ids=["warming", "warm"])
+@pytest.mark.parametrize("before_arrays", [True, False], ids=["deques-and-lists", "arrays-grown"])
+def test_a_bundle_pickled_before_its_windows_had_full_length_continues_exactly(
+    fed: int, before_arrays: bool
+) -> None:
     """Before issue 15 the price and clock histories were deques of floats and the rolling
-    windows lists of floats; such a checkpoint loads with arrays of doubles and continues
-    exactly like the bundle it was taken from."""
+    windows lists of floats; then (checkpoint formats 3 and 4) arrays grown value by value.
+    Either loads into windows of full length and continues exactly like the bundle it was
+    taken from, from a bundle still warming up as from a warm one."""
     original = Indicators("BTCUSDT", IndicatorConfig(bar_s=120.0, trade_flow_window_s=300.0))
-    for record in records(0, N // 2):
+    for record in records(0, fed):
         original.update(record)
     history = original.config.price_history
-    old_state = state_without(original, "_history")
-    old_state["prices"] = deque(original.prices, maxlen=history)
-    old_state["clocks"] = deque(original.clocks, maxlen=history)
-    old = Indicators.__new__(Indicators)
-    old.__setstate__((None, old_state))
-    moments = [old.bbands._moments, old.volatility._moments, old.volume_zscore._moments]
-    for window in moments:
-        window._buf = list(window._buf)  # type: ignore[assignment]
-    copy = pickle.loads(pickle.dumps(old))
+    old = old_bundle(original, before_arrays=before_arrays)
+    assert "_n" not in old["bbands"]._moments.__getstate__()[1]
+    copy = Indicators.__new__(Indicators)  # what unpickling the old bundle does
+    copy.__setstate__((None, pickle.loads(pickle.dumps(old))))
     windows = [copy.bbands._moments, copy.volatility._moments, copy.volume_zscore._moments]
-    assert all(type(w._buf) is array for w in windows)
-    assert type(copy.prices) is array and type(copy.clocks) is array
+    assert all(type(w._buf) is array and len(w._buf) == w.window for w in windows)
+    assert len(copy.price_window) == len(copy.clock_window) == history
+    assert copy.held == original.held == min(original.ticks, history)
     assert snapshot(copy) == snapshot(original)
-    for record in records(N // 2, N):
+    for record in records(fed, N):
         original.update(record)
         copy.update(record)
         assert snapshot(copy) == snapshot(original)

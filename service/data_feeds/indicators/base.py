@@ -62,12 +62,17 @@ class RollingMoments:
 
     The window is an ``array('d')`` ring: 8 bytes a value where a list of floats holds 32 (a
     pointer and the float object), which adds up over 10,000 symbols with three of these each.
+    It is allocated at its full size once, and filled from the front: an array grown value by
+    value is reallocated through a dozen of the allocator's size classes, and when thousands of
+    symbols warm up together the pools those steps leave empty stay with the process
+    (``bench_memory``).
     """
 
     __slots__ = (
         "_base",
         "_buf",
         "_last",
+        "_n",
         "_offset",
         "_peak",
         "_pos",
@@ -89,8 +94,9 @@ class RollingMoments:
         self.window = window
         self.mean = 0.0
         self.m2 = 0.0
-        self._buf = array("d")
-        self._pos = 0
+        self._buf = array("d", bytes(8 * window))
+        self._n = 0  # values held: window once full
+        self._pos = 0  # where the next value goes (the oldest, once full)
         self._until_exact = max(window, RECOMPUTE_EVERY)
         self._base = 0.0
         self._offset = 0.0
@@ -99,20 +105,25 @@ class RollingMoments:
         self._run = 0
 
     def __setstate__(self, state: tuple[None, dict[str, object]]) -> None:
-        for name, value in state[1].items():
+        slots = state[1]
+        for name, value in slots.items():
             setattr(self, name, value)
-        if type(self._buf) is not array:  # pickled when the window was a list of floats
-            self._buf = array("d", self._buf)
+        if "_n" not in slots:  # pickled while the window grew value by value (a list before)
+            held = array("d", self._buf)
+            self._n = len(held)
+            self._buf = held + array("d", bytes(8 * (self.window - len(held))))
+            if self._n < self.window:
+                self._pos = self._n
 
     @property
     def count(self) -> int:
         """How many values the window holds (at most ``window``)."""
-        return len(self._buf)
+        return self._n
 
     @property
     def full(self) -> bool:
         """True once ``window`` values were pushed."""
-        return len(self._buf) == self.window
+        return self._n == self.window
 
     def push(self, x: float) -> bool:
         """Add ``x``, dropping the oldest value once the window is full; True when full."""
@@ -127,14 +138,13 @@ class RollingMoments:
         buf = self._buf
         window = self.window
         pos = self._pos
-        if pos or len(buf) == window:
-            old = buf[pos]
-            buf[pos] = x
-            pos += 1
-            self._pos = pos if pos < window else 0
-        else:
-            buf.append(x)
-            if len(buf) < window:
+        old = buf[pos]
+        buf[pos] = x
+        pos += 1
+        self._pos = pos if pos < window else 0
+        if self._n < window:  # filling
+            self._n = pos
+            if pos < window:
                 return False
             self._recompute()
             return True

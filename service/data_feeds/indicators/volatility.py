@@ -81,7 +81,7 @@ class RealizedVolatility:
         if "last_return" not in slots:  # pickled before it was kept: the window's newest
             moments = self._moments
             buf = moments._buf
-            self.last_return = buf[moments._pos - 1] if buf else None
+            self.last_return = buf[moments._pos - 1] if moments.count else None
 
     @property
     def sum_of_squares(self) -> float | None:

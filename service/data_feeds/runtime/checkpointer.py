@@ -52,17 +52,19 @@ from data_feeds.validation.cleaner import DataCleaner
 
 log = structlog.get_logger(__name__)
 
-FORMAT: Final = 4
-"""4: a symbol's windows are arrays of doubles and its trade flow has no deque before its
-first trade (issue 15). A version before this one would misread such a state (it fails on the
-first trade) and refuses format 4 as unknown, so a rollback starts fresh and replays instead;
-this version reads format 3 as well (``READABLE``). 3: the state follows trading calendars (a
-state of format 2 measured every feed in wall time; it is refused, and the history replayed
-with the configured calendars). The parts of ``leases`` are new kinds of blob under keys of
-their own, so they carry the same number."""
-READABLE: Final = frozenset({3, FORMAT})
-"""The formats a checkpoint is restored from: 3 restores as it was written (its deques and
-lists of floats become arrays of doubles on unpickling)."""
+FORMAT: Final = 5
+"""5: a symbol's price and clock histories and rolling windows are allocated at their full
+length, with a count of the values held (issue 15). 4: a symbol's windows are arrays of doubles
+and its trade flow has no deque before its first trade (issue 15). A version before either
+would misread such a state, and refuses its format as unknown, so a rollback starts fresh and
+replays instead; this version reads formats 3 and 4 as well (``READABLE``). 3: the state
+follows trading calendars (a state of format 2 measured every feed in wall time; it is
+refused, and the history replayed with the configured calendars). The parts of ``leases`` are
+new kinds of blob under keys of their own, so they carry the same number."""
+READABLE: Final = frozenset({3, 4, FORMAT})
+"""The formats a checkpoint is restored from: 3 and 4 restore as they were written (their
+deques, lists of floats and arrays grown value by value become the full-length windows on
+unpickling)."""
 Behind = Callable[[dict[str, str]], Awaitable[list[str]]]
 """Given entries applied per stream, the streams on which Redis has acknowledged less."""
 REPLAY_PAGE: Final = 1000

@@ -78,10 +78,10 @@ def features(ind: Indicators) -> dict[str, float]:
     # Runs once per tick: once every indicator is warm (the usual case) the values go straight
     # into one dict literal, with no None check per feature.
     price = ind.price
-    prices = ind.prices
+    prices = ind.price_window  # right-aligned: prices[-k] is the price k - 1 ticks back
     vwap = ind.vwap.value
     atr = ind.atr.value
-    if ind.ticks < ind.ticks_to_warm or len(prices) <= _MAX_LAG or vwap is None or atr is None:
+    if ind.ticks < ind.ticks_to_warm or ind.held <= _MAX_LAG or vwap is None or atr is None:
         return _features_warming(ind)
     rsi = ind.rsi.value
     histogram = ind.macd.histogram
@@ -136,8 +136,8 @@ def features(ind: Indicators) -> dict[str, float]:
 
 def _per_open_hour(ind: Indicators, r60: float) -> tuple[float, float]:
     """``return_per_hour`` and ``volatility_per_hour`` (0.0 each while not known)."""
-    clocks = ind.clocks
-    n = len(clocks)
+    clocks = ind.clock_window
+    n = ind.held
     now = clocks[-1] if n else 0.0
     rate = 0.0
     if n > _MAX_LAG:
@@ -162,8 +162,8 @@ def _features_warming(ind: Indicators) -> dict[str, float]:
     ema_fast_dist = ema_slow_dist = vwap_dist = macd_hist_rel = atr_rel = 0.0
     bb_upper_dist = bb_lower_dist = bb_width = 0.0
     if price is not None:
-        prices = ind.prices
-        n = len(prices)
+        prices = ind.price_window
+        n = ind.held
         if n > _MAX_LAG:
             r1 = log(price / prices[-2])
             r5 = log(price / prices[-6])
