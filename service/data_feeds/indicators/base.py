@@ -23,6 +23,12 @@ RECOMPUTE_EVERY: Final = 1024
 """Sliding updates between two exact recomputes of a window's sums (at least the window)."""
 
 
+def zeros(n: int) -> array[float]:
+    """An ``array('d')`` of ``n`` zeros, allocated at that length in one go (a window's
+    storage: see ``RollingMoments``)."""
+    return array("d", bytes(8 * n))
+
+
 @runtime_checkable
 class Indicator(Protocol[V_co]):
     """Anything with a current value that is ``None`` until warmed up."""
@@ -94,7 +100,7 @@ class RollingMoments:
         self.window = window
         self.mean = 0.0
         self.m2 = 0.0
-        self._buf = array("d", bytes(8 * window))
+        self._buf = zeros(window)
         self._n = 0  # values held: window once full
         self._pos = 0  # where the next value goes (the oldest, once full)
         self._until_exact = max(window, RECOMPUTE_EVERY)
@@ -111,7 +117,7 @@ class RollingMoments:
         if "_n" not in slots:  # pickled while the window grew value by value (a list before)
             held = array("d", self._buf)
             self._n = len(held)
-            self._buf = held + array("d", bytes(8 * (self.window - len(held))))
+            self._buf = held + zeros(self.window - len(held))
             if self._n < self.window:
                 self._pos = self._n
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from data_feeds.indicators.bands import BollingerBands
+from data_feeds.indicators.base import zeros
 from data_feeds.indicators.book import BPS, OrderBook
 from data_feeds.indicators.flow import TradeFlowImbalance
 from data_feeds.indicators.momentum import MACD, RSI
@@ -171,7 +172,8 @@ class Indicators:
     (``bench_memory``: 0.8 kB a symbol of 10,000). ``prices`` is the held part, as a copy."""
     held: int
     """How many of ``price_window`` (and ``clock_window``) are held values:
-    ``min(ticks, price_history)``."""
+    ``min(ticks, price_history)``, kept rather than computed because ``features`` reads it
+    every tick (like ``RollingMoments.count``)."""
     calendar: TradingCalendar | None
     """The symbol's trading calendar; ``None``: always open."""
     open_clock: float
@@ -204,8 +206,8 @@ class Indicators:
         self.trade_flow = TradeFlowImbalance(cfg.trade_flow_window_s, cfg.trade_flow_max_trades)
         self.sentiment = SentimentAsOf(cfg.sentiment_half_life_s, cfg.sentiment_stale_after_s)
         self._history = cfg.price_history
-        self.price_window = array("d", bytes(8 * cfg.price_history))
-        self.clock_window = array("d", bytes(8 * cfg.price_history))
+        self.price_window = zeros(cfg.price_history)
+        self.clock_window = zeros(cfg.price_history)
         self.held = 0
         self.open_clock = 0.0
         self._clock_ts: float | None = None
@@ -246,7 +248,7 @@ class Indicators:
         if prices is not None and clocks is not None:
             held = array("d", prices)[-history:]
             self.held = len(held)
-            padding = array("d", bytes(8 * (history - len(held))))
+            padding = zeros(history - len(held))
             self.price_window = padding + held
             self.clock_window = padding + array("d", clocks)[-history:]
 
