@@ -187,6 +187,62 @@ def test_fingerprints_are_remembered_for_a_bounded_window_only() -> None:
     assert len(state.fingerprints) == len(remembered(cleaner, state)) == 8
 
 
+def test_a_price_feed_forgets_fingerprints_a_horizon_behind_its_newest() -> None:
+    """A tick every 5 s: the ring holds one to two horizons of fingerprints (not the last
+    1,024). A copy of a tick within the horizon is a duplicate; of an older one, late (it would
+    be late whatever the ring held); with an infinite horizon, a duplicate, as by count only."""
+    history = ticks(walk(2_000), step_s=5.0)
+    aged = DataCleaner()  # dedupe_horizon_s 60, reorder_tolerance_s 2
+    by_count = DataCleaner(CleanerConfig(dedupe_horizon_s=math.inf))
+    lengths = []
+    for tick in history:
+        assert decision(aged.clean(tick)) == decision(by_count.clean(tick))
+        lengths.append(len(aged._feeds["BTCUSDT"].fingerprint_ring))
+    assert max(lengths) == 2 * 60 // 5 + 1 and min(lengths[100:]) == 60 // 5 + 1
+    assert len(by_count._feeds["BTCUSDT"].fingerprint_ring) >= 1_024
+    recent, old = replace(history[-6]), replace(history[-100])
+    for cleaner in (aged, by_count):
+        assert decision(cleaner.clean(recent)) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(aged.clean(old)) == (REJECT_LATE, (LATE,))
+    assert decision(by_count.clean(old)) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert aged.config.dedupe_horizon_s == 60.0
+
+
+def test_a_horizon_shorter_than_the_reorder_tolerance_is_the_tolerance() -> None:
+    """A tick that can still be accepted out of order is always checked for a copy: the
+    fingerprints it could repeat are kept for ``reorder_tolerance_s`` whatever the horizon."""
+    cleaner = DataCleaner(CleanerConfig(dedupe_horizon_s=0.0, reorder_tolerance_s=30.0))
+    history = ticks(walk(200))
+    run(cleaner, history)
+    assert decision(cleaner.clean(replace(history[-30]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(cleaner.clean(replace(history[-31]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(cleaner.clean(replace(history[-100]))) == (REJECT_LATE, (LATE,))
+
+
+def test_a_feed_pickled_before_rings_aged_marks_its_ring_at_its_next_tick() -> None:
+    """A price feed's state from a checkpoint of format 5 or older (no mark) keeps its 1,024
+    fingerprints until a horizon after its next tick, then ages like a fresh one; the duplicate
+    set, rebuilt after a redelivery, shrinks with the ring."""
+    history = ticks(walk(1_500), step_s=5.0)
+    old = DataCleaner(CleanerConfig(dedupe_horizon_s=math.inf))
+    run(old, history[:1_200])
+    feed = old._feeds["BTCUSDT"]
+    slots = feed.__getstate__()[1]  # type: ignore[index]
+    del slots["ring_mark"], slots["ring_until"]
+    restored = DataCleaner()
+    feed = feed.__new__(type(feed))
+    feed.__setstate__((None, slots))
+    restored.put_feeds([("BTCUSDT", feed)])
+    assert len(feed.fingerprint_ring) == 1_024
+    assert decision(restored.clean(replace(history[1_190]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert feed.fingerprints is not None and len(feed.fingerprints) == 1_024
+    run(restored, history[1_200:1_214])  # the first marks; more than a horizon later: aged
+    assert len(feed.fingerprint_ring) == 60 // 5 + 1
+    assert feed.fingerprints == set(feed.fingerprint_ring)
+    assert decision(restored.clean(replace(history[1_210]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    assert decision(restored.clean(replace(history[1_190]))) == (REJECT_LATE, (LATE,))
+
+
 def test_a_redelivered_quarantined_record_is_dropped_not_quarantined_twice() -> None:
     """Quarantined records are remembered, so their redelivery is a duplicate."""
     cleaner, history = warmed()
@@ -946,7 +1002,7 @@ def test_feeds_handed_to_a_cleaner_with_a_shorter_window_remember_its_window() -
     taker = DataCleaner(CleanerConfig(dedupe_window=16, reorder_tolerance_s=1000.0))
     taker.put_feeds(giver.take_feeds("BTCUSDT"))
     (feed,) = [f for _, f in taker.feeds_of("BTCUSDT")]
-    assert len(feed.fingerprint_ring) == 16
+    assert len(feed.fingerprint_ring) == 16 and feed.ring_mark <= 16  # its mark cut along
     assert feed.fingerprints == set(feed.fingerprint_ring)
     assert decision(taker.clean(replace(history[90]))) == (DROP_DUPLICATE, (DUPLICATE,))
     assert decision(taker.clean(replace(history[80]))) == (ACCEPT, (OUT_OF_ORDER,))  # forgotten

@@ -22,6 +22,8 @@ from data_feeds.validation.cleaner_config import CleanerConfig
         ("max_keys", True),
         ("max_keys", 2.5),
         ("dedupe_window", 0),
+        ("dedupe_horizon_s", -1.0),
+        ("dedupe_horizon_s", math.nan),
         ("reorder_tolerance_s", -1.0),
         ("reorder_tolerance_s", math.nan),
         ("gap_factor", 0.0),

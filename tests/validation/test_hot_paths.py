@@ -298,24 +298,35 @@ def plain_fingerprint(record: Record) -> Hashable:
     return (record.timestamp, record.price, record.volume, record.bid, record.ask, record.exchange)
 
 
-def plain_dedupe(records: list[Record], window: int, tolerance: float) -> list[str]:
+def plain_dedupe(
+    records: list[Record], window: int, tolerance: float, horizon: float = math.inf
+) -> list[str]:
     """Steps 1 and 2 of the cleaner written plainly: a record is a duplicate when its
     fingerprint is among the last ``window`` remembered ones (searched one by one), late when
-    it is further than ``tolerance`` behind the newest; everything else is remembered."""
-    ring: deque[Hashable] = deque(maxlen=window)
+    it is further than ``tolerance`` behind the newest; everything else is remembered. With a
+    ``horizon``, remembered fingerprints also age in steps: a kept record that is not behind
+    and is more than ``max(horizon, tolerance)`` newer than the marked one forgets everything
+    remembered up to the mark, and becomes the mark."""
+    ring: deque[tuple[int, Hashable]] = deque(maxlen=window)  # (sequence number, fingerprint)
     newest = -math.inf
+    mark: int | None = None
+    until = -math.inf
     out = []
-    for record in records:
+    for seq, record in enumerate(records):
         fingerprint = plain_fingerprint(record)
         ts = record.timestamp
-        if fingerprint in ring:
+        if any(f == fingerprint for _, f in ring):
             out.append("duplicate")
         elif ts < newest and newest - ts > tolerance:
             out.append("late")
         else:
-            ring.append(fingerprint)
+            ring.append((seq, fingerprint))
             if not ts < newest:
                 newest = ts
+                if ts > until:
+                    if mark is not None:
+                        ring = deque(((s, f) for s, f in ring if s > mark), maxlen=window)
+                    mark, until = seq, ts + max(horizon, tolerance)
             out.append("kept")
     return out
 
@@ -324,12 +335,16 @@ def test_duplicates_and_late_records_are_those_of_the_plain_definition() -> None
     """The cleaner's duplicate set, built only when a record could be a duplicate and dropped
     after a ring of strictly newer records, decides as a plain search of the ring would: on
     sequences that rise, repeat, step back, redeliver, reuse trade ids at new times and carry
-    NaN and infinite timestamps, with rings from 1 record up."""
+    NaN and infinite timestamps, with rings from 1 record up and every horizon (a trade feed's
+    ring does not age). Aging only ever turns a duplicate into a late record: a price feed
+    keeps exactly the records it keeps without it."""
     rng = random.Random(23)
     special = [math.nan, math.inf, -math.inf]
-    for trial in range(400):
+    aged = 0
+    for trial in range(600):
         window = rng.choice([1, 2, 3, 5, 8, 64])
         tolerance = rng.choice([0.0, 1.0, 2.5])
+        horizon = rng.choice([0.0, 3.0, 7.0, math.inf])
         records: list[Record] = []
         ts = NOW
         for _ in range(rng.choice([20, 150])):
@@ -342,7 +357,7 @@ def test_duplicates_and_late_records_are_those_of_the_plain_definition() -> None
                 records.append(Tick("AAA", 1.0, 1.0, rng.choice(special)))
                 continue
             if records and rng.random() < 0.15:  # a redelivery
-                records.append(rng.choice(records[-10:]))
+                records.append(rng.choice(records[-rng.choice([10, 40]) :]))
                 continue
             price, volume = rng.choice([1.0, 1.5]), rng.choice([1.0, 2.0])
             if rng.random() < 0.3:
@@ -350,17 +365,30 @@ def test_duplicates_and_late_records_are_those_of_the_plain_definition() -> None
                 records.append(Trade("AAA", price, volume, "buy", ts, trade_id=trade_id))
             else:
                 records.append(Tick("AAA", price, volume, ts))
-        cleaner = DataCleaner(CleanerConfig(dedupe_window=window, reorder_tolerance_s=tolerance))
+        cleaner = DataCleaner(
+            CleanerConfig(
+                dedupe_window=window, reorder_tolerance_s=tolerance, dedupe_horizon_s=horizon
+            )
+        )
         named = {DROP_DUPLICATE: "duplicate", REJECT_LATE: "late"}
-        got = {"price": [], "trade": []}  # the cleaner keeps one feed per kind
+        got: dict[str, list[str]] = {"price": [], "trade": []}  # one feed per kind
         expected = {}
         for kind, cls in (("price", Tick), ("trade", Trade)):
             mine = [r for r in records if type(r) is cls]
-            expected[kind] = plain_dedupe(mine, window, tolerance)
+            expected[kind] = plain_dedupe(
+                mine, window, tolerance, horizon if cls is Tick else math.inf
+            )
         for record in records:
             action = cleaner.clean(record).action
             got["price" if type(record) is Tick else "trade"].append(named.get(action, "kept"))
-        assert got == expected, (trial, window, tolerance)
+        assert got == expected, (trial, window, tolerance, horizon)
+        if trial % 3:  # finite timestamps (a NaN one is never late, so a copy of a forgotten
+            # one is kept; the validator passes no such record)
+            ticks = [r for r in records if type(r) is Tick]
+            by_count = plain_dedupe(ticks, window, tolerance)
+            assert [x == "kept" for x in got["price"]] == [x == "kept" for x in by_count]
+            aged += got["price"] != by_count
+    assert aged > 20  # the sequences do redeliver records older than a horizon
 
 
 def bits(x: float) -> bytes:

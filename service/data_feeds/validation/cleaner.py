@@ -34,6 +34,18 @@ Checks, in order:
    bytes a fingerprint, where a deque of ints takes 40) that is appended to and cut back to the
    last ``dedupe_window`` once it holds a quarter more (so its buffer is never reallocated
    smaller and grown again); the last ``dedupe_window`` are the ring.
+   A price feed also forgets a fingerprint once its tick is more than ``dedupe_horizon_s``
+   (default 60 s, never less than ``reorder_tolerance_s``) behind the feed's newest. A copy of
+   that tick carries the same timestamp and would be rejected as late anyway, so only the
+   reason changes (``late``, not ``duplicate``; both are dropped and neither goes to the DLQ),
+   and a feed of one tick every few seconds remembers a minute of fingerprints rather than its
+   last 1,024 (8 kB a symbol, 80 MB over 10,000 symbols; issue 15). The ring ages in steps: a
+   mark after its newest fingerprint, and once a tick more than the horizon newer than the
+   marked one arrives, everything up to the mark is forgotten and the mark moves to the end,
+   so a ring holds one to two horizons of fingerprints. The other feeds' rings (deques of
+   fingerprints, which for a trade may be its id, not its time) are bounded by count only.
+   (A NaN timestamp, which the validator never passes, is never late: a copy of a forgotten
+   one is accepted again.)
 2. Ordering: a record older than the feed's newest timestamp but by at most
    ``reorder_tolerance_s`` is accepted with an ``out_of_order`` event; it is still checked for a
    spike against the reference price, but it updates neither the timing nor the price state
@@ -229,6 +241,8 @@ class _FeedState:
         "return_scale",
         "returns",
         "returns_countdown",
+        "ring_mark",
+        "ring_until",
     )
 
     def __init__(
@@ -244,6 +258,10 @@ class _FeedState:
         self.fingerprint_ring: Ring = array("q") if hashed else deque(maxlen=cleaner.dedupe_window)
         self.fingerprints: set[Hashable] | None = None
         self.newer_run = 0
+        # Aging (see DataCleaner._age_ring): the ring's first ring_mark fingerprints are
+        # forgotten once a record is newer than ring_until. Only a price feed's ring ages.
+        self.ring_mark = 0
+        self.ring_until = _NEVER if hashed else math.inf
         # Timing: inter-arrival times of in-order records. A countdown to the next
         # recomputation of the threshold: first after cadence_min_count intervals, then
         # every refresh_every.
@@ -277,6 +295,8 @@ class _FeedState:
             raise TypeError(f"not a pickled feed state: {type(state).__name__}")
         self.newer_run = 0
         self.calendar = None
+        self.ring_mark = 0  # pickles from before rings aged: marked on the next record (a
+        self.ring_until = _NEVER  # ring that stays a deque never ages: DataCleaner._adopt)
         self.return_low = -math.inf
         self.return_high = math.inf
         for name, value in state[1].items():
@@ -407,6 +427,7 @@ class DataCleaner:
         "cadence_quantile",
         "cadence_window",
         "calendars",
+        "dedupe_horizon_s",
         "dedupe_window",
         "evicted_feeds",
         "gap_factor",
@@ -427,6 +448,7 @@ class DataCleaner:
         self.max_keys = cfg.max_keys
         self.dedupe_window = cfg.dedupe_window
         self._ring_cut = _ring_cut(cfg.dedupe_window)
+        self.dedupe_horizon_s = cfg.dedupe_horizon_s
         self.reorder_tolerance_s = cfg.reorder_tolerance_s
         self.gap_factor = cfg.gap_factor
         self.min_gap_s = cfg.min_gap_s
@@ -473,6 +495,7 @@ class DataCleaner:
             counts[ACCEPT] = 0
             state["_counts"] = counts
         self.calendars = ()  # pickles from before calendars
+        self.dedupe_horizon_s = CleanerConfig().dedupe_horizon_s  # from before rings aged
         for name, value in state.items():
             if name in _PICKLED_SLOTS:
                 setattr(self, name, value)
@@ -498,9 +521,7 @@ class DataCleaner:
                  if (k[1] if isinstance(k, tuple) else k) == symbol
                  and not (isinstance(k, tuple) and k[0] == SENTIMENT)]  # fmt: skip
         for _, feed in feeds:
-            ring = feed.fingerprint_ring
-            if isinstance(ring, array) and len(ring) > self.dedupe_window:
-                del ring[: -self.dedupe_window]
+            self._cut(feed, self.dedupe_window)
             del feed.intervals[: -self.cadence_window]
             del feed.returns[: -self.spike_window]
         return feeds
@@ -536,11 +557,13 @@ class DataCleaner:
         ring = feed.fingerprint_ring
         if type(key) is str and type(ring) is deque:
             ring = _hashed_ring(ring)
-        if isinstance(ring, array):
-            ring = ring[-window:]
-        elif ring.maxlen != window:
-            ring = deque(ring, maxlen=window)
         feed.fingerprint_ring = ring
+        if isinstance(ring, array):
+            self._cut(feed, window)
+        else:
+            feed.ring_until = math.inf
+            if ring.maxlen != window:
+                feed.fingerprint_ring = ring = deque(ring, maxlen=window)
         if feed.fingerprints is not None:
             feed.fingerprints = _fingerprint_set(ring, window)
 
@@ -645,7 +668,7 @@ class DataCleaner:
         if seen is None and timed and ts > newest:
             ring.append(fingerprint)  # type: ignore[arg-type]  # a price feed's is an int
             if len(ring) >= self._ring_cut:  # an array (a deque holds dedupe_window at most)
-                del ring[: -self.dedupe_window]  # type: ignore[arg-type]
+                self._cut(state, self.dedupe_window)
         else:
             if seen is None:
                 seen = state.fingerprints = _fingerprint_set(ring, self.dedupe_window)
@@ -659,10 +682,10 @@ class DataCleaner:
                 return self._behind(
                     state, seen, record, fingerprint, name=name, kind=kind, price=price
                 )
-            self._remember(ring, seen, fingerprint)
+            self._remember(state, seen, fingerprint)
             if timed and ts > newest:
                 state.newer_run += 1
-                if state.newer_run >= self.dedupe_window:
+                if state.newer_run >= min(self.dedupe_window, len(ring)):
                     state.fingerprints = None
             else:
                 state.newer_run = 0
@@ -683,6 +706,8 @@ class DataCleaner:
                 if not state.intervals_countdown:
                     self._refresh_cadence(state)
         state.newest_ts = ts
+        if ts > state.ring_until:
+            self._age_ring(state, ts)
 
         # 4. Spikes. Here only what an ordinary return needs; a return beyond spike_z robust
         # units of the median (or not a number) goes to _judge_return, which does it all.
@@ -731,15 +756,40 @@ class DataCleaner:
         )
         return state
 
-    def _remember(self, ring: Ring, seen: set[Hashable], fingerprint: Hashable) -> None:
+    def _age_ring(self, state: _FeedState, newest: float) -> None:
+        """Forget a price feed's fingerprints up to its ring's mark (each remembered while the
+        feed's newest was at most the marked one's timestamp, which is now more than the
+        horizon behind ``newest``), and mark the newest one."""
+        ring = state.fingerprint_ring
+        assert isinstance(ring, array)  # only a price feed's ring ages (see _adopt)
+        end = state.ring_mark
+        if end:
+            seen = state.fingerprints
+            if seen is not None:  # it holds the ring's last dedupe_window, all distinct
+                for fingerprint in ring[max(0, len(ring) - self.dedupe_window) : end]:
+                    seen.discard(fingerprint)
+            del ring[:end]
+        state.ring_mark = len(ring)
+        state.ring_until = newest + max(self.dedupe_horizon_s, self.reorder_tolerance_s)
+
+    def _cut(self, state: _FeedState, keep: int) -> None:
+        """Forget all but the last ``keep`` fingerprints of a price feed's ring (an array)."""
+        ring = state.fingerprint_ring
+        if len(ring) > keep:
+            forgotten = len(ring) - keep
+            del ring[:forgotten]  # type: ignore[arg-type]  # an array (a deque is not cut)
+            state.ring_mark = max(0, state.ring_mark - forgotten)
+
+    def _remember(self, state: _FeedState, seen: set[Hashable], fingerprint: Hashable) -> None:
         """Append ``fingerprint`` (already in ``seen``) to a feed's ring, forgetting the oldest
         remembered one (in the ring and the set) once ``dedupe_window`` are remembered."""
+        ring = state.fingerprint_ring
         window = self.dedupe_window
         if len(ring) >= window:
             seen.discard(ring[-window])
         ring.append(fingerprint)  # type: ignore[arg-type]  # a price feed's is an int
-        if len(ring) >= self._ring_cut:
-            del ring[:-window]  # type: ignore[arg-type]  # only an array grows that long
+        if len(ring) >= self._ring_cut:  # only an array grows that long
+            self._cut(state, window)
 
     def _duplicate(self, record: Record, *, name: str, kind: str, price: float) -> CleanResult:
         counts = self._counts
@@ -771,7 +821,7 @@ class DataCleaner:
             counts[LATE] += 1
             event = FeedEvent(LATE, name, kind, ts, previous_timestamp=newest, lag_s=lag_s)
             return CleanResult(REJECT_LATE, record, (event,))
-        self._remember(state.fingerprint_ring, seen, fingerprint)
+        self._remember(state, seen, fingerprint)
         return self._out_of_order(
             state, record, name=name, kind=kind, price=price, newest=newest, lag_s=lag_s
         )

@@ -19,6 +19,9 @@ class CleanerConfig:
 
     ``max_keys``: feeds tracked at once (least recently seen forgotten first).
     ``dedupe_window``: fingerprints remembered per feed.
+    ``dedupe_horizon_s``: how far behind the feed's newest record a remembered fingerprint's
+    record may fall before it is forgotten (never less than ``reorder_tolerance_s``, so a record
+    that can still be accepted is always checked; ``math.inf``: forgotten by count only).
     ``reorder_tolerance_s``: how far behind the newest record a record may arrive and still be
     accepted (as ``out_of_order``); further behind it is rejected as ``late``.
     ``gap_factor``, ``min_gap_s``: a gap is a silence longer than both ``min_gap_s`` and
@@ -38,6 +41,7 @@ class CleanerConfig:
 
     max_keys: int = 10_000
     dedupe_window: int = 1024
+    dedupe_horizon_s: float = 60.0
     reorder_tolerance_s: float = 2.0
     gap_factor: float = 10.0
     min_gap_s: float = 1.0
@@ -55,6 +59,10 @@ class CleanerConfig:
     def __post_init__(self) -> None:
         check_int("max_keys", self.max_keys, 1)
         check_int("dedupe_window", self.dedupe_window, 1)
+        self._float(
+            "dedupe_horizon_s",
+            check_number("dedupe_horizon_s", self.dedupe_horizon_s, finite=False),
+        )
         self._float(
             "reorder_tolerance_s", check_number("reorder_tolerance_s", self.reorder_tolerance_s)
         )
