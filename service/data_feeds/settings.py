@@ -108,6 +108,8 @@ class Settings:
     """Input entries older than this, once delivered and acknowledged, are trimmed; 0 (the
     default) keeps the input history, which training and the backtest replay."""
     retention_interval_s: float = 60.0
+    heap_trim_interval_s: float = 60.0
+    """Give the C heap's free pages back to the OS this often (``runtime.heap``); 0: never."""
     signal_features: bool = False
     """Write each signal's feature values with it (``features``): what the model saw, for
     audits and for checking live features against a training dataset's rows."""
@@ -377,6 +379,7 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "events_retention_s": ("EVENTS_RETENTION_S", _non_negative_float),
     "input_retention_s": ("INPUT_RETENTION_S", _non_negative_float),
     "retention_interval_s": ("RETENTION_INTERVAL_S", _positive_float),
+    "heap_trim_interval_s": ("HEAP_TRIM_INTERVAL_S", _non_negative_float),
     "signal_features": ("SIGNAL_FEATURES", _parse_switch),
     "metrics_host": ("METRICS_HOST", _parse_token),
     "metrics_port": ("METRICS_PORT", _parse_port),

@@ -279,6 +279,11 @@ class ServiceMetrics:
             "kind",
             RETENTION_KINDS,
         )
+        self.heap_released_bytes_total = counter(
+            "heap_released_bytes_total",
+            "Resident memory given back to the operating system by the scheduler's periodic "
+            "heap trims (runtime.heap; with process_resident_memory_bytes).",
+        )
         self.pending_trimmed_total = counter(
             "pending_trimmed_total",
             "Pending entries whose payload was trimmed from the stream (MAXLEN) before they "

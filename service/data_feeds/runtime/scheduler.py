@@ -12,6 +12,9 @@
   learning online, or frozen, and would be served the other way: logged once as
   ``model_refused`` with both modes; a version recorded without a mode is served in the
   configured one).
+- Every ``heap_trim_interval_s`` (0: never) the C heap's free pages are given back to the
+  operating system, in a thread (``runtime.heap``): per-symbol state coming and going leaves
+  the heap fragmented, and the resident memory would otherwise only grow.
 - Drift: the live scorecard's new outcomes are fed to an ADWIN detector once a second (as
   0/1 errors); a detected change triggers a retraining cycle before the schedule does.
 """
@@ -37,6 +40,7 @@ from data_feeds.learning_layer.retraining import (
     retrain_in_subprocess,
     settings_to_dict,
 )
+from data_feeds.runtime.heap import HeapTrim
 from data_feeds.runtime.retention import Retention, RetentionPolicy
 from data_feeds.settings import Settings
 
@@ -85,6 +89,7 @@ class Scheduler:
         """Versions whose blob did not verify: refused and logged once each."""
         self._retraining: asyncio.Task[None] | None = None
         self.retention = Retention(consumer.redis, RetentionPolicy.of(settings))
+        self.heap = HeapTrim()
 
     def _registry(self) -> ModelRegistry:
         if self._db is None:
@@ -97,6 +102,8 @@ class Scheduler:
         next_retrain = now + s.retrain_interval_s if s.retrain_interval_s > 0 else float("inf")
         next_poll = now
         next_trim = now + min(s.retention_interval_s, 5.0)  # soon after start, then on interval
+        heap_every = s.heap_trim_interval_s if self.heap.available else 0.0
+        next_heap_trim = now + heap_every if heap_every > 0 else float("inf")
         try:
             while not stop.is_set():
                 now = time.monotonic()
@@ -106,6 +113,9 @@ class Scheduler:
                 if now >= next_trim:
                     next_trim = now + s.retention_interval_s
                     await self._guarded(self.enforce_retention())
+                if now >= next_heap_trim:
+                    next_heap_trim = now + heap_every
+                    await self._guarded(self.trim_heap())
                 drifted = (
                     s.retrain_interval_s > 0  # retraining off: neither on schedule nor on drift
                     and self._feed_drift()
@@ -191,6 +201,13 @@ class Scheduler:
             if n:
                 self.metrics.trimmed_entries_total[kind].inc(n)
         return trimmed
+
+    async def trim_heap(self) -> int:
+        """Give the C heap's free pages back (``runtime.heap``), off the loop; bytes released."""
+        released = await asyncio.to_thread(self.heap.trim)
+        self.metrics.heap_released_bytes_total.inc(released)
+        log.debug("heap_trimmed", released_bytes=released)
+        return released
 
     async def follow_champion(self) -> bool:
         """Serve the registry's champion if it is not what runs now; True if swapped."""
