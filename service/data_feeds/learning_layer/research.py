@@ -129,6 +129,7 @@ REPORTED_PARAMS: Final = (
     "min_mad",
     "reorder_tolerance_s",
     "dedupe_window",
+    "dedupe_horizon_s",
     "level_shift_ticks",
     "refresh_every",
 )
