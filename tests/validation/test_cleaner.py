@@ -243,6 +243,21 @@ def test_a_feed_pickled_before_rings_aged_marks_its_ring_at_its_next_tick() -> N
     assert decision(restored.clean(replace(history[1_190]))) == (REJECT_LATE, (LATE,))
 
 
+def test_a_feed_handed_to_a_cleaner_with_a_longer_horizon_ages_by_the_takers() -> None:
+    """The taker forgets by its own horizon from the handover on: a tick it could still accept
+    out of order is not forgotten early because the giver would have (found in review: the
+    giver's time to age at came along and let a copy through)."""
+    history = [Tick("BTCUSDT", 100.0, 1.0, T0 + i) for i in range(10)]
+    giver = DataCleaner(CleanerConfig(dedupe_horizon_s=0.0, reorder_tolerance_s=0.0))
+    taker = DataCleaner(CleanerConfig(reorder_tolerance_s=1_000.0))
+    run(giver, history)
+    taker.put_feeds(pickle.loads(pickle.dumps(giver.take_feeds("BTCUSDT"))))
+    assert decision(taker.clean(Tick("BTCUSDT", 100.0, 1.0, T0 + 10))) == QUIET
+    assert decision(taker.clean(replace(history[9]))) == (DROP_DUPLICATE, (DUPLICATE,))
+    (feed,) = [f for _, f in taker.feeds_of("BTCUSDT")]
+    assert feed.ring_until == T0 + 9 + 1_000.0  # marked at the giver's newest
+
+
 def test_a_redelivered_quarantined_record_is_dropped_not_quarantined_twice() -> None:
     """Quarantined records are remembered, so their redelivery is a duplicate."""
     cleaner, history = warmed()

@@ -7,14 +7,17 @@ blocks end up between the free ones, so glibc keeps the freed pages and the proc
 memory only grows. ``malloc_trim(0)`` releases every whole free page in every arena
 (``madvise(MADV_DONTNEED)``), not only the top of the heap.
 
-Measured with ``bench/bench_memory.py`` (10,000 symbols at 0.2 ticks/s): after 1,100 ticks a
-symbol the untrimmed heap holds about 4 kB a symbol that is free (40 MB); a trim takes 1-3 ms
-for the whole 300 MB process. The scheduler runs it in a thread every
-``heap_trim_interval_s`` (60 s; 0: never), off the event loop: glibc locks one arena at a time
-while the loop goes on.
+Measured with ``bench/bench_memory.py`` and ``--steady 10000`` (10,000 symbols at 0.2 ticks/s,
+1,100 ticks each): a trim gives back about 10 MB of the 294 MB process, 1 kB a symbol, in 1-3
+ms. The scheduler runs it in a thread every ``heap_trim_interval_s`` (60 s; 0: never), so the
+loop goes on meanwhile; glibc holds each arena's lock while it trims it, so an allocation of
+the loop's over 512 bytes (or a checkpoint's fork) may wait for that long.
+``released_bytes`` is the drop in resident memory across each call: what another thread freed
+meanwhile counts too.
 
-Where the C library has no ``malloc_trim`` (musl, macOS), ``available`` is False and ``trim``
-does nothing.
+Where the C library has no ``malloc_trim`` (musl, macOS, Windows), ``available`` is False and
+``trim`` does nothing; with another allocator preloaded (jemalloc, tcmalloc) it trims glibc's
+own heap, which then holds next to nothing.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ Checks, in order:
    timestamp, a trade id) builds the set, and it is kept up until a whole ring of strictly
    newer records has gone by. A price feed's ring is an ``array('q')`` of 64-bit hashes (8
    bytes a fingerprint, where a deque of ints takes 40) that is appended to and cut back to the
-   last ``dedupe_window`` once it holds a quarter more (so its buffer is never reallocated
-   smaller and grown again); the last ``dedupe_window`` are the ring.
+   last ``dedupe_window`` once it holds a quarter more (a cut a quarter at a time, not a value
+   at a time); the last ``dedupe_window`` are the ring.
    A price feed also forgets a fingerprint once its tick is more than ``dedupe_horizon_s``
    (default 60 s, never less than ``reorder_tolerance_s``) behind the feed's newest. A copy of
    that tick carries the same timestamp and would be rejected as late anyway, so only the
@@ -42,10 +42,13 @@ Checks, in order:
    last 1,024 (8 kB a symbol, 80 MB over 10,000 symbols; issue 15). The ring ages in steps: a
    mark after its newest fingerprint, and once a tick more than the horizon newer than the
    marked one arrives, everything up to the mark is forgotten and the mark moves to the end,
-   so a ring holds one to two horizons of fingerprints. The other feeds' rings (deques of
-   fingerprints, which for a trade may be its id, not its time) are bounded by count only.
-   (A NaN timestamp, which the validator never passes, is never late: a copy of a forgotten
-   one is accepted again.)
+   so a ring holds one to two horizons of fingerprints (and ``dedupe_window`` at most). The
+   other feeds' rings (deques of fingerprints, which for a trade may be its id, not its time)
+   are bounded by count only. Timestamps that are not finite, which the validator never
+   passes, void this: after a NaN one the next record is accepted whatever its time, a copy of
+   a forgotten tick included. A feed handed to a cleaner with a longer horizon (``put_feeds``)
+   ages by the taker's horizon from then on, but what the giver had already forgotten stays
+   forgotten: workers that hand feeds over should share their cleaner settings.
 2. Ordering: a record older than the feed's newest timestamp but by at most
    ``reorder_tolerance_s`` is accepted with an ``out_of_order`` event; it is still checked for a
    spike against the reference price, but it updates neither the timing nor the price state
@@ -242,6 +245,7 @@ class _FeedState:
         "returns",
         "returns_countdown",
         "ring_mark",
+        "ring_since",
         "ring_until",
     )
 
@@ -258,9 +262,11 @@ class _FeedState:
         self.fingerprint_ring: Ring = array("q") if hashed else deque(maxlen=cleaner.dedupe_window)
         self.fingerprints: set[Hashable] | None = None
         self.newer_run = 0
-        # Aging (see DataCleaner._age_ring): the ring's first ring_mark fingerprints are
-        # forgotten once a record is newer than ring_until. Only a price feed's ring ages.
+        # Aging (see DataCleaner._age_ring): the ring's first ring_mark fingerprints, appended
+        # while the feed's newest was at most ring_since, are forgotten once a record is newer
+        # than ring_until (ring_since plus the horizon). Only a price feed's ring ages.
         self.ring_mark = 0
+        self.ring_since = _NEVER
         self.ring_until = _NEVER if hashed else math.inf
         # Timing: inter-arrival times of in-order records. A countdown to the next
         # recomputation of the threshold: first after cadence_min_count intervals, then
@@ -295,8 +301,8 @@ class _FeedState:
             raise TypeError(f"not a pickled feed state: {type(state).__name__}")
         self.newer_run = 0
         self.calendar = None
-        self.ring_mark = 0  # pickles from before rings aged: marked on the next record (a
-        self.ring_until = _NEVER  # ring that stays a deque never ages: DataCleaner._adopt)
+        self.ring_mark = 0  # pickles from before rings aged: marked on the next record
+        self.ring_since = _NEVER  # (DataCleaner._adopt derives ring_until)
         self.return_low = -math.inf
         self.return_high = math.inf
         for name, value in state[1].items():
@@ -549,7 +555,9 @@ class DataCleaner:
         """Fit a feed's state restored from a pickle or handed over by another cleaner to this
         one: its return bounds, and its ring as ``clean`` keeps it (a price feed's as an array
         of hashes, also when pickled as a deque of hashes or of tick tuples before; any ring
-        cut to this cleaner's ``dedupe_window``, and the set rebuilt from it)."""
+        cut to this cleaner's ``dedupe_window``, its mark moved along, the time it ages at
+        from this cleaner's horizon, and the set rebuilt from it). A ring that stays a deque
+        never ages."""
         feed.return_low, feed.return_high = _bounds(
             feed.return_median, feed.return_scale, self.spike_z
         )
@@ -560,6 +568,7 @@ class DataCleaner:
         feed.fingerprint_ring = ring
         if isinstance(ring, array):
             self._cut(feed, window)
+            feed.ring_until = feed.ring_since + self._ring_horizon()
         else:
             feed.ring_until = math.inf
             if ring.maxlen != window:
@@ -770,7 +779,13 @@ class DataCleaner:
                     seen.discard(fingerprint)
             del ring[:end]
         state.ring_mark = len(ring)
-        state.ring_until = newest + max(self.dedupe_horizon_s, self.reorder_tolerance_s)
+        state.ring_since = newest
+        state.ring_until = newest + self._ring_horizon()
+
+    def _ring_horizon(self) -> float:
+        """How far behind the newest a price feed's remembered tick may fall: never less than
+        ``reorder_tolerance_s``, so a tick that can still be accepted is always checked."""
+        return max(self.dedupe_horizon_s, self.reorder_tolerance_s)
 
     def _cut(self, state: _FeedState, keep: int) -> None:
         """Forget all but the last ``keep`` fingerprints of a price feed's ring (an array)."""
