@@ -52,6 +52,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "data_feeds_feed_events": ("counter", ("type",)),
     "data_feeds_redeliveries": ("counter", ()),
     "data_feeds_pending_trimmed": ("counter", ()),
+    "data_feeds_heap_released_bytes": ("counter", ()),
     "data_feeds_trimmed_entries": ("counter", ("kind",)),
     "data_feeds_late_entries": ("counter", ()),
     "data_feeds_checkpoints_refused": ("counter", ()),

@@ -282,7 +282,7 @@ class ServiceMetrics:
         self.heap_released_bytes_total = counter(
             "heap_released_bytes_total",
             "Resident memory given back to the operating system by the scheduler's periodic "
-            "heap trims (runtime.heap; with process_resident_memory_bytes).",
+            "heap trims (runtime.heap), in bytes.",
         )
         self.pending_trimmed_total = counter(
             "pending_trimmed_total",
