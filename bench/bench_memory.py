@@ -22,7 +22,7 @@ collection), so one scenario's memory never counts in another's:
 4. **steady**: the same for ``--steady`` symbols fed 1,100 ticks each (an hour and a half at
    0.2 ticks/s), so that every window has filled and been cut back many times over; the bytes
    per symbol then bound what ``--many`` symbols take once they have run that long (from above:
-   10,000 symbols measured directly with ``--steady 10000`` took 20-30 MB less than 2,000
+   10,000 symbols measured directly with ``--steady 10000`` took 17-24 MB less than 2,000
    extrapolated).
 
 Each RSS is printed twice: as the state left it, and after a ``runtime.heap.HeapTrim`` (glibc's
