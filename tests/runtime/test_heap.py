@@ -35,15 +35,16 @@ print(json.dumps({"before": before, "after": resident_bytes(), "released": relea
 
 def test_a_fragmented_heap_gives_its_free_pages_back() -> None:
     """160 MB of 1 kB blocks freed but for one in 16 (which keeps glibc from shrinking the
-    heap from its top): a trim gives most of the freed 150 MB back, and says how much."""
+    heap from its top): a trim gives much of the freed 150 MB back, and says how much (86 or
+    122 MB, by how the pages fall between the kept blocks; without it, next to nothing)."""
     heap = HeapTrim()
     if not heap.available or os.environ.get("LD_PRELOAD"):
         pytest.skip("no malloc_trim, or another allocator preloaded (its heap is not glibc's)")
     out = subprocess.run([sys.executable, "-c", FRAGMENTED], capture_output=True, text=True,
                          check=True)  # fmt: skip
     result = json.loads(out.stdout)
-    assert result["released"] > 100_000_000  # what it reports it gave back ...
-    assert result["after"] < result["before"] - 100_000_000  # ... it did
+    assert result["released"] > 50_000_000  # what it reports it gave back ...
+    assert result["after"] < result["before"] - 50_000_000  # ... it did
     assert resident_bytes() > 0
 
 
