@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -51,11 +50,10 @@ from bench_checkpoint import Market, feed, warm_state
 from data_feeds.cache import signed
 from data_feeds.runtime.app import build_pipeline
 from data_feeds.runtime.checkpointer import FORMAT
-from data_feeds.runtime.heap import HeapTrim
+from data_feeds.runtime.heap import HeapTrim, resident_bytes
 from data_feeds.settings import Settings
 from data_feeds.validation.schema_validator import SchemaValidator
 
-PAGE = os.sysconf("SC_PAGE_SIZE")
 MB = 1_000_000
 HMAC_KEY = b"bench-memory-key-0123456789abcdef"
 TEST_EXTRAS = ("sklearn", "pyarrow", "matplotlib")
@@ -64,8 +62,7 @@ TEST_EXTRAS = ("sklearn", "pyarrow", "matplotlib")
 
 def rss_bytes() -> int:
     gc.collect()
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * PAGE
+    return resident_bytes()
 
 
 def rss_pair() -> dict[str, int]:
