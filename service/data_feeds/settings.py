@@ -93,6 +93,10 @@ class Settings:
     cost_bps: float = 0.0
     """Trading cost per unit of turnover, in bps, that a calibrated threshold must earn back."""
     dead_band_bps: float = 0.0
+    learn_interval_s: float = 0.0
+    """Which matured outcomes the online model learns (``OutcomeBuffer.sample``): 0 every one,
+    else the first prediction of each symbol's event-time slot of this many seconds; the rest
+    are only scored. Training and retraining replay the holdout with the same rule."""
     model: str = "default"
     serving: str = "online"
     """Serving mode (``signals.serving``): ``online`` learns each matured outcome, ``frozen``
@@ -370,6 +374,7 @@ VARIABLES: Final[dict[str, tuple[str, Callable[[str, str], Any]]]] = {
     "threshold": ("THRESHOLD", _choice("fixed", "calibrated")),  # signals.threshold.POLICIES
     "cost_bps": ("COST_BPS", _non_negative_float),
     "dead_band_bps": ("DEAD_BAND_BPS", _non_negative_float),
+    "learn_interval_s": ("LEARN_INTERVAL_S", _non_negative_float),
     "model": ("MODEL", _parse_token),
     "model_params": ("MODEL_PARAMS", _parse_json_object),
     "serving": ("SERVING", _choice("online", "frozen")),  # signals.serving.SERVING_MODES

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import pickle
 import random
@@ -49,8 +50,8 @@ def pretrained(seed: int = 50) -> Any:
     return trainer.model
 
 
-def dataset_of(ticks: list[Tick]) -> Dataset:
-    replay = FeatureReplay(horizon_s=HORIZON_S)
+def dataset_of(ticks: list[Tick], **options: float) -> Dataset:
+    replay = FeatureReplay(horizon_s=HORIZON_S, **options)
     stream = record_stream(ticks[0])
     replay.feed(Entry(stream, f"{int(t.timestamp * 1000)}-0", t) for t in ticks)
     return replay.dataset(min_rows=1, stats={})
@@ -122,21 +123,38 @@ class _SharedRecorder:
 
 
 @pytest.mark.parametrize("mode", SERVING_MODES)
-def test_serve_holdout_is_the_live_generator_bitwise_and_leaves_the_model_alone(mode: str) -> None:
+@pytest.mark.parametrize(("learn_interval_s", "dead_band_bps"), [(0.0, 0.0), (2.5, 8.0)])
+def test_serve_holdout_is_the_live_generator_bitwise_and_leaves_the_model_alone(
+    mode: str, learn_interval_s: float, dead_band_bps: float
+) -> None:
     """On one symbol's ticks, the generator serving a model in ``mode`` and ``serve_holdout``
-    of the same model over the FeatureReplay rows give == probabilities on every row."""
+    of the same model over the FeatureReplay rows give == probabilities on every row; also
+    when only the first tick of each 2.5 s slot is learned and a dead band leaves some of
+    those first ticks without a row (the dataset's flags, not its rows, say which to learn)."""
     ticks = walk(2_000, seed=8)
     model = pretrained()
     before = pickle.dumps(model)
-    live = SignalGenerator(pickle.loads(before), horizon_s=HORIZON_S, serving=mode)
+    options = {"learn_interval_s": learn_interval_s, "dead_band_bps": dead_band_bps}
+    live = SignalGenerator(pickle.loads(before), horizon_s=HORIZON_S, serving=mode, **options)
     by_time = {t.timestamp: live.process(t).probability for t in ticks}  # type: ignore[union-attr]
-    dataset = dataset_of(ticks)
-    assert len(dataset) == len(ticks) - int(HORIZON_S)
+    dataset = dataset_of(ticks, **options)
+    unlabelled = dataset.stats["unlabelled"]
+    assert len(dataset) == len(ticks) - int(HORIZON_S) - unlabelled
+    assert (unlabelled > 0) == (dead_band_bps > 0)
     replayed = serve_holdout(model, dataset, mode)
     assert replayed == [by_time[t] for t in dataset.timestamps]
     assert pickle.dumps(model) == before
     frozen = predict_probabilities(model, dataset)
     assert (replayed == frozen) == (mode == FROZEN)
+    if learn_interval_s:
+        assert 0 < sum(dataset.learn) < len(dataset) / 2
+        from_rows, last = [], None  # the rule applied to the rows alone: not the live one
+        for t in dataset.timestamps:
+            from_rows.append(t // learn_interval_s != last)
+            last = t // learn_interval_s
+        assert from_rows != dataset.learn
+        every_row = serve_holdout(model, dataclasses.replace(dataset, learn=[]), mode)
+        assert (every_row == replayed) == (mode == FROZEN)
 
 
 # -- training and retraining score in the served mode --------------------------------------------
@@ -218,16 +236,24 @@ def live_probabilities(client: redis.Redis, symbol: str) -> dict[float, float]:
 
 
 @pytest.mark.parametrize("mode", SERVING_MODES)
+@pytest.mark.parametrize("learn_interval_s", [0.0, 2.5])
 async def test_offline_replay_reproduces_the_live_probabilities_bitwise(
-    redis_client: redis.Redis, settings: Settings, db: DBConnector, mode: str
+    redis_client: redis.Redis,
+    settings: Settings,
+    db: DBConnector,
+    mode: str,
+    learn_interval_s: float,
 ) -> None:
     """A version served in ``mode`` by the service, then its stored history replayed offline
     (prepare_dataset's rows + serve_holdout through the same version): every signal whose
-    outcome is in the history has the same probability, ``==`` on floats."""
+    outcome is in the history has the same probability, ``==`` on floats; also when the
+    service learns only the first tick of each symbol's 2.5 s slot."""
     registry = ModelRegistry(db)
     version = registry.register(pretrained(), serving=mode).version
     registry.promote(version, reason="test")
-    s = service_settings(settings, serving=mode, horizon_s=HORIZON_S)
+    s = service_settings(
+        settings, serving=mode, horizon_s=HORIZON_S, learn_interval_s=learn_interval_s
+    )
     service = Service(s)
     task = asyncio.create_task(service.run())
     n = 1_500
@@ -248,7 +274,9 @@ async def test_offline_replay_reproduces_the_live_probabilities_bitwise(
 
     training = TrainingModule(db, settings=s)
     assert training.serving == mode and training.horizon_s == HORIZON_S
+    assert training.learn_interval_s == learn_interval_s
     dataset = training.prepare_dataset([symbol], store=False)
+    assert (0 < sum(dataset.learn) < len(dataset)) == (learn_interval_s > 0)
     assert len(dataset) == n - int(HORIZON_S) - dataset.stats["unlabelled"]
     assert dataset.stats["unmatured"] == int(HORIZON_S)
     replayed = serve_holdout(registry.load(version), dataset, mode)

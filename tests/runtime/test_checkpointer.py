@@ -164,15 +164,15 @@ async def test_the_first_checkpoint_is_written_right_after_start(
     assert redis_client.get(consumer.checkpointer.key) is not None
 
 
-@pytest.mark.parametrize("version", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("version", [2, 3, 4, 5, 6, 7])
 async def test_checkpoints_of_the_formats_this_version_reads_restore(
     redis_client: redis.Redis, aclient: aredis.Redis, settings: Settings, version: int
 ) -> None:
     """Formats 3 (before the arrays of doubles), 4 (before the full-length windows) and 5
-    (before the aging rings) restore like the current one (their windows convert on
-    unpickling: ``test_indicator_pickle``); format 2 (wall-time feeds) is refused. A version
-    before format 6 refuses format 6 the same way, so a rollback starts fresh instead of
-    misreading the state."""
+    (before the aging rings) and 6 (before pending predictions without features) restore like
+    the current one (their windows convert on unpickling: ``test_indicator_pickle``); format 2
+    (wall-time feeds) is refused. A version before format 7 refuses format 7 the same way, so
+    a rollback starts fresh instead of misreading the state."""
     ids = add_ticks(redis_client, 50)
     pipeline = fresh(settings)
     pipeline.process([(STREAM, i, f) for i, f in redis_client.xrange(STREAM)])
@@ -185,7 +185,7 @@ async def test_checkpoints_of_the_formats_this_version_reads_restore(
                           on_refused=reasons.append)  # fmt: skip
     restored = await loader.restore()
     assert restored == (version in checkpointer.READABLE) == (version >= 3)
-    assert checkpointer.FORMAT == 6 and {3, 4, 5} <= checkpointer.READABLE
+    assert checkpointer.FORMAT == 7 and {3, 4, 5, 6} <= checkpointer.READABLE
     if restored:
         assert other.generator.pending("AAAUSDT") == pipeline.generator.pending("AAAUSDT") > 0
     else:

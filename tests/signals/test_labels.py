@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import random
+from array import array
 from collections import deque
 
 import pytest
@@ -15,8 +17,10 @@ ACTIONS = (BUY, SELL, HOLD)
 
 
 def row(rng: random.Random, t: float, width: int = 5) -> Pending:
-    return Pending(t, rng.uniform(1, 2), [rng.gauss(0, 1) for _ in range(width)],
-                   rng.random(), rng.choice(ACTIONS), f"v{rng.randrange(3)}")  # fmt: skip
+    """A prediction; one in three not to be learned (no features)."""
+    x = [rng.gauss(0, 1) for _ in range(width)] if rng.random() < 2 / 3 else None
+    return Pending(t, rng.uniform(1, 2), x, rng.random(), rng.choice(ACTIONS),
+                   f"v{rng.randrange(3)}")  # fmt: skip
 
 
 def push(buffer: OutcomeBuffer, p: Pending) -> None:
@@ -25,8 +29,9 @@ def push(buffer: OutcomeBuffer, p: Pending) -> None:
 
 
 def same(a: Pending, b: Pending) -> bool:
-    return (a.timestamp, a.price, list(a.x), a.probability, a.action, a.model_version) == (
-        b.timestamp, b.price, list(b.x), b.probability, b.action, b.model_version,
+    xa, xb = (None if p.x is None else list(p.x) for p in (a, b))
+    return (a.timestamp, a.price, xa, a.probability, a.action, a.model_version) == (
+        b.timestamp, b.price, xb, b.probability, b.action, b.model_version,
     )  # fmt: skip
 
 
@@ -71,7 +76,8 @@ def test_popped_rows_are_dropped_from_the_columns() -> None:
         for _ in buffer.mature(float(i)):
             pass
     assert len(buffer) == 1  # the row at i waits
-    assert len(buffer.rows()) == 25 and len(buffer._chunks) == 1
+    assert len(buffer.rows()) == 3 and len(buffer.features()) == 22
+    assert len(buffer._rows.chunks) == len(buffer._features.chunks) == 1
 
 
 def test_a_row_of_another_width_is_refused_and_changes_nothing() -> None:
@@ -79,7 +85,8 @@ def test_a_row_of_another_width_is_refused_and_changes_nothing() -> None:
     buffer.push(0.0, 1.0, [1.0, 2.0], 0.5, action=HOLD, model_version="v")
     with pytest.raises(ValueError, match="3 features in a buffer of 2"):
         buffer.push(0.5, 1.0, [1.0, 2.0, 3.0], 0.5, action=HOLD, model_version="v")
-    assert len(buffer) == 1 and list(buffer.rows()) == [0.0, 1.0, 0.5, 1.0, 2.0]
+    assert len(buffer) == 1 and list(buffer.rows()) == [0.0, 1.0, 0.5]
+    assert list(buffer.features()) == [1.0, 2.0]
 
 
 def test_a_buffer_pickled_as_a_deque_of_predictions_restores_in_columns() -> None:
@@ -97,3 +104,47 @@ def test_a_buffer_pickled_as_a_deque_of_predictions_restores_in_columns() -> Non
     assert [p.timestamp for p in matured] == [0.0, 1.0, 2.0, 3.0]
     assert [list(p.x) for p in matured] == [[i * 0.5, -i] for i in range(4)]
     assert {(p.action, p.model_version) for p in matured} == {(SELL, "v3")}
+
+
+@pytest.mark.parametrize("interval", [0.0, 0.25, 1.0, 3.0])
+def test_sample_takes_the_first_tick_of_each_slot(interval: float) -> None:
+    """``sample`` against its definition: with an interval, a tick is sampled when its slot
+    ``floor(t / interval)`` is not the slot of the last tick sampled (so also a tick out of
+    order in an earlier slot); with 0, every tick. Pickling keeps the last slot."""
+    rng = random.Random(int(interval * 100))
+    buffer = OutcomeBuffer(horizon_s=5.0, max_pending=10, learn_interval_s=interval)
+    last_slot = None
+    t = 1_700_000_000.0
+    taken = 0
+    for step in range(3_000):
+        t += rng.expovariate(4.0) if rng.random() < 0.95 else -rng.uniform(0, 2)
+        expected = not interval or math.floor(t / interval) != last_slot
+        if expected and interval:
+            last_slot = math.floor(t / interval)
+        assert buffer.sample(t) is expected
+        taken += expected
+        if step % 501 == 0:
+            buffer = pickle.loads(pickle.dumps(buffer))
+    assert taken == 3_000 if not interval else 0 < taken < 3_000
+
+
+def test_a_bad_learning_interval_is_refused() -> None:
+    for bad in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="learn_interval_s must be a finite number >= 0"):
+            OutcomeBuffer(horizon_s=1.0, max_pending=10, learn_interval_s=bad)
+
+
+def test_a_buffer_pickled_with_every_row_s_features_restores_each_to_be_learned() -> None:
+    """Checkpoints of format 6 and before held ``[time, price, probability, *features]`` per
+    row: each restores with its features, learned once it matures, as it would have been."""
+    state = {"horizon_s": 2.0, "max_pending": 10, "dropped": 1, "width": 2,
+             "rows": array("d", [0.0, 100.0, 0.25, 1.0, 2.0, 1.0, 101.0, 0.75, 3.0, 4.0]),
+             "actions": [SELL, BUY], "versions": ["v1", "v2"]}  # fmt: skip
+    old = OutcomeBuffer.__new__(OutcomeBuffer)
+    old.__setstate__(state)
+    restored = pickle.loads(pickle.dumps(old))
+    assert (restored.dropped, restored.width, restored.learn_interval_s) == (1, 2, 0.0)
+    matured = list(restored.mature(10.0))
+    assert [(p.timestamp, p.price, p.probability, list(p.x or []), p.action, p.model_version)
+            for p in matured] == [(0.0, 100.0, 0.25, [1.0, 2.0], SELL, "v1"),
+                                  (1.0, 101.0, 0.75, [3.0, 4.0], BUY, "v2")]  # fmt: skip

@@ -11,8 +11,12 @@ generator would have given it serving ``model`` from the first row on:
   predicted. Formally, for rows ``0..n-1`` with symbol ``s_i``, time ``t_i``, horizon ``h``::
 
       m(i) = min{ j > i : s_j = s_i and t_i <= t_j - h }    the row at which row i matures
-      M_j  = M_0 after learn_one(x_i, y_i) for every i with m(i) <= j, in order of (m(i), i)
+      M_j  = M_0 after learn_one(x_i, y_i) for every i in L with m(i) <= j, in order of (m(i), i)
       p_j  = M_j.predict_proba_one(x_j)[True]
+
+  where ``L`` is the rows the live generator samples for learning (``Dataset.learn``: every
+  row with a learning interval of 0, else the first tick of each symbol's event-time slot,
+  ``OutcomeBuffer.sample``, flagged as the dataset was replayed, where every tick was seen).
 
   (stepped as the generator steps it: ``signals.model_step``, river's own results to the bit)
 
@@ -61,21 +65,24 @@ def serve_holdout(
         return [predict(x) for x in holdout.x_rows]
     horizon = holdout.horizon_s if horizon_s is None else float(horizon_s)
     served = stepper(copy.deepcopy(model), names)
-    predict, learn = served.predict, served.learn
+    predict, learn_one = served.predict, served.learn
     capacity = max(1, len(holdout))  # never full: no row is dropped unlearned
     buffers: dict[str, tuple[OutcomeBuffer, deque[int]]] = {}
     out: list[float] = []
-    for x, ts, symbol, y in zip(
-        holdout.x_rows, holdout.timestamps, holdout.symbols, holdout.y, strict=True
+    learn = holdout.learn or [True] * len(holdout)
+    for x, ts, symbol, y, sampled in zip(
+        holdout.x_rows, holdout.timestamps, holdout.symbols, holdout.y, learn, strict=True
     ):
         waiting = buffers.get(symbol)
         if waiting is None:
             waiting = buffers[symbol] = (OutcomeBuffer(horizon, capacity), deque())
         buffer, labels = waiting
         for pending in buffer.mature(ts):
-            learn(pending.x, labels.popleft() == 1)
+            label = labels.popleft()
+            if pending.x is not None:
+                learn_one(pending.x, label == 1)
         p = predict(x)
         out.append(p)
-        buffer.push(ts, 0.0, x, p, action=HOLD, model_version="")
+        buffer.push(ts, 0.0, x if sampled else None, p, action=HOLD, model_version="")
         labels.append(y)
     return out

@@ -110,13 +110,20 @@ def fingerprint_rows(
     symbols: Sequence[str],
     x_rows: Sequence[Sequence[float]],
     y: Sequence[int],
+    *,
+    learn: Sequence[bool] = (),
+    learn_interval_s: float = 0.0,
 ) -> str:
     """sha256 of the canonical rows: a header line with the feature names, then one line
-    ``[timestamp, symbol, [features...], label]`` per row (orjson, shortest float repr)."""
+    ``[timestamp, symbol, [features...], label]`` per row (orjson, shortest float repr); with a
+    learning interval, a last line ``["learn", interval, [flags...]]``."""
     h = hashlib.sha256(orjson.dumps([DATASET_FORMAT, list(feature_names)]))
     for ts, sym, x, label in zip(timestamps, symbols, x_rows, y, strict=True):
         h.update(b"\n")
         h.update(orjson.dumps([ts, sym, x, label]))
+    if learn_interval_s:
+        h.update(b"\n")
+        h.update(orjson.dumps(["learn", learn_interval_s, list(learn)]))
     return h.hexdigest()
 
 
@@ -148,6 +155,11 @@ class Dataset:
     prices: list[float] = field(default_factory=list)
     """Per row, its tick's price (empty for a dataset stored before rows carried it): the
     backtest's threshold calibration marks positions on these."""
+    learn_interval_s: float = 0.0
+    """The learning interval the rows were sampled with (``OutcomeBuffer.sample``)."""
+    learn: list[bool] = field(default_factory=list)
+    """Per row, whether the online model learns it once matured, as the live generator
+    sampled its tick (empty: every row, as with a learning interval of 0)."""
 
     @classmethod
     def build(
@@ -166,6 +178,8 @@ class Dataset:
         fingerprint: str | None = None,
         signal_ids: list[str] | None = None,
         prices: list[float] | None = None,
+        learn_interval_s: float = 0.0,
+        learn: list[bool] | None = None,
     ) -> Dataset:
         """A dataset with its fingerprint computed from the rows (unless given)."""
         n = len(y)
@@ -175,7 +189,10 @@ class Dataset:
             raise ValueError("signal_ids and y differ in length")
         if prices and len(prices) != n:
             raise ValueError("prices and y differ in length")
+        if learn and len(learn) != n:
+            raise ValueError("learn and y differ in length")
         names = tuple(feature_names)
+        flags = list(learn or []) if learn_interval_s else []
         return cls(
             feature_names=names,
             x_rows=x_rows,
@@ -186,7 +203,15 @@ class Dataset:
             horizon_s=float(horizon_s),
             dead_band_bps=float(dead_band_bps),
             fingerprint=(
-                fingerprint_rows(names, timestamps, symbols, x_rows, y)
+                fingerprint_rows(
+                    names,
+                    timestamps,
+                    symbols,
+                    x_rows,
+                    y,
+                    learn=flags,
+                    learn_interval_s=float(learn_interval_s),
+                )
                 if fingerprint is None
                 else fingerprint
             ),
@@ -194,6 +219,8 @@ class Dataset:
             stats=dict(stats or {}),
             signal_ids=list(signal_ids or []),
             prices=list(prices or []),
+            learn_interval_s=float(learn_interval_s),
+            learn=flags,
         )
 
     def __len__(self) -> int:
@@ -263,6 +290,8 @@ class Dataset:
             min_rows=self.min_rows,
             signal_ids=[self.signal_ids[i] for i in idx] if self.signal_ids else None,
             prices=[self.prices[i] for i in idx] if self.prices else None,
+            learn_interval_s=self.learn_interval_s,
+            learn=[self.learn[i] for i in idx] if self.learn else None,
         )
 
     def split(self, holdout_fraction: float) -> tuple[Dataset, Dataset]:
@@ -293,6 +322,7 @@ class Dataset:
             "feature_names": list(self.feature_names),
             "horizon_s": self.horizon_s,
             "dead_band_bps": self.dead_band_bps,
+            "learn_interval_s": self.learn_interval_s,
             "up_fraction": sum(self.y) / len(self) if len(self) else None,
             "stats": dict(self.stats),
         }
@@ -311,6 +341,8 @@ class Dataset:
             "y": self.y,
             "signal_ids": self.signal_ids,
             "prices": self.prices,
+            "learn_interval_s": self.learn_interval_s,
+            "learn": self.learn,
         }
         return zlib.compress(orjson.dumps(doc), 1)
 
@@ -331,6 +363,8 @@ class Dataset:
             min_rows=min_rows,
             signal_ids=doc.get("signal_ids"),
             prices=doc.get("prices"),
+            learn_interval_s=doc.get("learn_interval_s", 0.0),
+            learn=doc.get("learn"),
         )
 
 
@@ -343,11 +377,13 @@ class FeatureReplay:
         *,
         horizon_s: float,
         dead_band_bps: float = 0.0,
+        learn_interval_s: float = 0.0,
         indicator_config: IndicatorConfig | None = None,
         cleaner: DataCleaner | None = None,
     ) -> None:
         self.horizon_s = horizon_s
         self.dead_band_bps = dead_band_bps
+        self.learn_interval_s = learn_interval_s
         self.cleaner = cleaner or DataCleaner()
         # The generator's observe() is the live "indicators + features" step; its model is
         # never asked for anything here, and its per-symbol outcome buffers hold the rows
@@ -355,6 +391,7 @@ class FeatureReplay:
         self.generator = SignalGenerator(
             horizon_s=horizon_s,
             dead_band_bps=dead_band_bps,
+            learn_interval_s=learn_interval_s,
             max_pending=_MAX_PENDING,
             indicator_config=indicator_config,
             calendars=self.cleaner.calendars,
@@ -367,13 +404,15 @@ class FeatureReplay:
         self.symbols: list[str] = []
         self.signal_ids: list[str] = []
         self.prices: list[float] = []
+        self.learn: list[bool] = []
         self.records = 0
         self.ticks = 0
         """Price ticks the cleaner accepted: the rows' candidates."""
         self.cleaned_out: dict[str, int] = {}
         self.unlabelled = 0
-        self._waiting_ids: dict[str, deque[str]] = {}
-        """Per symbol, the signal ids of the rows waiting in its outcome buffer, in order."""
+        self._waiting: dict[str, deque[tuple[str, bool]]] = {}
+        """Per symbol, the signal id of each row waiting in its outcome buffer, in order, and
+        whether the live generator would learn it (``OutcomeBuffer.sample``)."""
 
     def feed(self, entries: Iterable[Entry]) -> None:
         clean = self.cleaner.clean
@@ -393,15 +432,16 @@ class FeatureReplay:
             tick, state, features_now = prepared
             buffer = state.outcomes
             price, ts = tick.price, tick.timestamp
-            ids = self._waiting_ids.get(tick.symbol)
+            ids = self._waiting.get(tick.symbol)
             if ids is None:
-                ids = self._waiting_ids[tick.symbol] = deque()
+                ids = self._waiting[tick.symbol] = deque()
             for pending in buffer.mature(ts):
-                signal_id = ids.popleft()
+                signal_id, learn = ids.popleft()
                 label = label_move(pending.price, price, dead_band)
                 if label is None:
                     self.unlabelled += 1
                     continue
+                assert pending.x is not None  # pushed with its features, sampled or not
                 self.x_rows.append(list(pending.x))
                 self.y.append(label)
                 self.timestamps.append(pending.timestamp)
@@ -409,9 +449,11 @@ class FeatureReplay:
                 self.symbols.append(tick.symbol)
                 self.signal_ids.append(signal_id)
                 self.prices.append(pending.price)
+                self.learn.append(learn)
             dropped = buffer.dropped
+            learn = buffer.sample(ts)
             buffer.push(ts, price, features_now.values(), 0.5, action=HOLD, model_version="")
-            ids.append(entry.signal_id)
+            ids.append((entry.signal_id, learn))
             if buffer.dropped > dropped:  # the oldest row went unlabelled (not with 10M)
                 ids.popleft()
 
@@ -435,6 +477,8 @@ class FeatureReplay:
             symbols=[self.symbols[i] for i in order],
             signal_ids=[self.signal_ids[i] for i in order],
             prices=[self.prices[i] for i in order],
+            learn_interval_s=self.learn_interval_s,
+            learn=[self.learn[i] for i in order],
             horizon_s=self.horizon_s,
             dead_band_bps=self.dead_band_bps,
             min_rows=min_rows,
@@ -611,7 +655,8 @@ class TrainingModule:
     """Datasets from stored history and models trained on them, recorded in Redis.
 
     Defaults come from ``settings`` (the connector's when not given): ``horizon_s``,
-    ``dead_band_bps``, ``model``, ``model_params`` and ``serving`` are the live service's, so a
+    ``dead_band_bps``, ``learn_interval_s``, ``model``, ``model_params`` and ``serving`` are the
+    live service's, so a
     trained model predicts what the live generator learns, and is validated (and recorded) in
     the mode it will be served in. ``threshold``: how a version's BUY/SELL margin is chosen
     (``signals.threshold``; the settings' ``threshold``, ``margin`` and ``cost_bps`` when
@@ -629,6 +674,7 @@ class TrainingModule:
         settings: Settings | None = None,
         horizon_s: float | None = None,
         dead_band_bps: float | None = None,
+        learn_interval_s: float | None = None,
         model_name: str | None = None,
         model_params: Mapping[str, Any] | None = None,
         serving: str | None = None,
@@ -649,7 +695,10 @@ class TrainingModule:
         s = self.settings
         self.horizon_s = float(s.horizon_s if horizon_s is None else horizon_s)
         self.dead_band_bps = float(s.dead_band_bps if dead_band_bps is None else dead_band_bps)
-        OutcomeBuffer(self.horizon_s, 1)  # validates the horizon
+        self.learn_interval_s = float(
+            s.learn_interval_s if learn_interval_s is None else learn_interval_s
+        )
+        OutcomeBuffer(self.horizon_s, 1, self.learn_interval_s)  # validates both
         if not (self.dead_band_bps >= 0.0 and math.isfinite(self.dead_band_bps)):
             raise ValueError(f"dead_band_bps must be a finite number >= 0, got {dead_band_bps!r}")
         self.model_name = s.model if model_name is None else model_name
@@ -739,6 +788,7 @@ class TrainingModule:
         replay = FeatureReplay(
             horizon_s=horizon,
             dead_band_bps=self.dead_band_bps,
+            learn_interval_s=self.learn_interval_s,
             indicator_config=self.indicator_config,
             cleaner=DataCleaner(self.cleaner_config),
         )

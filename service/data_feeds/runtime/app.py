@@ -52,6 +52,7 @@ def build_pipeline(settings: Settings, validator: SchemaValidator) -> TickPipeli
         margin=settings.margin,
         horizon_s=settings.horizon_s,
         dead_band_bps=settings.dead_band_bps,
+        learn_interval_s=settings.learn_interval_s,
         serving=settings.serving,
         calendars=settings.cleaner.calendars,
     )

@@ -52,21 +52,24 @@ from data_feeds.validation.cleaner import DataCleaner
 
 log = structlog.get_logger(__name__)
 
-FORMAT: Final = 6
-"""6: a price feed's duplicate fingerprints age (its state in the cleaner has a mark and a time
-for that, which a version before would fail on). 5: a symbol's price and clock histories and
+FORMAT: Final = 7
+"""7: a symbol's pending predictions keep features only for those to be learned (a learning
+interval, ``OutcomeBuffer.sample``), apart from their rows. 6: a price feed's duplicate
+fingerprints age (its state in the cleaner has a mark and a time for that, which a version
+before would fail on). 5: a symbol's price and clock histories and
 rolling windows are allocated at their full length, with a count of the values held (issue
 15). 4: a symbol's windows are arrays of doubles and its trade flow has no deque before its
 first trade (issue 15). A version before any of these would misread such a state, and refuses
 its format as unknown, so a rollback starts fresh and replays instead; this version reads
-formats 3, 4 and 5 as well (``READABLE``). 3: the state follows trading calendars (a state
+formats 3 to 6 as well (``READABLE``). 3: the state follows trading calendars (a state
 of format 2 measured every feed in wall time; it is refused, and the history replayed with
 the configured calendars). The parts of ``leases`` are new kinds of blob under keys of their
 own, so they carry the same number."""
-READABLE: Final = frozenset({3, 4, 5, FORMAT})
-"""The formats a checkpoint is restored from: 3, 4 and 5 restore as they were written (their
+READABLE: Final = frozenset({3, 4, 5, 6, FORMAT})
+"""The formats a checkpoint is restored from: 3 to 6 restore as they were written (their
 deques, lists of floats and arrays grown value by value become the full-length windows on
-unpickling; their price feeds' rings start aging at their next tick)."""
+unpickling; their price feeds' rings start aging at their next tick; every pending prediction
+of theirs keeps its features, and is learned, as then)."""
 Behind = Callable[[dict[str, str]], Awaitable[list[str]]]
 """Given entries applied per stream, the streams on which Redis has acknowledged less."""
 REPLAY_PAGE: Final = 1000

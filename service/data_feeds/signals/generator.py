@@ -94,6 +94,9 @@ class SignalGenerator:
     ``margin``: BUY when P(up) > 0.5 + margin, SELL when P(up) < 0.5 - margin, else HOLD
     (0.5: never trade, always HOLD).
     ``dead_band_bps``: moves smaller than this are neither up nor down and are not learned.
+    ``learn_interval_s``: which predictions are learned once matured (``OutcomeBuffer.sample``):
+    0 every one, else the first of each symbol's event-time slot of this length; the rest are
+    only scored, and wait without their features.
     ``serving``: ``online`` learns each matured outcome, ``frozen`` only scores it.
     ``calendars``: the trading calendars symbols' open-market clocks follow
     (``CleanerConfig.calendars``: the same map the cleaner judges gaps by).
@@ -101,6 +104,8 @@ class SignalGenerator:
 
     serving: str = ONLINE
     """Class default: a generator pickled before serving modes existed learns, as it did."""
+    learn_interval_s: float = 0.0
+    """Class default: a generator pickled before the learning interval learns every outcome."""
 
     def __init__(
         self,
@@ -110,6 +115,7 @@ class SignalGenerator:
         margin: float = 0.05,
         horizon_s: float = 60.0,
         dead_band_bps: float = 0.0,
+        learn_interval_s: float = 0.0,
         max_pending: int = 10_000,
         max_symbols: int = 10_000,
         indicator_config: IndicatorConfig | None = None,
@@ -121,12 +127,13 @@ class SignalGenerator:
             raise ValueError(f"dead_band_bps must be a finite number >= 0, got {dead_band_bps!r}")
         if max_symbols < 1:
             raise ValueError(f"max_symbols must be >= 1, got {max_symbols!r}")
-        OutcomeBuffer(horizon_s, max_pending)  # validates both
+        OutcomeBuffer(horizon_s, max_pending, learn_interval_s)  # validates all three
         self.serving = check_serving(serving)
         self.model = build_model() if model is None else model
         self.model_version = model_version
         self.horizon_s = horizon_s
         self.dead_band_bps = dead_band_bps
+        self.learn_interval_s = learn_interval_s
         self.max_pending = max_pending
         self.max_symbols = max_symbols
         self.indicator_config = indicator_config or IndicatorConfig()
@@ -183,7 +190,7 @@ class SignalGenerator:
                 Indicators(
                     symbol, self.indicator_config, self.calendars.for_feed(asset_class, symbol)
                 ),
-                OutcomeBuffer(self.horizon_s, self.max_pending),
+                OutcomeBuffer(self.horizon_s, self.max_pending, self.learn_interval_s),
             )
             self._symbols[symbol] = state
         else:
@@ -297,7 +304,8 @@ class SignalGenerator:
         else:
             action = HOLD
         version = self.model_version
-        outcomes.push(ts, price, x.values(), proba, action=action, model_version=version)
+        outcomes.push(ts, price, x.values() if outcomes.sample(ts) else None, proba,
+                      action=action, model_version=version)  # fmt: skip
         return Signal(tick.symbol, action, proba, version, entry_id, stream, ts, price)
 
     def _sanitize(self, x: dict[str, float]) -> dict[str, float]:
@@ -315,7 +323,7 @@ class SignalGenerator:
         if y is None:
             self.unlabelled += 1
             return
-        if self.serving == ONLINE:
+        if pending.x is not None and self.serving == ONLINE:
             self._step.learn(pending.x, y == 1)
         self.learned += 1
         card = self.scorecards.get(pending.model_version)

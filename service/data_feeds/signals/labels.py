@@ -29,25 +29,27 @@ def label_move(price_then: float, price_now: float, dead_band_bps: float) -> int
 @dataclass(slots=True)
 class Pending:
     """A prediction waiting for its outcome, as ``OutcomeBuffer.mature`` hands it back; ``x``
-    holds its features in ``FEATURE_NAMES`` order."""
+    holds its features in ``FEATURE_NAMES`` order, ``None`` for a prediction not to be learned
+    (``OutcomeBuffer.sample``: only scored)."""
 
     timestamp: float
     price: float
-    x: Sequence[float]
+    x: Sequence[float] | None
     probability: float
     action: str
     model_version: str
 
 
 CHUNK_ROWS: Final = 4
-"""Rows per block of an ``OutcomeBuffer``. A symbol at a low rate has a dozen predictions
-waiting: with 4 rows a block (0.8 kB with 22 features) it holds 3-4 blocks, 1-2 rows' worth
-unused on average, where blocks of 8 left 4 unused (``bench_memory``: 10,000 symbols 329 ->
-315 MB; the 50-symbol state the same within 1 MB; ``bench_generator`` as fast as 8)."""
+"""Rows per block of a ``Blocks`` FIFO. A symbol at a low rate has a dozen predictions
+waiting: with 4 rows a block (0.7 kB of features with 22 of them) it holds 3-4 blocks, 1-2
+rows' worth unused on average, where blocks of 8 left 4 unused (``bench_memory``: 10,000
+symbols 329 -> 315 MB; the 50-symbol state the same within 1 MB; ``bench_generator`` as fast
+as 8)."""
 
 _NO_BLOCK: Final = array("d")
 _BLANK_BLOCKS: dict[int, array[float]] = {}
-"""A zeroed block per row width, shared by every buffer: a new block is a copy of it."""
+"""A zeroed block per row width, shared by every FIFO: a new block is a copy of it."""
 
 _LABELS: list[tuple[str, str]] = []
 _LABEL_CODES: dict[tuple[str, str], float] = {}
@@ -71,163 +73,219 @@ def _label_code(action: str, model_version: str) -> float:
     return code
 
 
+class Blocks:
+    """A FIFO of rows of ``stride`` doubles, in blocks of ``CHUNK_ROWS`` rows.
+
+    Each block is one ``array('d')`` allocated once at its full size. Blocks of one size come
+    and go as rows do, so the allocator reuses them; one array per column grown and cut in
+    place left glibc's heap holding twice what the rows need. The blocks are in a list, not a
+    deque (a deque takes 0.6 kB even empty; 10,000 symbols each have two FIFOs): dropping the
+    first of hundreds of blocks every few rows moves a few kB.
+    """
+
+    __slots__ = ("blank", "chunks", "head", "size", "stride", "tail")
+
+    def __init__(self, stride: int) -> None:
+        self.stride = stride
+        blank = _BLANK_BLOCKS.get(stride)
+        if blank is None:
+            blank = _BLANK_BLOCKS[stride] = array("d", bytes(8 * stride * CHUNK_ROWS))
+        self.blank = blank if stride else _NO_BLOCK
+        self.chunks: list[array[float]] = []
+        self.head = 0  # the oldest row's index in the first block
+        self.tail = CHUNK_ROWS  # rows used in the last block (full: an append opens one)
+        self.size = 0
+
+    def append(self, row: array[float]) -> None:
+        """Add ``row`` (``stride`` doubles) at the end."""
+        if self.tail == CHUNK_ROWS:
+            self.chunks.append(self.blank[:])
+            self.tail = 0
+        stride = self.stride
+        start = self.tail * stride
+        self.chunks[-1][start : start + stride] = row
+        self.tail += 1
+        self.size += 1
+
+    def first(self) -> tuple[array[float], int]:
+        """The block holding the oldest row, and the row's offset in it."""
+        return self.chunks[0], self.head * self.stride
+
+    def drop(self) -> None:
+        """Forget the oldest row."""
+        self.size -= 1
+        head = self.head + 1
+        if head == CHUNK_ROWS:
+            del self.chunks[0]
+            head = 0
+        elif not self.size:  # the one block left is empty: start it over
+            head = self.tail = 0
+        self.head = head
+
+    def table(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The rows, oldest first, one a line (a copy)."""
+        if not self.size:
+            return np.empty((0, self.stride))
+        blocks = np.frombuffer(b"".join(self.chunks), dtype=np.float64)
+        return blocks.reshape(-1, self.stride)[self.head : self.head + self.size]
+
+
 class OutcomeBuffer:
     """Per-symbol FIFO of pending predictions, bounded: the oldest is dropped when full.
 
-    A row per prediction: ``[time, price, probability, label, *features]`` as doubles, in
-    blocks of ``CHUNK_ROWS`` rows, each one ``array('d')`` allocated once at its full size;
-    ``label`` numbers the prediction's action and model version (``_label_code``, shared by
-    every buffer of the process). About 210 bytes a row with 22 features, where a ``Pending``
-    with its own feature array took about 400 (and with a feature dict 1.7 kB): 50 symbols with
-    a 60 s horizon at 2,000 ticks/s hold 120,000 of them. Blocks of one size come and go as
-    rows do, so the allocator reuses them; one array per column grown and cut in place left
-    glibc's heap holding twice what the rows need. The blocks are in a list, not a deque (a
-    deque takes 0.6 kB even empty; 10,000 symbols each have a buffer): dropping the first of
-    hundreds of blocks every few rows moves a few kB.
+    Every prediction is a row ``[time, price, probability, code]`` of doubles in one
+    ``Blocks`` FIFO; ``code`` numbers the prediction's action and model version
+    (``_label_code``, shared by every buffer of the process) times two, plus one when the
+    prediction is to be learned, whose features wait in a second FIFO of rows of ``width``
+    doubles. 32 bytes a prediction, and 176 more for one learned with 22 features: 50 symbols
+    with a 60 s horizon at 2,000 ticks/s hold 120,000 predictions, of which a learning
+    interval of 1 s (``sample``) keeps the features of 3,000.
+
+    Which predictions are learned (``sample``): with ``learn_interval_s`` 0 every one; else the
+    first of each event-time slot ``floor(t / learn_interval_s)`` of the symbol. Labels of
+    predictions a fraction of a horizon apart overlap almost entirely: learning each repeats
+    the last update many times over, while one a slot bounds how many learned labels overlap
+    (``horizon_s / learn_interval_s``) and a symbol at a low rate still has every prediction
+    learned.
     """
 
-    __slots__ = ("_blank", "_chunks", "_head", "_len", "_stride", "_tail", "dropped",
-                 "horizon_s", "max_pending", "width")  # fmt: skip
+    __slots__ = ("_features", "_rows", "_slot", "dropped", "horizon_s", "learn_interval_s",
+                 "max_pending", "width")  # fmt: skip
 
-    def __init__(self, horizon_s: float, max_pending: int) -> None:
+    def __init__(self, horizon_s: float, max_pending: int, learn_interval_s: float = 0.0) -> None:
         if not (horizon_s > 0 and math.isfinite(horizon_s)):
             raise ValueError(f"horizon_s must be a finite number > 0, got {horizon_s!r}")
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending!r}")
+        if not (learn_interval_s >= 0 and math.isfinite(learn_interval_s)):
+            raise ValueError(
+                f"learn_interval_s must be a finite number >= 0, got {learn_interval_s!r}"
+            )
         self.horizon_s = horizon_s
         self.max_pending = max_pending
+        self.learn_interval_s = learn_interval_s
         self.dropped = 0
         """Predictions evicted unlabelled because the buffer was full."""
         self.width = -1
-        """Features a row (set by the first push)."""
-        self._stride = 0
-        self._blank = _NO_BLOCK
-        self._chunks: list[array[float]] = []
-        self._head = 0  # the oldest row's index in the first block
-        self._tail = CHUNK_ROWS  # rows used in the last block (full: a push opens one)
-        self._len = 0
+        """Features a row (set by the first push with features)."""
+        self._slot = math.nan  # the slot of the last prediction sampled (none yet)
+        self._rows = Blocks(4)
+        self._features = Blocks(0)
 
     def __len__(self) -> int:
-        return self._len
+        return self._rows.size
+
+    def sample(self, timestamp: float) -> bool:
+        """Whether the prediction of a tick at ``timestamp`` is to be learned: every one with
+        a learning interval of 0, else the first of its slot ``floor(t / learn_interval_s)``
+        (a tick out of order that falls in another slot opens that one)."""
+        interval = self.learn_interval_s
+        if not interval:
+            return True
+        slot = timestamp // interval
+        if slot == self._slot:
+            return False
+        self._slot = slot
+        return True
 
     def push(
         self,
         timestamp: float,
         price: float,
-        x: Iterable[float],
+        x: Iterable[float] | None,
         probability: float,
         *,
         action: str,
         model_version: str,
     ) -> None:
-        """Park a prediction (``x``: its features, the same number every time)."""
+        """Park a prediction; ``x``: its features (the same number every time) when it is to be
+        learned, else ``None``."""
         label = _LABEL_CODES.get((action, model_version))
         if label is None:
             label = _label_code(action, model_version)
-        row = array("d", (timestamp, price, probability, label))
-        row.extend(x)
-        stride = len(row)
-        if stride != self._stride:
-            if self.width >= 0:
-                raise ValueError(f"a row of {stride - 4} features in a buffer of {self.width}")
-            self._set_width(stride - 4)
-        if self._tail == CHUNK_ROWS:
-            self._chunks.append(self._blank[:])
-            self._tail = 0
-        start = self._tail * stride
-        self._chunks[-1][start : start + stride] = row
-        self._tail += 1
-        self._len += 1
-        if self._len > self.max_pending:
-            self._advance()
+        if x is None:
+            self._rows.append(array("d", (timestamp, price, probability, 2.0 * label)))
+        else:
+            features = array("d", x)
+            if len(features) != self.width:
+                if self.width >= 0:
+                    raise ValueError(
+                        f"a row of {len(features)} features in a buffer of {self.width}"
+                    )
+                self.width = len(features)
+                self._features = Blocks(self.width)
+            self._rows.append(array("d", (timestamp, price, probability, 2.0 * label + 1.0)))
+            self._features.append(features)
+        if self._rows.size > self.max_pending:
+            self.pop()
             self.dropped += 1
-
-    def _set_width(self, width: int) -> None:
-        self.width = width
-        self._stride = width + 4
-        blank = _BLANK_BLOCKS.get(self._stride)
-        if blank is None:
-            blank = _BLANK_BLOCKS[self._stride] = array("d", bytes(8 * self._stride * CHUNK_ROWS))
-        self._blank = blank
 
     def oldest(self) -> float:
         """The time of the oldest waiting prediction (``inf`` when none waits)."""
-        return self._chunks[0][self._head * self._stride] if self._len else math.inf
+        rows = self._rows
+        return rows.chunks[0][rows.head * 4] if rows.size else math.inf
 
     def pop(self) -> Pending:
         """The oldest waiting prediction, removed (``IndexError`` when none waits)."""
-        if not self._len:
+        rows = self._rows
+        if not rows.size:
             raise IndexError("pop from an empty OutcomeBuffer")
-        chunk = self._chunks[0]
-        start = self._head * self._stride
-        action, version = _LABELS[int(chunk[start + 3])]
-        row = Pending(chunk[start], chunk[start + 1], chunk[start + 4 : start + self._stride],
-                      chunk[start + 2], action, version)  # fmt: skip
-        self._len -= 1  # _advance, inlined
-        head = self._head + 1
-        if head == CHUNK_ROWS:
-            del self._chunks[0]
-            head = 0
-        elif not self._len:
-            head = self._tail = 0
-        self._head = head
+        chunk, start = rows.first()
+        code = int(chunk[start + 3])
+        action, version = _LABELS[code >> 1]
+        x = None
+        if code & 1:
+            features = self._features
+            block, offset = features.first()
+            x = block[offset : offset + features.stride]
+            features.drop()
+        row = Pending(chunk[start], chunk[start + 1], x, chunk[start + 2], action, version)
+        rows.drop()
         return row
 
     def mature(self, now_s: float) -> Iterator[Pending]:
         """Pop every prediction whose horizon has passed at event time ``now_s``, oldest
         first: each with ``timestamp <= now_s - horizon_s``."""
         limit = now_s - self.horizon_s
-        while self._len and self._chunks[0][self._head * self._stride] <= limit:
+        while self.oldest() <= limit:
             yield self.pop()
 
-    def _advance(self) -> None:
-        """Forget the oldest row."""
-        self._head += 1
-        self._len -= 1
-        if self._head == CHUNK_ROWS:
-            del self._chunks[0]
-            self._head = 0
-        elif not self._len:  # the one block left is empty: start it over
-            self._head = self._tail = 0
-
-    def _table(self) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """The waiting rows, oldest first, one a line, with their label column (a copy)."""
-        blocks = np.frombuffer(b"".join(self._chunks), dtype=np.float64)
-        return blocks.reshape(-1, self._stride)[self._head : self._head + self._len]
-
-    @staticmethod
-    def _without_labels(table: np.ndarray[Any, np.dtype[np.float64]]) -> array[float]:
+    def rows(self) -> array[float]:
+        """The waiting rows, oldest first, ``[time, price, probability]`` each."""
         out = array("d")
-        out.frombytes(np.delete(table, 3, axis=1).tobytes())
+        out.frombytes(self._rows.table()[:, :3].tobytes())
         return out
 
-    def rows(self) -> array[float]:
-        """The waiting rows, oldest first, ``[time, price, probability, *features]`` each."""
-        return self._without_labels(self._table()) if self._len else array("d")
+    def features(self) -> array[float]:
+        """The features of the waiting predictions to be learned, oldest first."""
+        out = array("d")
+        out.frombytes(self._features.table().tobytes())
+        return out
 
     def __getstate__(self) -> dict[str, object]:
-        """The waiting rows in one array (not the blocks), their actions and versions."""
-        rows: array[float] = array("d")
-        actions: list[str] = []
-        versions: list[str] = []
-        if self._len:
-            table = self._table()
-            rows = self._without_labels(table)
-            codes = table[:, 3].astype(np.intp)
-            actions = np.array([a for a, _ in _LABELS], dtype=object)[codes].tolist()
-            versions = np.array([v for _, v in _LABELS], dtype=object)[codes].tolist()
+        """The waiting rows and the features in one array each (not the blocks), which are
+        learned, their actions and versions."""
+        table = self._rows.table()
+        codes = table[:, 3].astype(np.intp)
+        actions = np.array([a for a, _ in _LABELS], dtype=object)
+        versions = np.array([v for _, v in _LABELS], dtype=object)
         return {
             "horizon_s": self.horizon_s,
             "max_pending": self.max_pending,
+            "learn_interval_s": self.learn_interval_s,
+            "slot": self._slot,
             "dropped": self.dropped,
             "width": self.width,
-            "rows": rows,
-            "actions": actions,
-            "versions": versions,
+            "rows": self.rows(),
+            "learn": (codes & 1).astype(np.uint8).tobytes(),
+            "features": self.features(),
+            "actions": actions[codes >> 1].tolist() if len(codes) else [],
+            "versions": versions[codes >> 1].tolist() if len(codes) else [],
         }
 
     def __setstate__(self, state: object) -> None:
-        """Unpickle, also a buffer pickled as a deque of ``Pending`` (before the blocks)."""
+        """Unpickle, also a buffer pickled before predictions could go unlearned (every row
+        with its features), or as a deque of ``Pending`` (before the blocks)."""
         if isinstance(state, tuple):  # (None, slots) of the deque version
             slots: dict[str, Any] = state[1]
             self.__init__(slots["horizon_s"], slots["max_pending"])  # type: ignore[misc]
@@ -238,14 +296,34 @@ class OutcomeBuffer:
             self.dropped = slots["dropped"]
             return
         assert isinstance(state, dict)
-        self.__init__(state["horizon_s"], state["max_pending"])  # type: ignore[misc]
+        self.__init__(  # type: ignore[misc]
+            state["horizon_s"], state["max_pending"], state.get("learn_interval_s", 0.0)
+        )
+        self._slot = state.get("slot", math.nan)
         rows: array[float] = state["rows"]
-        if state["width"] >= 0:
-            self._set_width(state["width"])
-        stride = self.width + 3
-        for i, (action, version) in enumerate(
-            zip(state["actions"], state["versions"], strict=True)
+        width = state["width"]
+        if width >= 0:
+            self.width = width
+            self._features = Blocks(width)
+        n = len(state["actions"])
+        if "learn" in state:  # [time, price, probability] a row, features apart
+            learn = state["learn"]
+            features: array[float] = state["features"]
+            row_of = [(rows[3 * i : 3 * i + 3], i) for i in range(n)]
+        else:  # [time, price, probability, *features] a row, each learned
+            learn = bytes([1]) * n
+            stride = width + 3
+            features = array("d")
+            for i in range(n):
+                features.extend(rows[i * stride + 3 : (i + 1) * stride])
+            row_of = [(rows[i * stride : i * stride + 3], i) for i in range(n)]
+        k = 0
+        for (row, i), action, version in zip(
+            row_of, state["actions"], state["versions"], strict=True
         ):
-            row = rows[i * stride : (i + 1) * stride]
-            self.push(row[0], row[1], row[3:], row[2], action=action, model_version=version)
+            x = None
+            if learn[i]:
+                x = features[k * width : (k + 1) * width]
+                k += 1
+            self.push(row[0], row[1], x, row[2], action=action, model_version=version)
         self.dropped = state["dropped"]
