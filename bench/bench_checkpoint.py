@@ -43,6 +43,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import redis
@@ -102,7 +103,10 @@ def entries(batch: Sequence[Tick], first_ms: int) -> list[tuple[str, bytes, dict
 def warm_state(args: argparse.Namespace) -> tuple[TickPipeline, Market]:
     """A pipeline that has seen one and a half horizons, fed a second of ticks at a time (as a
     consumer would, so no more ticks than that are held at once); its market."""
+    interval = getattr(args, "learn_interval_s", None)
     settings = Settings(horizon_s=args.horizon_s)
+    if interval is not None:  # else the default
+        settings = replace(settings, learn_interval_s=interval)
     pipeline = build_pipeline(settings, SchemaValidator())
     market = Market(args.symbols, args.rate)
     feed(pipeline, market, rounds=round(1.5 * args.horizon_s), seconds=1.0, chunk=500)

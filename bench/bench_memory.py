@@ -14,7 +14,9 @@ collection), so one scenario's memory never counts in another's:
    ``--rate`` ticks/s over ``--symbols`` symbols, fed a second at a time (a horizon's worth of
    pending predictions per symbol: 120k with the defaults). RSS, the state's share above the
    imports, and the checkpoint as the checkpointer writes it: pickled, then compressed and
-   signed.
+   signed. With the default learning interval (``Settings.learn_interval_s``: the features of
+   one prediction a symbol a second are kept), then again learning every outcome (interval 0:
+   every prediction keeps its features), in a process of its own.
 3. **many symbols**: ``--many`` symbols at a low rate each (0.2 ticks/s, 2,000/s over all),
    each fed ``--many-ticks`` ticks so its indicator windows are full, with its pending
    predictions of a ``--horizon-s`` horizon (12 each): RSS, and bytes per symbol above the
@@ -132,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--scenario", choices=("imports", "state", "many", "steady"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--learn-interval-s", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scenario:
         print(json.dumps(scenario(args.scenario, args)))
@@ -147,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     imports = run_scenario("imports", passed)
     bare = imports["rss"]
     state = run_scenario("state", passed)
+    every = run_scenario("state", [*passed, "--learn-interval-s=0"])
     many = run_scenario("many", passed)
     steady = run_scenario("steady", passed)
     extras = ", ".join(imports["extras"]) or "none"
@@ -169,7 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"  checkpoint: pickled {state['pickled'] / MB:.1f} MB, compressed and signed "
-        f"{state['sealed'] / MB:.1f} MB (target <= 5 MB)"
+        f"{state['sealed'] / MB:.1f} MB (target <= 5 MB); learning interval "
+        f"{Settings().learn_interval_s:g} s (the default)"
+    )
+    print(
+        f"  learning every outcome (interval 0, every prediction with its features): "
+        f"{rss(every)}; checkpoint pickled {every['pickled'] / MB:.1f} MB, compressed and "
+        f"signed {every['sealed'] / MB:.1f} MB"
     )
     for row in (many, steady):
         raw, trimmed = per_symbol(row)

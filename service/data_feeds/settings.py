@@ -93,10 +93,13 @@ class Settings:
     cost_bps: float = 0.0
     """Trading cost per unit of turnover, in bps, that a calibrated threshold must earn back."""
     dead_band_bps: float = 0.0
-    learn_interval_s: float = 0.0
-    """Which matured outcomes the online model learns (``OutcomeBuffer.sample``): 0 every one,
-    else the first prediction of each symbol's event-time slot of this many seconds; the rest
-    are only scored. Training and retraining replay the holdout with the same rule."""
+    learn_interval_s: float = 1.0
+    """Which matured outcomes the online model learns (``OutcomeBuffer.sample``): the first
+    prediction of each symbol's event-time slot of this many seconds, the rest only scored; 0
+    learns every one. Training and retraining replay the holdout with the same rule. Labels of
+    ticks a fraction of a horizon apart overlap almost entirely, and learning each moved the
+    model towards the last seconds' outcomes (``docs/serving.md``); the predictions not learned
+    wait without their features (the memory and the checkpoint of a fast feed)."""
     model: str = "default"
     serving: str = "online"
     """Serving mode (``signals.serving``): ``online`` learns each matured outcome, ``frozen``

@@ -27,7 +27,9 @@ def test_demo_runs_and_leaves_no_process_behind(short_tmp: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert summary["published"] == summary["consumed"] > 10_000
-    assert all(summary["signals"][a] > 0 for a in ("BUY", "SELL", "HOLD"))
+    signals = summary["signals"]
+    assert set(signals) == {"BUY", "SELL", "HOLD"} and signals["HOLD"] > 0
+    assert 0 < sum(signals.values()) <= summary["consumed"]  # a signal per accepted price tick
     rejects = sum(n for f, n in summary["faults_injected"].items()
                   if f in ("missing_field", "wrong_type", "extreme_price", "nan",
                            "malformed_json"))  # fmt: skip
@@ -44,6 +46,8 @@ def test_demo_runs_and_leaves_no_process_behind(short_tmp: Path) -> None:
     text = subprocess.run(last, env=env, capture_output=True, text=True, timeout=60,
                           check=False)  # fmt: skip
     assert text.returncode == 0 and f"(seed {summary['seed']})" in text.stdout
+    only_hold = not (signals["BUY"] or signals["SELL"])
+    assert ("no BUY or SELL: the untrained model" in text.stdout) == only_hold
     assert not EmbeddedRedis(data_dir / "demo").is_running()
     leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True,
                                check=False)  # fmt: skip

@@ -85,6 +85,10 @@ def test_fingerprint_is_the_sha256_of_the_canonical_rows(db: DBConnector) -> Non
     h = hashlib.sha256(orjson.dumps(["data-feeds-dataset/1", list(FEATURE_NAMES)]))
     for ts, sym, x, y in zip(a.timestamps, a.symbols, a.x_rows, a.y, strict=True):
         h.update(b"\n" + orjson.dumps([ts, sym, x, y]))
+    every = TrainingModule(db, horizon_s=1.0, min_rows=10, learn_interval_s=0.0)
+    assert every.prepare_dataset(store=False).fingerprint == h.hexdigest()  # every row learned
+    assert a.learn_interval_s == 1.0  # the default: the rows learned are part of the identity
+    h.update(b"\n" + orjson.dumps(["learn", 1.0, a.learn]))
     assert a.fingerprint == h.hexdigest()
     flipped = Dataset.build(
         feature_names=a.feature_names,

@@ -257,11 +257,19 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     acc = summary["live_accuracy"]
     faults = ", ".join(f"{k} {v}" for k, v in sorted(summary["faults_injected"].items()))
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(summary["rejected"].items()))
+    only_hold = (
+        ["  no BUY or SELL: the untrained model's P(up) stayed inside the HOLD margin (online it "
+         "learns one outcome a symbol a second; 'data-feeds train --promote' starts it from the "
+         "stored history)"]
+        if sig["HOLD"] and not (sig["BUY"] or sig["SELL"])
+        else []
+    )  # fmt: skip
     return [
         "",
         f"demo finished after {summary['duration_s']:.1f} s (seed {summary['seed']})",
         f"  published {summary['published']:,} messages, consumed {summary['consumed']:,.0f}",
         f"  signals   BUY {sig['BUY']:,.0f}  SELL {sig['SELL']:,.0f}  HOLD {sig['HOLD']:,.0f}",
+        *only_hold,
         f"  faults injected: {faults or 'none'}",
         f"  rejected {summary['rejected_total']:,} ({rejected or 'none'}); "
         f"DLQ {summary['dlq']:,.0f}; quarantined {summary['quarantined']:,.0f}",
