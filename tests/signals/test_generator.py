@@ -102,6 +102,31 @@ def test_frozen_serving_scores_matured_outcomes_but_never_learns() -> None:
         SignalGenerator(serving="sometimes")
 
 
+@pytest.mark.parametrize("dt_s", [0.4, 1.0, 2.5])
+def test_online_learns_the_first_prediction_of_each_slot_and_frozen_keeps_no_features(
+    dt_s: float,
+) -> None:
+    """With a 1 s learning interval, online learns exactly the matured predictions that were
+    the first of their second (all of them when ticks are further apart) and scores every
+    one; the others wait without their features. Frozen parks none with features."""
+    ticks = random_walk(200, seed=5, dt_s=dt_s)
+    model = _CountingModel()
+    online = SignalGenerator(model, horizon_s=10.0, learn_interval_s=1.0)
+    frozen = SignalGenerator(_CountingModel(), horizon_s=10.0, serving=FROZEN,
+                             learn_interval_s=1.0)  # fmt: skip
+    run(online, list(ticks))
+    run(frozen, list(ticks))
+    firsts = [i == 0 or math.floor(t.timestamp) != math.floor(ticks[i - 1].timestamp)
+              for i, t in enumerate(ticks)]  # fmt: skip
+    matured = 200 - online.pending("BTCUSDT")
+    assert online.learned == frozen.learned == matured  # every outcome scored
+    assert model.taught == sum(firsts[:matured])
+    assert (model.taught < matured) == (dt_s < 1.0)  # a tick a second or less: every one
+    buffer = online.symbol_state("BTCUSDT").outcomes  # type: ignore[union-attr]
+    assert len(buffer.features()) == 22 * sum(firsts[matured:])
+    assert len(frozen.symbol_state("BTCUSDT").outcomes.features()) == 0  # type: ignore[union-attr]
+
+
 def test_a_generator_pickled_without_a_serving_mode_learns_online() -> None:
     """A checkpointed generator from before serving modes existed restores as ``online``."""
     gen = SignalGenerator()

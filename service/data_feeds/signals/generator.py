@@ -287,7 +287,9 @@ class SignalGenerator:
 
         A prediction made at ``t`` matures at the symbol's first tick with
         ``t <= ts - horizon_s``; matured ones are handled oldest first, before the new tick is
-        predicted (``learning_layer.serving.serve_holdout`` replays this rule on rows).
+        predicted (``learning_layer.serving.serve_holdout`` replays this rule on rows). Online,
+        a prediction the symbol's buffer samples (``OutcomeBuffer.sample``) is parked with its
+        features, to be learned; any other only with what scoring it takes.
         """
         tick, state, x = prepared
         ts = tick.timestamp
@@ -304,8 +306,9 @@ class SignalGenerator:
         else:
             action = HOLD
         version = self.model_version
-        outcomes.push(ts, price, x.values() if outcomes.sample(ts) else None, proba,
-                      action=action, model_version=version)  # fmt: skip
+        learn = self.serving == ONLINE and outcomes.sample(ts)  # frozen: features never needed
+        outcomes.push(ts, price, x.values() if learn else None, proba, action=action,
+                      model_version=version)  # fmt: skip
         return Signal(tick.symbol, action, proba, version, entry_id, stream, ts, price)
 
     def _sanitize(self, x: dict[str, float]) -> dict[str, float]:
