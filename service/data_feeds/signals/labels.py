@@ -48,6 +48,9 @@ symbols 329 -> 315 MB; the 50-symbol state the same within 1 MB; ``bench_generat
 as 8)."""
 
 _NO_BLOCK: Final = array("d")
+_ORDER: Final = 65536.0
+"""A row's ``code`` is its place in its buffer's pushes times this, plus its label's number:
+up to 65,536 labels (three actions of 21,845 model versions in one process)."""
 _BLANK_BLOCKS: dict[int, array[float]] = {}
 """A zeroed block per row width, shared by every FIFO: a new block is a copy of it."""
 
@@ -68,6 +71,8 @@ def _label_code(action: str, model_version: str) -> float:
     with _LABELS_LOCK:
         code = _LABEL_CODES.get(label)
         if code is None:
+            if len(_LABELS) >= _ORDER:
+                raise OverflowError("more than 65,536 (action, model version) pairs parked")
             _LABELS.append(label)
             code = _LABEL_CODES[label] = float(len(_LABELS) - 1)
     return code
@@ -133,13 +138,14 @@ class Blocks:
 class OutcomeBuffer:
     """Per-symbol FIFO of pending predictions, bounded: the oldest is dropped when full.
 
-    Every prediction is a row ``[time, price, probability, code]`` of doubles in one
-    ``Blocks`` FIFO; ``code`` numbers the prediction's action and model version
-    (``_label_code``, shared by every buffer of the process) times two, plus one when the
-    prediction is to be learned, whose features wait in a second FIFO of rows of ``width``
-    doubles. 32 bytes a prediction, and 176 more for one learned with 22 features: 50 symbols
-    with a 60 s horizon at 2,000 ticks/s hold 120,000 predictions, of which a learning
-    interval of 1 s (``sample``) keeps the features of 3,000.
+    A prediction to be learned is a row ``[time, price, probability, code, *features]`` of
+    doubles in one ``Blocks`` FIFO; any other a row ``[time, price, probability, code]`` in a
+    second one, created at its first row. ``code`` is the prediction's place in the buffer's
+    order of pushes times ``2**16`` plus the number of its action and model version
+    (``_label_code``, shared by every buffer of the process), so the two FIFOs are read back in
+    push order. With 22 features a learned row is 208 bytes, any other 32: 50 symbols with a
+    60 s horizon at 2,000 ticks/s hold 120,000 predictions, of which a learning interval of 1 s
+    (``sample``) learns 3,000; a symbol at a low rate has every one learned, in one FIFO.
 
     Which predictions are learned (``sample``): with ``learn_interval_s`` 0 every one; else the
     first of each event-time slot ``floor(t / learn_interval_s)`` of the symbol. Labels of
@@ -149,8 +155,8 @@ class OutcomeBuffer:
     learned.
     """
 
-    __slots__ = ("_features", "_rows", "_slot", "dropped", "horizon_s", "learn_interval_s",
-                 "max_pending", "width")  # fmt: skip
+    __slots__ = ("_learned", "_pushed", "_scored", "_slot", "dropped", "horizon_s",
+                 "learn_interval_s", "max_pending", "width")  # fmt: skip
 
     def __init__(self, horizon_s: float, max_pending: int, learn_interval_s: float = 0.0) -> None:
         if not (horizon_s > 0 and math.isfinite(horizon_s)):
@@ -169,11 +175,12 @@ class OutcomeBuffer:
         self.width = -1
         """Features a row (set by the first push with features)."""
         self._slot = math.nan  # the slot of the last prediction sampled (none yet)
-        self._rows = Blocks(4)
-        self._features = Blocks(0)
+        self._pushed = 0.0  # pushes so far, times 2**16: the next row's order in ``code``
+        self._learned = _NO_ROWS  # rows with features (a FIFO of their width at the first)
+        self._scored = _NO_ROWS  # rows without (a FIFO at the first)
 
     def __len__(self) -> int:
-        return self._rows.size
+        return self._learned.size + self._scored.size
 
     def sample(self, timestamp: float) -> bool:
         """Whether the prediction of a tick at ``timestamp`` is to be learned: every one with
@@ -203,44 +210,58 @@ class OutcomeBuffer:
         label = _LABEL_CODES.get((action, model_version))
         if label is None:
             label = _label_code(action, model_version)
+        row = array("d", (timestamp, price, probability, self._pushed + label))
         if x is None:
-            self._rows.append(array("d", (timestamp, price, probability, 2.0 * label)))
+            if self._scored is _NO_ROWS:
+                self._scored = Blocks(4)
+            self._scored.append(row)
         else:
-            features = array("d", x)
-            if len(features) != self.width:
+            row.extend(x)
+            if len(row) != self._learned.stride:
                 if self.width >= 0:
                     raise ValueError(
-                        f"a row of {len(features)} features in a buffer of {self.width}"
+                        f"a row of {len(row) - 4} features in a buffer of {self.width}"
                     )
-                self.width = len(features)
-                self._features = Blocks(self.width)
-            self._rows.append(array("d", (timestamp, price, probability, 2.0 * label + 1.0)))
-            self._features.append(features)
-        if self._rows.size > self.max_pending:
+                self._set_width(len(row) - 4)
+            self._learned.append(row)
+        self._pushed += _ORDER
+        if self._learned.size + self._scored.size > self.max_pending:
             self.pop()
             self.dropped += 1
 
+    def _set_width(self, width: int) -> None:
+        self.width = width
+        self._learned = Blocks(width + 4)
+
+    def _head(self) -> Blocks:
+        """The FIFO whose first row was pushed first (``_NO_ROWS`` when both are empty)."""
+        learned, scored = self._learned, self._scored
+        if not scored.size:
+            return learned
+        if not learned.size:
+            return scored
+        a = learned.chunks[0][learned.head * learned.stride + 3]
+        b = scored.chunks[0][scored.head * 4 + 3]
+        return learned if a < b else scored
+
     def oldest(self) -> float:
         """The time of the oldest waiting prediction (``inf`` when none waits)."""
-        rows = self._rows
-        return rows.chunks[0][rows.head * 4] if rows.size else math.inf
+        rows = self._head()
+        return rows.chunks[0][rows.head * rows.stride] if rows.size else math.inf
 
     def pop(self) -> Pending:
         """The oldest waiting prediction, removed (``IndexError`` when none waits)."""
-        rows = self._rows
+        rows = self._head()
         if not rows.size:
             raise IndexError("pop from an empty OutcomeBuffer")
         chunk, start = rows.first()
-        code = int(chunk[start + 3])
-        action, version = _LABELS[code >> 1]
-        x = None
-        if code & 1:
-            features = self._features
-            block, offset = features.first()
-            x = block[offset : offset + features.stride]
-            features.drop()
+        stride = rows.stride
+        action, version = _LABELS[int(chunk[start + 3] % _ORDER)]
+        x = chunk[start + 4 : start + stride] if stride > 4 else None
         row = Pending(chunk[start], chunk[start + 1], x, chunk[start + 2], action, version)
         rows.drop()
+        if not len(self):
+            self._pushed = 0.0  # the order starts over (a double counts exactly to 2**53)
         return row
 
     def mature(self, now_s: float) -> Iterator[Pending]:
@@ -250,25 +271,34 @@ class OutcomeBuffer:
         while self.oldest() <= limit:
             yield self.pop()
 
+    def _table(self) -> tuple[np.ndarray[Any, np.dtype[np.float64]], np.ndarray[Any, Any]]:
+        """Every waiting row's first four columns in push order, and which are learned."""
+        learned, scored = self._learned.table(), self._scored.table()
+        both = np.concatenate([rows[:, :4] for rows in (learned, scored) if len(rows)] or
+                              [np.empty((0, 4))])  # fmt: skip
+        order = np.argsort(both[:, 3], kind="stable")
+        is_learned = np.zeros(len(both), dtype=np.uint8)
+        is_learned[: len(learned)] = 1
+        return both[order], is_learned[order]
+
     def rows(self) -> array[float]:
         """The waiting rows, oldest first, ``[time, price, probability]`` each."""
         out = array("d")
-        out.frombytes(self._rows.table()[:, :3].tobytes())
+        out.frombytes(np.ascontiguousarray(self._table()[0][:, :3]).tobytes())
         return out
 
     def features(self) -> array[float]:
         """The features of the waiting predictions to be learned, oldest first."""
         out = array("d")
-        out.frombytes(self._features.table().tobytes())
+        out.frombytes(np.ascontiguousarray(self._learned.table()[:, 4:]).tobytes())
         return out
 
     def __getstate__(self) -> dict[str, object]:
         """The waiting rows and the features in one array each (not the blocks), which are
-        learned, their actions and versions."""
-        table = self._rows.table()
-        codes = table[:, 3].astype(np.intp)
-        actions = np.array([a for a, _ in _LABELS], dtype=object)
-        versions = np.array([v for _, v in _LABELS], dtype=object)
+        learned, and their actions and versions as numbers into a table of their own."""
+        table, learn = self._table()
+        codes = (table[:, 3] % _ORDER).astype(np.intp)
+        used, numbers = np.unique(codes, return_inverse=True)
         return {
             "horizon_s": self.horizon_s,
             "max_pending": self.max_pending,
@@ -277,15 +307,16 @@ class OutcomeBuffer:
             "dropped": self.dropped,
             "width": self.width,
             "rows": self.rows(),
-            "learn": (codes & 1).astype(np.uint8).tobytes(),
+            "learn": learn.tobytes(),
             "features": self.features(),
-            "actions": actions[codes >> 1].tolist() if len(codes) else [],
-            "versions": versions[codes >> 1].tolist() if len(codes) else [],
+            "labels": [_LABELS[code] for code in used.tolist()],
+            "numbers": array("I", numbers.astype(np.uint32).tobytes()),
         }
 
     def __setstate__(self, state: object) -> None:
         """Unpickle, also a buffer pickled before predictions could go unlearned (every row
-        with its features), or as a deque of ``Pending`` (before the blocks)."""
+        with its features, its action and version spelt out), or as a deque of ``Pending``
+        (before the blocks)."""
         if isinstance(state, tuple):  # (None, slots) of the deque version
             slots: dict[str, Any] = state[1]
             self.__init__(slots["horizon_s"], slots["max_pending"])  # type: ignore[misc]
@@ -303,27 +334,29 @@ class OutcomeBuffer:
         rows: array[float] = state["rows"]
         width = state["width"]
         if width >= 0:
-            self.width = width
-            self._features = Blocks(width)
-        n = len(state["actions"])
+            self._set_width(width)
         if "learn" in state:  # [time, price, probability] a row, features apart
             learn = state["learn"]
             features: array[float] = state["features"]
-            row_of = [(rows[3 * i : 3 * i + 3], i) for i in range(n)]
+            labels = [state["labels"][i] for i in state["numbers"]]
+            stride = 3
         else:  # [time, price, probability, *features] a row, each learned
-            learn = bytes([1]) * n
+            labels = list(zip(state["actions"], state["versions"], strict=True))
+            learn = bytes([1]) * len(labels)
             stride = width + 3
             features = array("d")
-            for i in range(n):
+            for i in range(len(labels)):
                 features.extend(rows[i * stride + 3 : (i + 1) * stride])
-            row_of = [(rows[i * stride : i * stride + 3], i) for i in range(n)]
         k = 0
-        for (row, i), action, version in zip(
-            row_of, state["actions"], state["versions"], strict=True
-        ):
+        for i, (action, version) in enumerate(labels):
             x = None
             if learn[i]:
                 x = features[k * width : (k + 1) * width]
                 k += 1
+            row = rows[i * stride : i * stride + 3]
             self.push(row[0], row[1], x, row[2], action=action, model_version=version)
         self.dropped = state["dropped"]
+
+
+_NO_ROWS: Final = Blocks(0)
+"""The FIFO of a buffer's rows of a kind it has not had yet (empty; shared, never appended to)."""
