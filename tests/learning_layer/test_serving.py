@@ -173,6 +173,7 @@ def test_training_scores_the_holdout_and_records_the_version_in_its_serving_mode
     assert result.ok and result.version is not None
     version = training.registry.get(result.version)
     assert version is not None and version.serving == mode
+    assert version.extra["learn_interval_s"] == dataset.learn_interval_s == 1.0  # the default
     assert result.metrics["serving"] == mode
     holdout = dataset.split(training.holdout_fraction)[1]
     registered = training.registry.load(result.version)

@@ -955,6 +955,7 @@ class TrainingModule:
                     "model_params": params,
                     "horizon_s": dataset.horizon_s,
                     "dead_band_bps": dataset.dead_band_bps,
+                    "learn_interval_s": dataset.learn_interval_s,
                 },
             )
             result.version = version.version

@@ -553,6 +553,7 @@ class Backtest:
             "model": s.model,
             "model_params": dict(s.model_params),
             "serving": s.serving,
+            "learn_interval_s": s.learn_interval_s,
             "threshold": s.threshold,
             "margin": s.margin,
             "cost_bps": s.cost_bps,
