@@ -196,6 +196,31 @@ async def test_restart_resumes_from_checkpoint_learning_each_outcome_once(
     }
 
 
+async def test_a_restored_state_serves_and_samples_as_configured_now(
+    redis_client: redis.Redis, settings: Settings
+) -> None:
+    """A checkpoint taken serving online and learning every outcome, restored by a worker
+    configured frozen with a 2.5 s learning interval: the worker serves frozen and samples
+    with 2.5 s, every symbol's buffer too; what waits keeps its features."""
+    s = service_settings(settings, checkpoint_interval_s=3600.0, learn_interval_s=0.0)
+    valid, _ = publish(redis_client, n_symbols=3, per_symbol=100, seed=5)
+    first = Service(s)
+    await run_until([first], lambda: processed([first]) >= sum(map(len, valid.values())))
+    assert first.consumer is not None
+    before = first.consumer.pipeline.generator
+    waiting = {sym: len(before.symbol_state(sym).outcomes.features())  # type: ignore[union-attr]
+               for sym in before.symbols}  # fmt: skip
+    assert all(n > 0 for n in waiting.values())
+    second = Service(replace(s, serving="frozen", learn_interval_s=2.5))
+    await run_until([second], lambda: second.consumer is not None and second.consumer.started)
+    assert second.consumer is not None and second.consumer.processed == 0
+    restored = second.consumer.pipeline.generator
+    assert (restored.serving, restored.learn_interval_s) == ("frozen", 2.5)
+    buffers = {sym: restored.symbol_state(sym).outcomes for sym in restored.symbols}  # type: ignore[union-attr]
+    assert {b.learn_interval_s for b in buffers.values()} == {2.5}
+    assert {sym: len(b.features()) for sym, b in buffers.items()} == waiting
+
+
 @pytest.fixture
 def own_redis(short_tmp: Path) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(short_tmp / "restart")

@@ -542,8 +542,10 @@ class StreamConsumer:
         self.rollback.run_id = await self.rollback.current_run_id()  # the server of this state
         self._verify_due = False
         if await self.checkpointer.restore(self._behind_in(self.streams)):
-            # the mode is the setting's, whatever the checkpointed generator was serving in
+            # the mode and the learning interval are the settings', whatever the checkpointed
+            # generator had (waiting predictions keep what they were parked with)
             self.pipeline.generator.serving = self.settings.serving
+            self.pipeline.generator.set_learn_interval(self.settings.learn_interval_s)
         if self.ownership is not None:  # symbols come from their own parts, as leased
             for symbol in self.pipeline.generator.symbols:
                 self.checkpointer.drop_symbol(symbol, sorted(self.symbol_streams.get(symbol, ())))

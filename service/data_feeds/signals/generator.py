@@ -220,10 +220,20 @@ class SignalGenerator:
 
     def put_symbol(self, symbol: str, state: _SymbolState) -> None:
         """Take over a symbol's state from ``take_symbol`` (of this or another generator):
-        its waiting predictions are scored (and learned) here as they mature."""
+        its waiting predictions are scored (and learned) here as they mature, and its next
+        ones sampled with this generator's learning interval."""
         if symbol not in self._symbols and len(self._symbols) >= self.max_symbols:
             self._symbols.popitem(last=False)
+        state.outcomes.set_learn_interval(self.learn_interval_s)
         self._symbols[symbol] = state
+
+    def set_learn_interval(self, learn_interval_s: float) -> None:
+        """Sample the predictions to learn with ``learn_interval_s`` from the next tick on, for
+        every symbol (the service applies its setting to a restored checkpoint)."""
+        OutcomeBuffer(self.horizon_s, 1, learn_interval_s)  # validates it
+        self.learn_interval_s = learn_interval_s
+        for state in self._symbols.values():
+            state.outcomes.set_learn_interval(learn_interval_s)
 
     def _set_margin(self, margin: float) -> None:
         if not 0.0 <= margin <= 0.5:

@@ -182,6 +182,14 @@ class OutcomeBuffer:
     def __len__(self) -> int:
         return self._learned.size + self._scored.size
 
+    def set_learn_interval(self, learn_interval_s: float) -> None:
+        """Sample with ``learn_interval_s`` from the next push on (the rows waiting keep what
+        they were parked with)."""
+        if learn_interval_s != self.learn_interval_s:
+            OutcomeBuffer(self.horizon_s, 1, learn_interval_s)  # validates it
+            self.learn_interval_s = learn_interval_s
+            self._slot = math.nan
+
     def sample(self, timestamp: float) -> bool:
         """Whether the prediction of a tick at ``timestamp`` is to be learned: every one with
         a learning interval of 0, else the first of its slot ``floor(t / learn_interval_s)``
