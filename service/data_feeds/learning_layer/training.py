@@ -70,7 +70,7 @@ from data_feeds.records import HOLD
 from data_feeds.settings import Settings
 from data_feeds.signals.features import FEATURE_NAMES
 from data_feeds.signals.generator import SignalGenerator, build_model
-from data_feeds.signals.labels import OutcomeBuffer, label_move
+from data_feeds.signals.labels import OutcomeBuffer, check_learn_interval, label_move
 from data_feeds.signals.model_step import stepper
 from data_feeds.signals.positions import book_cost_bps
 from data_feeds.signals.scoring import Scorecard
@@ -695,10 +695,10 @@ class TrainingModule:
         s = self.settings
         self.horizon_s = float(s.horizon_s if horizon_s is None else horizon_s)
         self.dead_band_bps = float(s.dead_band_bps if dead_band_bps is None else dead_band_bps)
-        self.learn_interval_s = float(
-            s.learn_interval_s if learn_interval_s is None else learn_interval_s
+        self.learn_interval_s = check_learn_interval(
+            float(s.learn_interval_s if learn_interval_s is None else learn_interval_s)
         )
-        OutcomeBuffer(self.horizon_s, 1, self.learn_interval_s)  # validates both
+        OutcomeBuffer(self.horizon_s, 1)  # validates the horizon
         if not (self.dead_band_bps >= 0.0 and math.isfinite(self.dead_band_bps)):
             raise ValueError(f"dead_band_bps must be a finite number >= 0, got {dead_band_bps!r}")
         self.model_name = s.model if model_name is None else model_name

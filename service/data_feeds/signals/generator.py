@@ -26,7 +26,7 @@ from data_feeds.errors import InvalidMessage
 from data_feeds.indicators import IndicatorConfig, Indicators
 from data_feeds.records import BUY, HOLD, SELL, Record, Sentiment, Signal, Tick
 from data_feeds.signals.features import FEATURE_NAMES, features
-from data_feeds.signals.labels import OutcomeBuffer, Pending, label_move
+from data_feeds.signals.labels import OutcomeBuffer, Pending, check_learn_interval, label_move
 from data_feeds.signals.model_step import Stepper, stepper
 from data_feeds.signals.scoring import Scorecard
 from data_feeds.signals.serving import ONLINE, check_serving
@@ -127,7 +127,8 @@ class SignalGenerator:
             raise ValueError(f"dead_band_bps must be a finite number >= 0, got {dead_band_bps!r}")
         if max_symbols < 1:
             raise ValueError(f"max_symbols must be >= 1, got {max_symbols!r}")
-        OutcomeBuffer(horizon_s, max_pending, learn_interval_s)  # validates all three
+        OutcomeBuffer(horizon_s, max_pending)  # validates both
+        check_learn_interval(learn_interval_s)
         self.serving = check_serving(serving)
         self.model = build_model() if model is None else model
         self.model_version = model_version
@@ -230,8 +231,7 @@ class SignalGenerator:
     def set_learn_interval(self, learn_interval_s: float) -> None:
         """Sample the predictions to learn with ``learn_interval_s`` from the next tick on, for
         every symbol (the service applies its setting to a restored checkpoint)."""
-        OutcomeBuffer(self.horizon_s, 1, learn_interval_s)  # validates it
-        self.learn_interval_s = learn_interval_s
+        self.learn_interval_s = check_learn_interval(learn_interval_s)
         for state in self._symbols.values():
             state.outcomes.set_learn_interval(learn_interval_s)
 

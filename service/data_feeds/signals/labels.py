@@ -47,7 +47,6 @@ rows' worth unused on average, where blocks of 8 left 4 unused (``bench_memory``
 symbols 329 -> 315 MB; the 50-symbol state the same within 1 MB; ``bench_generator`` as fast
 as 8)."""
 
-_NO_BLOCK: Final = array("d")
 _ORDER: Final = 65536.0
 """A row's ``code`` is its place in its buffer's pushes times this, plus its label's number:
 up to 65,536 labels (three actions of 21,845 model versions in one process)."""
@@ -61,6 +60,14 @@ number. One entry per model version a process ever serves (a few a day) times th
 
 
 _LABELS_LOCK: Final = threading.Lock()
+
+
+def check_learn_interval(learn_interval_s: float) -> float:
+    """``learn_interval_s`` if it is a learning interval (a finite number >= 0), else
+    ``ValueError``."""
+    if not (learn_interval_s >= 0 and math.isfinite(learn_interval_s)):
+        raise ValueError(f"learn_interval_s must be a finite number >= 0, got {learn_interval_s!r}")
+    return learn_interval_s
 
 
 def _label_code(action: str, model_version: str) -> float:
@@ -84,8 +91,8 @@ class Blocks:
     Each block is one ``array('d')`` allocated once at its full size. Blocks of one size come
     and go as rows do, so the allocator reuses them; one array per column grown and cut in
     place left glibc's heap holding twice what the rows need. The blocks are in a list, not a
-    deque (a deque takes 0.6 kB even empty; 10,000 symbols each have two FIFOs): dropping the
-    first of hundreds of blocks every few rows moves a few kB.
+    deque (a deque takes 0.6 kB even empty; 10,000 symbols each have one or two FIFOs): dropping
+    the first of hundreds of blocks every few rows moves a few kB.
     """
 
     __slots__ = ("blank", "chunks", "head", "size", "stride", "tail")
@@ -95,7 +102,7 @@ class Blocks:
         blank = _BLANK_BLOCKS.get(stride)
         if blank is None:
             blank = _BLANK_BLOCKS[stride] = array("d", bytes(8 * stride * CHUNK_ROWS))
-        self.blank = blank if stride else _NO_BLOCK
+        self.blank = blank
         self.chunks: list[array[float]] = []
         self.head = 0  # the oldest row's index in the first block
         self.tail = CHUNK_ROWS  # rows used in the last block (full: an append opens one)
@@ -163,13 +170,9 @@ class OutcomeBuffer:
             raise ValueError(f"horizon_s must be a finite number > 0, got {horizon_s!r}")
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending!r}")
-        if not (learn_interval_s >= 0 and math.isfinite(learn_interval_s)):
-            raise ValueError(
-                f"learn_interval_s must be a finite number >= 0, got {learn_interval_s!r}"
-            )
         self.horizon_s = horizon_s
         self.max_pending = max_pending
-        self.learn_interval_s = learn_interval_s
+        self.learn_interval_s = check_learn_interval(learn_interval_s)
         self.dropped = 0
         """Predictions evicted unlabelled because the buffer was full."""
         self.width = -1
@@ -186,8 +189,7 @@ class OutcomeBuffer:
         """Sample with ``learn_interval_s`` from the next push on (the rows waiting keep what
         they were parked with)."""
         if learn_interval_s != self.learn_interval_s:
-            OutcomeBuffer(self.horizon_s, 1, learn_interval_s)  # validates it
-            self.learn_interval_s = learn_interval_s
+            self.learn_interval_s = check_learn_interval(learn_interval_s)
             self._slot = math.nan
 
     def sample(self, timestamp: float) -> bool:
@@ -268,7 +270,7 @@ class OutcomeBuffer:
         x = chunk[start + 4 : start + stride] if stride > 4 else None
         row = Pending(chunk[start], chunk[start + 1], x, chunk[start + 2], action, version)
         rows.drop()
-        if not len(self):
+        if not (self._learned.size or self._scored.size):
             self._pushed = 0.0  # the order starts over (a double counts exactly to 2**53)
         return row
 
